@@ -1,0 +1,240 @@
+"""``spdsegment``: segment, train, measure and compare from the command line (no Slicer needed).
+
+Expected errors print one line saying what to do and exit with status 2 (traceback only with
+``--verbose``); Ctrl-C exits with 130. No output file is created or touched unless the run succeeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .engine.io import InputError, check_output_path, read_volume, write_segmentation, write_volume
+
+log = logging.getLogger("spdsegment")
+
+
+def _prompts_from_files(args, volume, axis):
+    from .engine.markups import read_curve, read_markup_points
+    from .engine.prompts import Prompts, curve_to_prompts, points_to_prompts
+
+    prompts = Prompts.empty()
+    if args.curve:
+        prompts = prompts + curve_to_prompts(read_curve(args.curve), volume, axis)
+    if args.points:
+        prompts = prompts + points_to_prompts(read_markup_points(args.points, ("Fiducial",)), volume, axis, True)
+    if args.negative_points:
+        prompts = prompts + points_to_prompts(read_markup_points(args.negative_points, ("Fiducial",)), volume, axis,
+                                              False)
+    if not prompts.positive.any():
+        raise InputError("No positive prompt lies on any slice: give --curve and/or --points drawn on this image.")
+    return prompts
+
+
+def write_consensus_markups(path, consensus, volume, axis, force=False) -> None:
+    """The audit as a Fiducial list: label = status, description = status, saliency and source slice."""
+    from .engine.markups import write_markups
+    from .engine.prompts import Prompts
+
+    audit = consensus.audit
+    points = Prompts(audit.slice_index, audit.xy, np.ones(len(audit.slice_index), bool)).to_lps(volume, axis)
+    descriptions = [f"{status}; saliency {s:.3f}; slice {t}" + (f"; from slice {j}" if j != t and j >= 0 else "")
+                    for status, s, t, j in zip(audit.status, audit.saliency, audit.slice_index, audit.source_slice)]
+    write_markups(path, "Fiducial", points, labels=[str(s) for s in audit.status], descriptions=descriptions,
+                  name="SPD prompt audit", force=force)
+
+
+def cmd_segment(args) -> int:
+    from tqdm import tqdm
+
+    from .engine.model import build_model, set_inference_options
+    from .engine.predictor import SpdPredictor
+
+    outputs = [p for p in (args.output, args.saliency, args.consensus) if p]
+    for path in outputs:
+        check_output_path(path, args.force)
+    if len(set(map(str, outputs))) != len(outputs):
+        raise InputError("--output, --saliency and --consensus must be different files.")
+    if not (args.curve or args.points):
+        raise InputError("Give a centerline (--curve C.mrk.json) and/or points (--points P.mrk.json).")
+    started = time.perf_counter()
+    volume = read_volume(args.image)
+    axis = volume.slicing_axis(args.axis)
+    prompts = _prompts_from_files(args, volume, axis)
+    model = set_inference_options(build_model(args.model, args.backbone_checkpoint), tau=args.tau,
+                                  neighbours=args.neighbours, prompt_mode=args.prompt_mode)
+    if args.saliency and not model.config.saliency:
+        raise InputError(f"Model {args.model!r} has no saliency head (it is a frozen backbone); drop --saliency "
+                         "or pass an SPD adapter with --model.")
+    predictor = SpdPredictor(model, args.device)
+    predictor.set_volume(volume, axis)
+    with tqdm(desc="SPD", unit="batch", disable=args.quiet) as bar:
+        def progress(done, total, stage):
+            bar.total = total
+            bar.set_description(f"SPD {stage.value}")
+            bar.n = done
+            bar.refresh()
+        result = predictor.predict(prompts, progress)
+    write_segmentation(args.output, result.mask_kji, volume, args.segment_name, force=args.force)
+    if args.saliency:
+        write_volume(args.saliency, result.saliency_kji.astype(np.float32), volume, force=args.force)
+    if args.consensus:
+        write_consensus_markups(args.consensus, result.consensus, volume, axis, force=args.force)
+    audit = result.consensus.audit
+    summary = {"output": str(args.output), "slices_with_mask": int(len(result.slices)),
+               "kept_local": audit.count("kept-local"), "kept_neighbour": audit.count("kept-neighbour"),
+               "rejected": audit.count("rejected"), "voxels": int(result.mask_kji.sum()),
+               "device": str(predictor.device), "seconds": round(time.perf_counter() - started, 2)}
+    print(json.dumps(summary))
+    return 0
+
+
+def _binary_from_file(path, label, like=None):
+    volume = read_volume(path)
+    array = volume.array_kji
+    if array.ndim != 3:
+        raise InputError(f"{path} must be a 3D mask.")
+    mask = array == label if label is not None else array != 0
+    if label is not None and not mask.any():
+        raise InputError(f"Label value {label} does not occur in {path}; values present: "
+                         f"{np.unique(array)[:20].astype(int).tolist()}.")
+    return volume, mask
+
+
+def cmd_metrics(args) -> int:
+    from .engine.metrics import volume_and_slice_metrics
+
+    pred_volume, prediction = _binary_from_file(args.prediction, args.pred_label)
+    ref_volume, reference = _binary_from_file(args.reference, args.label)
+    if prediction.shape != reference.shape or not np.allclose(pred_volume.ijk_to_lps, ref_volume.ijk_to_lps, atol=1e-3):
+        raise InputError("Prediction and reference are not on the same voxel grid; resample one onto the other.")
+    axis = ref_volume.slicing_axis(args.axis)
+    metrics = volume_and_slice_metrics(prediction, reference, ref_volume.spacing, axis)
+    if args.json:
+        print(json.dumps(metrics, default=float))
+    else:
+        v = metrics["volume"]
+        print(f"DSC {v['dsc']:.4f}  IoU {v['iou']:.4f}  HD95 {v['hd95_mm']:.2f} mm  ASSD {v['assd_mm']:.2f} mm  "
+              f"({len(metrics['slices'])} slices with either mask)")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .engine.dataset import read_case_list
+    from .engine.train import TrainConfig, Trainer
+
+    config = TrainConfig(backbone=args.backbone, image_size=args.image_size, variant=args.variant,
+                         lora_rank=args.lora_rank, stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps,
+                         batch_slices=args.batch_slices, window=args.window, lr=args.lr, lambda_psc=args.lambda_psc,
+                         psc_pairs=args.psc_pairs, tau=args.tau, neighbours=args.neighbours, prompts=args.prompts,
+                         augment=not args.no_augment, seed=args.seed, device=args.device)
+    adapter = Trainer(read_case_list(args.data), config, args.out).run()
+    print(json.dumps({"adapter": str(adapter), "log": str(Path(args.out) / "train_log.json")}))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .engine.dataset import read_case_list
+    from .engine.evaluate import evaluate, markdown_table, standard_methods, write_report
+
+    adapters = dict(item.split("=", 1) for item in args.method)
+    report = evaluate(read_case_list(args.data), standard_methods(adapters, args.backbone_checkpoint),
+                      tuple(args.prompts), tuple(args.seeds), args.device)
+    write_report(report, args.out)
+    print(markdown_table(report))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spdsegment", description="Saliency-Guided Prompt Distillation for SAM. "
+                                     "Research use only.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details and show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    seg = sub.add_parser("segment", help="segment a volume from a centerline and/or points")
+    seg.add_argument("image")
+    seg.add_argument("--curve", help="centerline, Slicer .mrk.json Curve (LPS or RAS)")
+    seg.add_argument("--points", help="positive points, .mrk.json Fiducial")
+    seg.add_argument("--negative-points", help="negative points, .mrk.json Fiducial")
+    seg.add_argument("--model", default="default", help="default | frozen | ADAPTER.safetensors | sam_vit_b:CKPT")
+    seg.add_argument("--backbone-checkpoint", help="SAM weights an adapter of a SAM backbone was trained on")
+    seg.add_argument("--axis", default="auto", choices=["auto", "axial", "coronal", "sagittal"])
+    seg.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    seg.add_argument("--tau", type=float, help="saliency threshold (default: the model's, 0.5)")
+    seg.add_argument("--neighbours", type=int, help="CPD neighbour slices n on each side (default: the model's, 2)")
+    seg.add_argument("--prompt-mode", choices=["points", "boxes"], help="how consensus prompts reach the decoder")
+    seg.add_argument("--output", required=True, help="segmentation: .seg.nrrd, .nii.gz or .nrrd")
+    seg.add_argument("--saliency", help="saliency map output (.nii.gz or .nrrd), values in [0, 1]")
+    seg.add_argument("--consensus", help="prompt audit output, .mrk.json Fiducial")
+    seg.add_argument("--segment-name", default="SPD")
+    seg.add_argument("--force", action="store_true", help="replace existing output files")
+    seg.add_argument("--quiet", action="store_true", help="no progress bar")
+    seg.set_defaults(run=cmd_segment)
+
+    met = sub.add_parser("metrics", help="DSC, IoU, HD95 and ASSD (mm) per volume and per slice")
+    met.add_argument("prediction")
+    met.add_argument("reference")
+    met.add_argument("--label", type=int, help="reference label value (default: any non-zero)")
+    met.add_argument("--pred-label", type=int, help="prediction label value (default: any non-zero)")
+    met.add_argument("--axis", default="auto", choices=["auto", "axial", "coronal", "sagittal"])
+    met.add_argument("--json", action="store_true")
+    met.set_defaults(run=cmd_metrics)
+
+    tr = sub.add_parser("train", help="train an SPD adapter (stage 1, then stage 2)")
+    tr.add_argument("--data", required=True, help="JSON or CSV list of cases")
+    tr.add_argument("--backbone", default="litemedsam", help="NAME or NAME:CHECKPOINT")
+    tr.add_argument("--image-size", type=int)
+    tr.add_argument("--out", required=True)
+    tr.add_argument("--variant", default="spd", choices=["sam_tuning", "local", "cpd", "spd"])
+    tr.add_argument("--lora-rank", type=int, default=4)
+    tr.add_argument("--stage1-steps", type=int, default=200)
+    tr.add_argument("--stage2-steps", type=int, default=200)
+    tr.add_argument("--batch-slices", type=int, default=4)
+    tr.add_argument("--window", type=int, default=3)
+    tr.add_argument("--lr", type=float, default=1e-4)
+    tr.add_argument("--lambda-psc", type=float, default=0.5)
+    tr.add_argument("--psc-pairs", default="next", choices=["next", "previous", "both"])
+    tr.add_argument("--tau", type=float, default=0.5)
+    tr.add_argument("--neighbours", type=int, default=2)
+    tr.add_argument("--prompts", default="mixed", choices=["noise", "centerline", "mixed"])
+    tr.add_argument("--no-augment", action="store_true")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--device", default="auto")
+    tr.set_defaults(run=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="compare methods on the same prompts (JSON + markdown table)")
+    ev.add_argument("--data", required=True)
+    ev.add_argument("--method", action="append", default=[], metavar="NAME=ADAPTER",
+                    help="an adapter to compare (name spd is the Wilcoxon reference); repeatable")
+    ev.add_argument("--backbone-checkpoint")
+    ev.add_argument("--prompts", nargs="+", default=["centerline", "noise"], choices=["centerline", "noise"])
+    ev.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--out", required=True)
+    ev.set_defaults(run=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("spdsegment: interrupted; no output was written.", file=sys.stderr)
+        return 130
+    except (InputError, ValueError, RuntimeError) as error:
+        if args.verbose:
+            raise
+        print(f"spdsegment: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

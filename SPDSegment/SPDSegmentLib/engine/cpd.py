@@ -1,0 +1,201 @@
+"""Contextual Prompt Distillation (CPD): keep the prompts the saliency prior agrees with.
+
+For slice t with positive prompts P_t and neighbours N_t = {t-n .. t+n} \\ {t}:
+
+1. local validation: ``P_local = {p in P_t : S_t(p) > tau}``;
+2. neighbour candidates, each validated on its own slice: ``P_cand = U_j {p in P_j : S_j(p) > tau}``;
+3. dual validation on t at the same (x, y): ``P_ctx = {p in P_cand : S_t(p) > tau}``;
+4. consensus ``P_t* = P_local U P_ctx``, de-duplicated: a point within ``dedup_px`` of an already kept
+   one is dropped (own-slice points first, then nearer neighbours first).
+
+Empty consensus rule: with ``empty="skip"`` (default) a slice whose prompts all disagree with the
+prior gets no mask (the prior says the target is not where the user pointed); with ``empty="argmax"``
+it is prompted at the saliency maximum instead, if that maximum exceeds tau. Negative prompts are
+the user's explicit corrections and pass through unvalidated. Slices without any prompt within
+``n`` slices get nothing.
+
+Every prompt is audited: each original positive prompt is ``kept-local`` or ``rejected`` on its own
+slice, and every copy borrowed onto another slice is ``kept-neighbour``, each with its saliency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+from scipy.cluster.hierarchy import fcluster, linkage
+
+from .prompts import Prompts
+
+KEPT_LOCAL, KEPT_NEIGHBOUR, REJECTED, FALLBACK = "kept-local", "kept-neighbour", "rejected", "saliency-argmax"
+
+
+@dataclass(frozen=True)
+class CpdConfig:
+    """CPD settings (the paper's defaults).
+
+    Attributes:
+        tau: saliency threshold a prompt must exceed, in [0, 1).
+        neighbours: n, the slices on each side a prompt may be borrowed from (0 = local validation only).
+        validate: False passes every prompt through unchecked (the raw-prompt baselines).
+        dedup_px: consensus points closer than this (slice pixels) to a kept one are dropped.
+        empty: ``skip`` or ``argmax``, what to do with a slice whose consensus is empty.
+    """
+
+    tau: float = 0.5
+    neighbours: int = 2
+    validate: bool = True
+    dedup_px: float = 1.5
+    empty: str = "skip"
+
+    def __post_init__(self):
+        if not 0.0 <= self.tau < 1.0:
+            raise ValueError(f"tau must be in [0, 1), got {self.tau}.")
+        if not 0 <= self.neighbours <= 10:
+            raise ValueError(f"neighbours (n) must be between 0 and 10, got {self.neighbours}.")
+        if self.dedup_px < 0:
+            raise ValueError(f"dedup_px must be >= 0, got {self.dedup_px}.")
+        if self.empty not in ("skip", "argmax"):
+            raise ValueError(f"empty must be 'skip' or 'argmax', got {self.empty!r}.")
+
+
+@dataclass
+class Audit:
+    """What happened to each prompt (flat arrays, one row per decision).
+
+    Attributes:
+        slice_index: (M,) slice the row is about.
+        xy: (M, 2) slice pixels.
+        source_slice: (M,) slice the point was drawn on.
+        status: (M,) one of kept-local, kept-neighbour, rejected, saliency-argmax.
+        saliency: (M,) S on ``slice_index`` at ``xy``.
+    """
+
+    slice_index: np.ndarray
+    xy: np.ndarray
+    source_slice: np.ndarray
+    status: np.ndarray
+    saliency: np.ndarray
+
+    def count(self, status: str) -> int:
+        return int(np.sum(self.status == status))
+
+
+@dataclass
+class Consensus:
+    """CPD's output: the prompts to decode with, per slice, and the audit."""
+
+    prompts: Prompts
+    audit: Audit
+    slices: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+
+
+def saliency_at(saliency_t: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """S at the pixels nearest to (N, 2) ``xy`` on one (H, W) saliency map."""
+    if len(xy) == 0:
+        return np.zeros(0, np.float32)
+    height, width = saliency_t.shape
+    x = np.clip(np.rint(xy[:, 0]).astype(int), 0, width - 1)
+    y = np.clip(np.rint(xy[:, 1]).astype(int), 0, height - 1)
+    return saliency_t[y, x]
+
+
+def _deduplicate(points: np.ndarray, radius: float) -> np.ndarray:
+    """Indices of ``points`` kept in order, skipping any within ``radius`` of one already kept."""
+    kept: list[int] = []
+    for index, point in enumerate(points):
+        if all(np.hypot(*(point - points[k])) > radius for k in kept) or radius == 0:
+            kept.append(index)
+    return np.array(kept, int)
+
+
+def distil_prompts(prompts: Prompts, saliency: np.ndarray | None, config: CpdConfig = CpdConfig()) -> Consensus:
+    """Run CPD on every slice.
+
+    Args:
+        prompts: the noisy prompts (positive ones are validated, negative ones pass through).
+        saliency: (S, H, W) float in [0, 1] on slice pixels; None only with ``config.validate=False``.
+        config: tau, n and the rules above.
+    """
+    if saliency is None and config.validate:
+        raise ValueError("CPD needs a saliency map; use validate=False for raw prompts.")
+    n_slices = len(saliency) if saliency is not None else int(prompts.slice_index.max(initial=-1)) + 1
+    positive = prompts.select(prompts.positive)
+    own_s = np.ones(len(positive), np.float32)
+    if saliency is not None:
+        for t in positive.slices:
+            on = positive.slice_index == t
+            own_s[on] = saliency_at(saliency[t], positive.xy[on])
+    own_valid = own_s > config.tau if config.validate else np.ones(len(positive), bool)
+
+    rows: list[tuple] = [(t, xy, t, KEPT_LOCAL if ok else REJECTED, s)
+                         for t, xy, ok, s in zip(positive.slice_index, positive.xy, own_valid, own_s)]
+    out_t, out_xy = [], []
+    reach = config.neighbours if config.validate else 0
+    candidate_slices = sorted({int(t + d) for t in positive.slices for d in range(-reach, reach + 1)
+                               if 0 <= t + d < n_slices})
+    for t in candidate_slices:
+        ordered = [(0, t)] + [(abs(d), t + d) for d in sorted(range(-reach, reach + 1), key=abs) if d]
+        points, sources = [], []
+        for _, j in ordered:
+            if not 0 <= j < n_slices:
+                continue
+            pick = (positive.slice_index == j) & own_valid
+            cand = positive.xy[pick]
+            if j != t and len(cand):
+                cand = cand[saliency_at(saliency[t], cand) > config.tau]
+            points.append(cand)
+            sources.append(np.full(len(cand), j))
+        points, sources = np.concatenate(points), np.concatenate(sources)
+        keep = _deduplicate(points, config.dedup_px) if len(points) else np.zeros(0, int)
+        points, sources = points[keep], sources[keep]
+        if len(points) == 0 and config.empty == "argmax" and saliency is not None and saliency[t].max() > config.tau:
+            y, x = np.unravel_index(np.argmax(saliency[t]), saliency[t].shape)
+            points, sources = np.array([[x, y]], float), np.array([-1])
+            rows.append((t, points[0], -1, FALLBACK, float(saliency[t, y, x])))
+        for xy, j in zip(points, sources):
+            if j != t and j >= 0:
+                rows.append((t, xy, j, KEPT_NEIGHBOUR, float(saliency_at(saliency[t], xy[None])[0])))
+        out_t += [t] * len(points)
+        out_xy += list(points)
+    negatives = prompts.select(~prompts.positive)
+    kept = Prompts(np.array(out_t, int), np.reshape(out_xy, (-1, 2)), np.ones(len(out_t), bool))
+    decoded_slices = np.unique(kept.slice_index)
+    negatives = negatives.select(np.isin(negatives.slice_index, decoded_slices))
+    audit = Audit(np.array([r[0] for r in rows], int), np.reshape([r[1] for r in rows], (-1, 2)),
+                  np.array([r[2] for r in rows], int), np.array([r[3] for r in rows], dtype=object),
+                  np.array([r[4] for r in rows], np.float32))
+    return Consensus(kept + negatives, audit, decoded_slices)
+
+
+def prompt_boxes(points_xy: np.ndarray, saliency_t: np.ndarray | None, tau: float, cluster_px: float,
+                 margin_px: float) -> np.ndarray:
+    """(C, 4) boxes (x0, y0, x1, y1) in slice pixels, one per cluster of positive points.
+
+    With a saliency map, a cluster is the connected region of ``S > tau`` holding the points and the box
+    bounds that region and the points; without one (frozen baseline), points closer than ``cluster_px``
+    are clustered and the box is their bounding box grown by ``margin_px``.
+    """
+    if len(points_xy) == 0:
+        return np.zeros((0, 4))
+    boxes = []
+    if saliency_t is not None:
+        regions, _ = ndimage.label(saliency_t > tau)
+        ids = regions[np.clip(np.rint(points_xy[:, 1]).astype(int), 0, regions.shape[0] - 1),
+                      np.clip(np.rint(points_xy[:, 0]).astype(int), 0, regions.shape[1] - 1)]
+        for region in np.unique(ids):
+            members = points_xy[ids == region]
+            x0, y0, x1, y1 = members[:, 0].min(), members[:, 1].min(), members[:, 0].max(), members[:, 1].max()
+            if region > 0:
+                ys, xs = np.nonzero(regions == region)
+                x0, y0, x1, y1 = min(x0, xs.min()), min(y0, ys.min()), max(x1, xs.max()), max(y1, ys.max())
+            boxes.append([x0 - margin_px, y0 - margin_px, x1 + margin_px, y1 + margin_px])
+        return np.array(boxes, float)
+    labels = np.ones(len(points_xy), int) if len(points_xy) == 1 else \
+        fcluster(linkage(points_xy, method="single"), t=cluster_px, criterion="distance")
+    for label in np.unique(labels):
+        members = points_xy[labels == label]
+        boxes.append([members[:, 0].min() - margin_px, members[:, 1].min() - margin_px,
+                      members[:, 0].max() + margin_px, members[:, 1].max() + margin_px])
+    return np.array(boxes, float)

@@ -1,0 +1,217 @@
+"""The SPD model (backbone + LoRA + saliency head + tuned decoder) and its adapter file.
+
+An adapter is a ``.safetensors`` file holding only what SPD trains (LoRA tensors, the saliency head,
+the mask decoder when it was tuned) and, in its metadata, the :class:`AdapterConfig` (τ, n,
+preprocessing, prompt mode, backbone name and the SHA256 of the backbone weights). It never holds the
+backbone's own weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .backbones import Backbone, CheckpointError, build_litemedsam, build_sam_vit, SAM_VIT_SPECS
+from .cpd import CpdConfig
+from .io import atomic_output
+from .lora import add_lora, load_lora_state_dict, lora_state_dict
+from .saliency_head import SaliencyHead
+
+ADAPTER_FORMAT = "spdsegment-adapter/1"
+VARIANTS = ("frozen", "sam_tuning", "local", "cpd", "spd")
+PROMPT_MODES = ("points", "boxes")
+DEFAULT_ADAPTER = Path(__file__).resolve().parent.parent / "models" / "spd_litemedsam_small_bowel.safetensors"
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """Everything needed to rebuild an SPD model around its backbone.
+
+    Attributes:
+        backbone: registry name (``litemedsam``, ``sam_vit_b`` ...).
+        image_size: square model input side.
+        backbone_sha256: SHA256 of the backbone weights the adapter was trained on ('' = random init).
+        variant: ``frozen`` (no training), ``sam_tuning`` (decoder tuned on raw prompts), ``local``
+            (+ saliency, local validation), ``cpd`` (+ neighbours), ``spd`` (+ PSC loss).
+        lora_rank: 0 for no LoRA.
+        saliency: the model has a saliency head.
+        prompt_mode: ``points`` or ``boxes`` (one box per cluster of consensus points).
+        cpd: CPD settings used at inference.
+        intensity_percentiles: robust [0, 1] scaling of each volume.
+        box_margin_mm, cluster_mm: geometry of boxes made from points.
+    """
+
+    backbone: str = "litemedsam"
+    image_size: int = 256
+    backbone_sha256: str = ""
+    variant: str = "frozen"
+    lora_rank: int = 0
+    lora_alpha: float = 4.0
+    lora_targets: tuple[str, ...] = ("qkv",)
+    saliency: bool = False
+    prompt_mode: str = "boxes"
+    cpd: CpdConfig = field(default_factory=lambda: CpdConfig(validate=False))
+    intensity_percentiles: tuple[float, float] = (0.5, 99.5)
+    box_margin_mm: float = 4.0
+    cluster_mm: float = 15.0
+    description: str = ""
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}.")
+        if self.prompt_mode not in PROMPT_MODES:
+            raise ValueError(f"prompt_mode must be one of {PROMPT_MODES}, got {self.prompt_mode!r}.")
+        if self.cpd.validate and not self.saliency:
+            raise ValueError("CPD validation needs a saliency head (saliency=True).")
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "AdapterConfig":
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
+        data["cpd"] = CpdConfig(**data.get("cpd", {}))
+        for key in ("lora_targets", "intensity_percentiles"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    @classmethod
+    def for_variant(cls, variant: str, backbone: Backbone, **overrides) -> "AdapterConfig":
+        """The paper's settings for one step of the ablation."""
+        trained_prior = variant in ("local", "cpd", "spd")
+        cpd = CpdConfig(validate=trained_prior, neighbours=0 if variant == "local" else 2)
+        base = dict(backbone=backbone.name, image_size=backbone.image_size,
+                    backbone_sha256=backbone.checkpoint_sha256, variant=variant,
+                    lora_rank=4 if trained_prior else 0, saliency=trained_prior,
+                    prompt_mode="boxes" if variant == "frozen" and backbone.box_trained else "points", cpd=cpd)
+        base.update(overrides)
+        return cls(**base)
+
+
+class SpdModel(nn.Module):
+    """Backbone (with LoRA when configured) + optional saliency head."""
+
+    def __init__(self, backbone: Backbone, config: AdapterConfig):
+        super().__init__()
+        self.backbone = backbone
+        self.config = config
+        if config.lora_rank > 0:
+            add_lora(backbone.image_encoder, config.lora_rank, config.lora_alpha, config.lora_targets)
+        self.saliency_head = SaliencyHead() if config.saliency else None
+        for parameter in backbone.parameters():
+            parameter.requires_grad = False
+        self._base_decoder = {k: v.detach().clone() for k, v in backbone.mask_decoder.state_dict().items()}
+
+    def saliency_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        if self.saliency_head is None:
+            raise RuntimeError("This model has no saliency head (a frozen or SAM-Tuning model).")
+        return self.saliency_head(embeddings)
+
+    def adapter_tensors(self) -> dict[str, torch.Tensor]:
+        tensors: dict[str, torch.Tensor] = {}
+        if self.config.lora_rank > 0:
+            tensors.update({f"lora.{k}": v for k, v in lora_state_dict(self.backbone.image_encoder).items()})
+        if self.saliency_head is not None:
+            tensors.update({f"saliency_head.{k}": v for k, v in self.saliency_head.state_dict().items()})
+        for key, value in self.backbone.mask_decoder.state_dict().items():
+            if not torch.equal(value.cpu(), self._base_decoder[key].cpu()):
+                tensors[f"mask_decoder.{key}"] = value
+        return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+
+    def save_adapter(self, path: str | os.PathLike, force: bool = False) -> Path:
+        from safetensors.torch import save_file
+
+        with atomic_output(path, force) as tmp:
+            save_file(self.adapter_tensors(), str(tmp),
+                      metadata={"format": ADAPTER_FORMAT, "config": self.config.to_json()})
+        return Path(path)
+
+    def load_adapter_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        groups: dict[str, dict[str, torch.Tensor]] = {"lora": {}, "saliency_head": {}, "mask_decoder": {}}
+        for key, value in tensors.items():
+            group, _, name = key.partition(".")
+            if group not in groups:
+                raise CheckpointError(f"Unexpected tensor {key!r} in adapter.")
+            groups[group][name] = value
+        if self.config.lora_rank > 0:
+            load_lora_state_dict(self.backbone.image_encoder, groups["lora"])
+        if self.saliency_head is not None:
+            self.saliency_head.load_state_dict(groups["saliency_head"], strict=True)
+        if groups["mask_decoder"]:
+            decoder_state = dict(self._base_decoder)
+            decoder_state.update(groups["mask_decoder"])
+            self.backbone.mask_decoder.load_state_dict(decoder_state, strict=True)
+
+
+def read_adapter(path: str | os.PathLike) -> tuple[AdapterConfig, dict[str, torch.Tensor]]:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Adapter file not found: {path}.")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_file(str(path))
+    except Exception as error:  # safetensors raises its own error types for damaged headers
+        raise CheckpointError(f"{path} is not a readable SPDSegment adapter (.safetensors): "
+                              f"{str(error).splitlines()[0][:160]}. Train or copy it again.") from error
+    if metadata.get("format") != ADAPTER_FORMAT:
+        raise CheckpointError(f"{path} is a safetensors file but not an SPDSegment adapter (no "
+                              f"'{ADAPTER_FORMAT}' metadata). Pass an adapter written by 'spdsegment train'.")
+    return AdapterConfig.from_json(metadata["config"]), tensors
+
+
+def build_model(model: str = "default", backbone_checkpoint: str | os.PathLike | None = None,
+                check_backbone_hash: bool = True) -> SpdModel:
+    """The model named by ``model``.
+
+    Args:
+        model: ``default`` (the embedded adapter, else frozen LiteMedSAM), ``frozen`` (LiteMedSAM, no
+            adapter), ``NAME:CHECKPOINT`` (a frozen SAM backbone), or a path to an adapter file.
+        backbone_checkpoint: the SAM weights an adapter of a SAM backbone was trained on.
+    """
+    if model == "default":
+        model = str(DEFAULT_ADAPTER) if DEFAULT_ADAPTER.is_file() else "frozen"
+    if model in ("frozen", "litemedsam"):
+        backbone = build_litemedsam()
+        return SpdModel(backbone, AdapterConfig.for_variant("frozen", backbone)).eval()
+    name, sep, checkpoint = model.partition(":")
+    if sep and name in SAM_VIT_SPECS and not Path(model).exists():
+        backbone = build_sam_vit(name, checkpoint)
+        return SpdModel(backbone, AdapterConfig.for_variant("frozen", backbone)).eval()
+    config, tensors = read_adapter(model)
+    if config.backbone == "litemedsam":
+        backbone = build_litemedsam(backbone_checkpoint)
+    elif backbone_checkpoint is None and config.backbone_sha256:
+        raise CheckpointError(f"Adapter {model} was trained on {config.backbone}; pass that backbone's checkpoint "
+                              "file too (--backbone-checkpoint).")
+    else:
+        backbone = build_sam_vit(config.backbone, backbone_checkpoint, config.image_size)
+    if check_backbone_hash and config.backbone_sha256 and backbone.checkpoint_sha256 != config.backbone_sha256:
+        raise CheckpointError(f"Adapter {model} was trained on {config.backbone} weights with SHA256 "
+                              f"{config.backbone_sha256[:12]}…, but the backbone file given has "
+                              f"{backbone.checkpoint_sha256[:12] or 'random weights'}…. Use the same backbone file.")
+    spd = SpdModel(backbone, config)
+    spd.load_adapter_tensors(tensors)
+    return spd.eval()
+
+
+def set_inference_options(model: SpdModel, tau: float | None = None, neighbours: int | None = None,
+                          prompt_mode: str | None = None) -> SpdModel:
+    """Override τ, n or the prompt mode for inference (None keeps the adapter's value)."""
+    cpd = model.config.cpd
+    cpd = replace(cpd, tau=cpd.tau if tau is None else tau,
+                  neighbours=cpd.neighbours if neighbours is None else neighbours)
+    model.config = replace(model.config, cpd=cpd, prompt_mode=prompt_mode or model.config.prompt_mode)
+    return model

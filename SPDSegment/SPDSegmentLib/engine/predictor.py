@@ -1,0 +1,197 @@
+"""SpdPredictor: SAM's predictor for volumes.
+
+``set_volume`` normalises the volume, encodes the slices the prompts need and computes their saliency
+(cached); ``predict`` runs CPD and the decoder, so re-running after a prompt edit skips the encoder.
+
+    predictor = SpdPredictor(build_model("default"))
+    predictor.set_volume(volume, axis="auto")
+    result = predictor.predict(prompts)            # masks, saliency, consensus audit
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .cpd import Consensus, distil_prompts, prompt_boxes
+from .model import SpdModel
+from .prompts import Prompts
+from .slices import ModelFrame, from_stack, in_plane_spacing, normalise_intensity, to_stack
+from .volume import Volume
+
+log = logging.getLogger(__name__)
+
+
+class Stage(Enum):
+    ENCODE = "encode"
+    DECODE = "decode"
+
+
+class Cancelled(Exception):
+    """The caller's cancel() returned True; nothing was produced."""
+
+
+ProgressFn = Callable[[int, int, Stage], None]
+CancelFn = Callable[[], bool]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but no CUDA device is available; use --device cpu or auto.")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}.")
+    return torch.device(device)
+
+
+@dataclass
+class Prediction:
+    """What :meth:`SpdPredictor.predict` returns.
+
+    Attributes:
+        mask_kji: (K, J, I) uint8 mask on the input grid.
+        saliency_kji: (K, J, I) float32 in [0, 1] (0 on slices not encoded), or None without a head.
+        consensus: CPD output (kept prompts and audit).
+        slices: slice indices that got a mask.
+        seconds: wall time of ``predict``.
+    """
+
+    mask_kji: np.ndarray
+    saliency_kji: np.ndarray | None
+    consensus: Consensus
+    slices: np.ndarray
+    seconds: float
+
+
+class SpdPredictor:
+    def __init__(self, model: SpdModel, device: str = "auto", batch_size: int | None = None):
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.batch_size = batch_size or (16 if self.device.type == "cuda" else 2)
+        self.volume: Volume | None = None
+        self.axis = 2
+        self._stack: np.ndarray | None = None
+        self._frame: ModelFrame | None = None
+        self._embeddings: dict[int, torch.Tensor] = {}
+        self._saliency: np.ndarray | None = None
+
+    @property
+    def config(self):
+        return self.model.config
+
+    def set_volume(self, volume: Volume, axis: str | int = "auto") -> None:
+        """Prepare ``volume`` (normalised and sliced along ``axis``); clears the embedding cache."""
+        self.volume = volume
+        self.axis = volume.slicing_axis(axis)
+        low, high = self.config.intensity_percentiles
+        self._stack = to_stack(normalise_intensity(volume.array_kji, low, high), self.axis)
+        n_slices, height, width = self._stack.shape
+        self._frame = ModelFrame(height, width, self.config.image_size, in_plane_spacing(volume, self.axis))
+        self._embeddings = {}
+        self._saliency = np.zeros(self._stack.shape, np.float32) if self.config.saliency else None
+
+    def slices_needed(self, prompts: Prompts) -> np.ndarray:
+        reach = self.config.cpd.neighbours if self.config.cpd.validate else 0
+        n_slices = len(self._stack)
+        wanted = {int(t + d) for t in prompts.slices for d in range(-reach, reach + 1) if 0 <= t + d < n_slices}
+        return np.array(sorted(wanted), int)
+
+    @torch.no_grad()
+    def encode(self, slices: np.ndarray, progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> None:
+        """Encode (and compute saliency for) the given slices not yet in the cache."""
+        if self._stack is None:
+            raise RuntimeError("Call set_volume(...) before encoding or predicting.")
+        todo = [int(t) for t in slices if int(t) not in self._embeddings]
+        for start in range(0, len(todo), self.batch_size):
+            if cancel is not None and cancel():
+                raise Cancelled()
+            batch = todo[start:start + self.batch_size]
+            images = self._frame.images_to_model(torch.from_numpy(self._stack[batch]).to(self.device))
+            embeddings = self.model.backbone.encode(images)
+            if self.config.saliency:
+                probabilities = torch.sigmoid(self.model.saliency_logits(embeddings))
+                self._saliency[batch] = self._frame.maps_to_slice(probabilities)[:, 0].float().cpu().numpy()
+            for t, embedding in zip(batch, embeddings):
+                self._embeddings[t] = embedding
+            if progress is not None:
+                progress(min(start + self.batch_size, len(todo)), len(todo), Stage.ENCODE)
+
+    def _decode_requests(self, consensus: Consensus) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]]:
+        """(slice, points_xy, labels, box_xyxy) per decoder call, in slice pixels."""
+        requests = []
+        spacing = min(self._frame.spacing_xy)
+        for t in consensus.slices:
+            positive = consensus.prompts.on_slice(t, positive=True)
+            negative = consensus.prompts.on_slice(t, positive=False)
+            if self.config.prompt_mode == "points":
+                points = np.concatenate([positive, negative])
+                labels = np.r_[np.ones(len(positive)), np.zeros(len(negative))]
+                requests.append((int(t), points, labels, None))
+                continue
+            saliency_t = self._saliency[t] if self._saliency is not None else None
+            for box in prompt_boxes(positive, saliency_t, self.config.cpd.tau, self.config.cluster_mm / spacing,
+                                    self.config.box_margin_mm / spacing):
+                requests.append((int(t), negative, np.zeros(len(negative)), box))
+        return requests
+
+    @torch.no_grad()
+    def decode(self, consensus: Consensus, progress: ProgressFn | None = None,
+               cancel: CancelFn | None = None) -> np.ndarray:
+        """(S, H, W) uint8 masks: the union of every decoder call on each slice."""
+        masks = np.zeros(self._stack.shape, np.uint8)
+        requests = self._decode_requests(consensus)
+        batch_size = max(self.batch_size, 8)
+        for start in range(0, len(requests), batch_size):
+            if cancel is not None and cancel():
+                raise Cancelled()
+            batch = requests[start:start + batch_size]
+            logits = self._decode_batch(batch)
+            binary = (self._frame.maps_to_slice(logits) > 0)[:, 0].cpu().numpy()
+            for (t, *_), mask in zip(batch, binary):
+                masks[t] |= mask.astype(np.uint8)
+            if progress is not None:
+                progress(min(start + batch_size, len(requests)), len(requests), Stage.DECODE)
+        return masks
+
+    def _decode_batch(self, batch) -> torch.Tensor:
+        embeddings = torch.stack([self._embeddings[t] for t, *_ in batch])
+        longest = max(len(points) for _, points, _, _ in batch)
+        points = labels = boxes = None
+        if longest:
+            points = np.zeros((len(batch), longest, 2), np.float32)
+            labels = -np.ones((len(batch), longest), np.float32)
+            for row, (_, xy, lab, _) in enumerate(batch):
+                points[row, :len(xy)] = self._frame.points_to_model(xy)
+                labels[row, :len(xy)] = lab
+            points, labels = torch.from_numpy(points).to(self.device), torch.from_numpy(labels).to(self.device)
+        if batch[0][3] is not None:
+            corners = np.stack([box for *_, box in batch]).reshape(-1, 2, 2)
+            boxes = torch.from_numpy(self._frame.points_to_model(corners).reshape(-1, 4).astype(np.float32))
+            boxes = boxes.to(self.device)
+        return self.model.backbone.decode(embeddings, points, labels, boxes)
+
+    def predict(self, prompts: Prompts, progress: ProgressFn | None = None,
+                cancel: CancelFn | None = None) -> Prediction:
+        """Encode what is missing, run CPD, decode; raise :class:`Cancelled` if ``cancel()`` turns True."""
+        if self._stack is None:
+            raise RuntimeError("Call set_volume(...) before predict(...).")
+        if len(prompts) == 0 or not prompts.positive.any():
+            raise ValueError("No positive prompt lies on any slice; draw the centerline or points on this volume.")
+        started = time.perf_counter()
+        self.encode(self.slices_needed(prompts), progress, cancel)
+        consensus = distil_prompts(prompts, self._saliency, self.config.cpd)
+        masks = self.decode(consensus, progress, cancel)
+        saliency = None if self._saliency is None else from_stack(self._saliency, self.axis).copy()
+        seconds = time.perf_counter() - started
+        log.info("SPD: %d slices decoded, %d prompts kept, %d rejected, %.1f s", len(consensus.slices),
+                 consensus.audit.count("kept-local") + consensus.audit.count("kept-neighbour"),
+                 consensus.audit.count("rejected"), seconds)
+        return Prediction(np.ascontiguousarray(from_stack(masks, self.axis)), saliency, consensus,
+                          consensus.slices, seconds)
