@@ -62,7 +62,8 @@ class Backbone(nn.Module):
     """
 
     def __init__(self, name: str, image_encoder: nn.Module, prompt_encoder: nn.Module, mask_decoder: nn.Module,
-                 image_size: int, pixel_mean=None, pixel_std=None, box_trained: bool = False):
+                 image_size: int, pixel_mean=None, pixel_std=None, box_trained: bool = False,
+                 batched_decoder: bool = False):
         super().__init__()
         self.name = name
         self.image_encoder = image_encoder
@@ -71,6 +72,8 @@ class Backbone(nn.Module):
         self.image_size = image_size
         self.box_trained = box_trained
         self.checkpoint_sha256 = ""
+        # LiteMedSAM's decoder decodes B images with B prompt sets in one call; segment-anything's does not.
+        self.batched_decoder = batched_decoder
         mean = torch.zeros(3) if pixel_mean is None else torch.tensor(pixel_mean) / 255.0
         std = torch.ones(3) if pixel_std is None else torch.tensor(pixel_std) / 255.0
         self.register_buffer("pixel_mean", mean.view(1, 3, 1, 1), persistent=False)
@@ -101,6 +104,12 @@ class Backbone(nn.Module):
         Returns:
             (B, 1, r, r) logits over the padded square input (r = 4 e).
         """
+        if embeddings.shape[0] > 1 and not self.batched_decoder:
+            # segment-anything's decoder pairs one image with many prompt sets; run one image at a time.
+            return torch.cat([self.decode(embeddings[b:b + 1], None if points is None else points[b:b + 1],
+                                          None if labels is None else labels[b:b + 1],
+                                          None if boxes is None else boxes[b:b + 1])
+                              for b in range(embeddings.shape[0])])
         point_prompt = None if points is None else (points, labels)
         sparse, dense = self.prompt_encoder(points=point_prompt, boxes=boxes, masks=None)
         logits, _ = self.mask_decoder(
@@ -125,7 +134,7 @@ def build_litemedsam(checkpoint: str | os.PathLike | None = None, image_size: in
 
     lite = build_lite_medsam()
     backbone = Backbone("litemedsam", lite.image_encoder, lite.prompt_encoder, lite.mask_decoder, 256,
-                        box_trained=True)
+                        box_trained=True, batched_decoder=True)
     if pretrained or checkpoint is not None:
         load_backbone_weights(backbone, checkpoint or get_asset_path())
     return backbone.eval()

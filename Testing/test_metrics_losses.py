@@ -1,0 +1,99 @@
+"""Metrics against independent computations and known answers; the losses' stated values."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import cdist
+
+from SPDSegmentLib.engine.losses import dice_loss, focal_loss, psc_loss
+from SPDSegmentLib.engine.metrics import (compute_assd, compute_dice, compute_hd95, compute_iou, paired_wilcoxon,
+                                          volume_and_slice_metrics)
+
+
+def ball(shape, centre, radius, spacing):
+    grid = np.indices(shape).astype(float)
+    distance = sum(((grid[a] - centre[a]) * spacing[a]) ** 2 for a in range(3))
+    return distance <= radius ** 2
+
+
+def brute_force_surface_distances(a, b, spacing):
+    from scipy import ndimage
+
+    def surface(m):
+        return np.argwhere(m & ~ndimage.binary_erosion(m, ndimage.generate_binary_structure(3, 1))) * spacing
+    sa, sb = surface(a), surface(b)
+    d = cdist(sa, sb)
+    return d.min(1), d.min(0)
+
+
+def test_dice_and_iou_of_known_overlaps():
+    a = np.zeros((10, 10), bool)
+    b = np.zeros((10, 10), bool)
+    a[0:4, 0:5] = True
+    b[2:6, 0:5] = True
+    assert compute_dice(a, b) == pytest.approx(2 * 10 / 40)
+    assert compute_iou(a, b) == pytest.approx(10 / 30)
+    assert np.isnan(compute_dice(np.zeros(3), np.zeros(3)))
+
+
+def test_hd95_and_assd_match_brute_force_with_anisotropic_spacing():
+    spacing = np.array([3.0, 0.8, 1.2])
+    a = ball((14, 40, 32), (7, 20, 15), 8.0, spacing)
+    b = ball((14, 40, 32), (7, 23, 16), 7.0, spacing)
+    forward, backward = brute_force_surface_distances(a, b, spacing)
+    assert compute_hd95(a, b, spacing) == pytest.approx(max(np.percentile(forward, 95), np.percentile(backward, 95)))
+    assert compute_assd(a, b, spacing) == pytest.approx(np.concatenate([forward, backward]).mean())
+
+
+def test_one_voxel_diagonal_shift_of_a_single_voxel_is_sqrt3():
+    a = np.zeros((5, 5, 5), bool)
+    b = np.zeros((5, 5, 5), bool)
+    a[2, 2, 2] = True
+    b[3, 3, 3] = True
+    assert compute_hd95(a, b, (1.0, 1.0, 1.0)) == pytest.approx(np.sqrt(3))
+
+
+def test_per_slice_metrics_cover_slices_with_either_mask():
+    pred = np.zeros((4, 8, 8), bool)
+    ref = np.zeros((4, 8, 8), bool)
+    pred[1, 2:5, 2:5] = True
+    ref[1:3, 2:5, 2:5] = True
+    result = volume_and_slice_metrics(pred, ref, (1.0, 1.0, 2.0), axis=2)
+    assert [s["slice"] for s in result["slices"]] == [1, 2]
+    assert result["slices"][0]["dsc"] == 1.0 and result["slices"][1]["dsc"] == 0.0
+    assert result["volume"]["dsc"] == pytest.approx(2 * 9 / 27)
+
+
+def test_wilcoxon_detects_a_consistent_difference():
+    rng = np.random.default_rng(0)
+    a = rng.random(20)
+    assert paired_wilcoxon(a + 0.1, a) < 0.001
+    assert paired_wilcoxon(a, a) == 1.0
+
+
+def test_psc_is_zero_for_identical_one_for_disjoint_and_zero_for_empty_masks():
+    same = torch.zeros(2, 1, 4, 4)
+    same[:, :, :2] = 1
+    assert float(psc_loss(same)) == pytest.approx(0.0)
+    disjoint = torch.zeros(2, 1, 4, 4)
+    disjoint[0, :, :2] = 1
+    disjoint[1, :, 2:] = 1
+    assert float(psc_loss(disjoint)) == pytest.approx(1.0)
+    assert float(psc_loss(torch.zeros(3, 1, 4, 4))) == 0.0
+
+
+def test_psc_pairs_choose_which_slice_is_pulled():
+    probs = torch.rand(3, 1, 4, 4, requires_grad=True)
+    psc_loss(probs, "next").backward()
+    assert probs.grad[-1].abs().sum() == 0 and probs.grad[0].abs().sum() > 0
+    probs.grad = None
+    psc_loss(probs, "previous").backward()
+    assert probs.grad[0].abs().sum() == 0 and probs.grad[-1].abs().sum() > 0
+
+
+def test_focal_with_gamma_zero_and_no_alpha_is_bce_and_dice_loss_of_perfect_logits_is_zero():
+    logits = torch.randn(2, 1, 5, 5)
+    target = (torch.rand(2, 1, 5, 5) > 0.5).float()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+    assert float(focal_loss(logits, target, gamma=0.0, alpha=None)) == pytest.approx(float(bce), rel=1e-5)
+    assert float(dice_loss(target * 40 - 20, target)) == pytest.approx(0.0, abs=1e-4)

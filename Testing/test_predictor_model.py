@@ -1,0 +1,132 @@
+"""SpdPredictor and adapters on real LiteMedSAM weights and a real MR crop."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from SPDSegmentLib.engine.backbones import CheckpointError
+from SPDSegmentLib.engine.io import read_label_mask, read_volume
+from SPDSegmentLib.engine.model import AdapterConfig, SpdModel, build_model, read_adapter
+from SPDSegmentLib.engine.predictor import Cancelled, SpdPredictor
+from SPDSegmentLib.engine.prompts import Prompts
+from SPDSegmentLib.engine.simulate import simulate_noisy_points
+
+
+def spd_model(litemedsam, saliency_bias: float, decoder_seed: int | None = None) -> SpdModel:
+    backbone = copy.deepcopy(litemedsam)
+    model = SpdModel(backbone, AdapterConfig.for_variant("spd", backbone))
+    torch.manual_seed(0)
+    for layer in model.saliency_head.layers:
+        if hasattr(layer, "weight") and layer.weight is not None and layer.weight.dim() == 4:
+            torch.nn.init.normal_(layer.weight, std=0.01)
+    model.saliency_head.layers[-1].bias.data.fill_(saliency_bias)
+    if decoder_seed is not None:
+        torch.manual_seed(decoder_seed)
+        with torch.no_grad():
+            for parameter in model.backbone.mask_decoder.parameters():
+                parameter.add_(torch.randn_like(parameter) * 1e-3)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def mr_case(mr_crop):
+    image, label, value = mr_crop
+    volume = read_volume(image)
+    return volume, read_label_mask(label, value, volume)
+
+
+def test_only_slices_with_consensus_get_a_mask_and_saliency_is_a_probability(litemedsam, mr_case):
+    volume, mask = mr_case
+    prompts = simulate_noisy_points(mask, 2, seed=1)
+    prompts = prompts.select(prompts.slice_index == 0)
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), "cpu")
+    predictor.set_volume(volume, 2)
+    result = predictor.predict(prompts)
+    assert result.slices.tolist() == [0, 1, 2]  # slice 0 and its n = 2 neighbours
+    assert result.mask_kji[3].sum() == 0 and result.mask_kji[:3].sum() > 0
+    assert result.saliency_kji.shape == mask.shape
+    assert 0.0 <= result.saliency_kji.min() and result.saliency_kji.max() <= 1.0
+    assert result.consensus.audit.count("kept-neighbour") > 0
+
+
+def test_prompts_the_prior_rejects_produce_no_mask(litemedsam, mr_case):
+    volume, mask = mr_case
+    predictor = SpdPredictor(spd_model(litemedsam, -10.0), "cpu")
+    predictor.set_volume(volume, 2)
+    result = predictor.predict(simulate_noisy_points(mask, 2, seed=2))
+    assert result.mask_kji.sum() == 0 and result.consensus.audit.count("rejected") == len(result.consensus.audit.status)
+
+
+def test_rerun_after_prompt_edit_reuses_cached_embeddings(litemedsam, mr_case, monkeypatch):
+    volume, mask = mr_case
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), "cpu")
+    predictor.set_volume(volume, 2)
+    prompts = simulate_noisy_points(mask, 2, seed=3)
+    first = predictor.predict(prompts)
+    calls = []
+    monkeypatch.setattr(predictor.model.backbone, "encode", lambda images: calls.append(1))
+    second = predictor.predict(prompts)
+    assert not calls and np.array_equal(first.mask_kji, second.mask_kji)
+
+
+def test_cancel_stops_before_any_result(litemedsam, mr_case):
+    volume, mask = mr_case
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), "cpu")
+    predictor.set_volume(volume, 2)
+    with pytest.raises(Cancelled):
+        predictor.predict(simulate_noisy_points(mask, 2, seed=4), cancel=lambda: True)
+
+
+def test_predict_before_set_volume_names_the_missing_call(litemedsam):
+    predictor = SpdPredictor(spd_model(litemedsam, 0.0), "cpu")
+    with pytest.raises(RuntimeError, match="set_volume"):
+        predictor.predict(Prompts(np.array([0]), np.array([[1.0, 1.0]]), np.array([True])))
+
+
+def test_adapter_save_load_gives_identical_outputs_and_holds_no_backbone_weights(litemedsam, mr_case, tmp_path):
+    volume, mask = mr_case
+    model = spd_model(litemedsam, 10.0, decoder_seed=5)
+    prompts = simulate_noisy_points(mask, 2, seed=5)
+    path = model.save_adapter(tmp_path / "adapter.safetensors")
+    config, tensors = read_adapter(path)
+    assert config == model.config
+    assert not any(k.startswith("image_encoder") for k in tensors)
+    assert any(k.startswith("lora.") for k in tensors) and any(k.startswith("mask_decoder.") for k in tensors)
+    assert path.stat().st_size < 20e6
+    reloaded = build_model(str(path))
+    outputs = []
+    for candidate in (model, reloaded):
+        predictor = SpdPredictor(candidate, "cpu")
+        predictor.set_volume(volume, 2)
+        outputs.append(predictor.predict(prompts))
+    assert np.array_equal(outputs[0].mask_kji, outputs[1].mask_kji)
+    assert np.array_equal(outputs[0].saliency_kji, outputs[1].saliency_kji)
+
+
+def test_adapter_refuses_a_backbone_file_with_another_hash(litemedsam, tmp_path):
+    from dataclasses import replace
+
+    model = spd_model(litemedsam, 0.0)
+    model.config = replace(model.config, backbone_sha256="0" * 64)
+    path = model.save_adapter(tmp_path / "adapter.safetensors")
+    with pytest.raises(CheckpointError, match="SHA256"):
+        build_model(str(path))
+
+
+def test_frozen_litemedsam_turns_points_into_boxes(litemedsam, mr_case):
+    volume, mask = mr_case
+    model = build_model("frozen")
+    assert model.config.prompt_mode == "boxes" and not model.config.saliency
+    predictor = SpdPredictor(model, "cpu")
+    predictor.set_volume(volume, 2)
+    from SPDSegmentLib.engine.metrics import compute_dice
+
+    from scipy import ndimage
+
+    y, x = np.unravel_index(np.argmax(ndimage.distance_transform_edt(mask[1])), mask[1].shape)
+    centre = Prompts(np.array([1]), np.array([[x, y]], float), np.array([True]))
+    result = predictor.predict(centre)
+    assert result.slices.tolist() == [1] and result.mask_kji[1].sum() > 0
+    assert compute_dice(result.mask_kji[1], mask[1]) > 0.0
