@@ -87,6 +87,9 @@ def cmd_segment(args) -> int:
     if args.consensus:
         write_consensus_markups(args.consensus, result.consensus, volume, axis, force=args.force)
     audit = result.consensus.audit
+    if len(result.slices) == 0:
+        print("spdsegment: warning: every prompt disagreed with the saliency prior, so the segmentation is empty. "
+              "Check the curve, or lower --tau.", file=sys.stderr)
     summary = {"output": str(args.output), "slices_with_mask": int(len(result.slices)),
                "kept_local": audit.count("kept-local"), "kept_neighbour": audit.count("kept-neighbour"),
                "rejected": audit.count("rejected"), "voxels": int(result.mask_kji.sum()),
