@@ -130,3 +130,17 @@ def test_frozen_litemedsam_turns_points_into_boxes(litemedsam, mr_case):
     result = predictor.predict(centre)
     assert result.slices.tolist() == [1] and result.mask_kji[1].sum() > 0
     assert compute_dice(result.mask_kji[1], mask[1]) > 0.0
+
+
+@pytest.mark.cuda
+def test_cuda_and_cpu_give_the_same_masks(litemedsam, mr_case):
+    volume, mask = mr_case
+    prompts = simulate_noisy_points(mask, 2, seed=6)
+    outputs = []
+    for device in ("cpu", "cuda"):
+        predictor = SpdPredictor(spd_model(litemedsam, 10.0), device)
+        predictor.set_volume(volume, 2)
+        outputs.append(predictor.predict(prompts).mask_kji)
+    from SPDSegmentLib.engine.metrics import compute_dice
+
+    assert compute_dice(outputs[0], outputs[1]) > 0.99
