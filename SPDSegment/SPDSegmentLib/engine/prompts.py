@@ -90,8 +90,10 @@ def _inside(slice_index: np.ndarray, xy: np.ndarray, stack_shape: tuple[int, int
 
 
 def stack_shape(volume: Volume, axis: int) -> tuple[int, int, int]:
-    shape = np.moveaxis(np.empty(volume.array_kji.shape, dtype=np.bool_), 2 - axis, 0).shape
-    return shape
+    """(S, H, W) of the slice stack along ``axis``, without touching the voxels."""
+    shape = list(volume.array_kji.shape)
+    slices = shape.pop(2 - axis)
+    return slices, shape[0], shape[1]
 
 
 def curve_to_prompts(curves_lps: list[np.ndarray] | np.ndarray, volume: Volume, axis: int,
