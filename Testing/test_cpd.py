@@ -101,12 +101,16 @@ def test_one_box_per_salient_region_holding_points():
 point_rows = st.lists(st.tuples(st.integers(0, 5), st.floats(0, 11), st.floats(0, 11)), min_size=1, max_size=12)
 
 
+def distil_on_random_saliency(rows, seed, taus, n):
+    saliency = np.random.default_rng(seed).random((6, 12, 12)).astype(np.float32)
+    noisy = prompts(*rows)
+    return noisy, [distil_prompts(noisy, saliency, CpdConfig(tau=tau, neighbours=n, dedup_px=0)) for tau in taus]
+
+
 @settings(max_examples=60, deadline=None)
 @given(rows=point_rows, seed=st.integers(0, 1000), tau=st.floats(0.05, 0.9), n=st.integers(0, 3))
 def test_consensus_only_holds_points_drawn_on_the_slice_or_its_neighbours(rows, seed, tau, n):
-    saliency = np.random.default_rng(seed).random((6, 12, 12)).astype(np.float32)
-    noisy = prompts(*rows)
-    result = distil_prompts(noisy, saliency, CpdConfig(tau=tau, neighbours=n, dedup_px=0))
+    noisy, [result] = distil_on_random_saliency(rows, seed, [tau], n)
     for t, xy in zip(result.prompts.slice_index, result.prompts.xy):
         near = (np.abs(noisy.slice_index - t) <= n) & np.all(noisy.xy == xy, axis=1)
         assert near.any()
@@ -115,10 +119,7 @@ def test_consensus_only_holds_points_drawn_on_the_slice_or_its_neighbours(rows, 
 @settings(max_examples=60, deadline=None)
 @given(rows=point_rows, seed=st.integers(0, 1000), tau=st.floats(0.05, 0.8), n=st.integers(0, 3))
 def test_raising_tau_never_adds_a_prompt(rows, seed, tau, n):
-    saliency = np.random.default_rng(seed).random((6, 12, 12)).astype(np.float32)
-    noisy = prompts(*rows)
-    low = distil_prompts(noisy, saliency, CpdConfig(tau=tau, neighbours=n, dedup_px=0))
-    high = distil_prompts(noisy, saliency, CpdConfig(tau=tau + 0.1, neighbours=n, dedup_px=0))
+    _, (low, high) = distil_on_random_saliency(rows, seed, [tau, tau + 0.1], n)
     low_set = {(t, *xy) for t, xy in zip(low.prompts.slice_index, map(tuple, low.prompts.xy))}
     high_set = {(t, *xy) for t, xy in zip(high.prompts.slice_index, map(tuple, high.prompts.xy))}
     assert high_set <= low_set

@@ -8,7 +8,7 @@ import torch
 
 from SPDSegmentLib.engine.backbones import CheckpointError
 from SPDSegmentLib.engine.io import read_label_mask, read_volume
-from SPDSegmentLib.engine.model import AdapterConfig, SpdModel, build_model, read_adapter
+from SPDSegmentLib.engine.model import AdapterConfig, SpdModel, build_model, model_has_saliency, read_adapter
 from SPDSegmentLib.engine.predictor import Cancelled, SpdPredictor
 from SPDSegmentLib.engine.prompts import Prompts
 from SPDSegmentLib.engine.simulate import simulate_noisy_points
@@ -103,6 +103,9 @@ def test_adapter_save_load_gives_identical_outputs_and_holds_no_backbone_weights
         outputs.append(predictor.predict(prompts))
     assert np.array_equal(outputs[0].mask_kji, outputs[1].mask_kji)
     assert np.array_equal(outputs[0].saliency_kji, outputs[1].saliency_kji)
+    assert model_has_saliency(str(path)) and not model_has_saliency("frozen")
+    reloaded.reset_decoder()
+    assert not any(k.startswith("mask_decoder.") for k in reloaded.adapter_tensors())
 
 
 def test_adapter_refuses_a_backbone_file_with_another_hash(litemedsam, tmp_path):

@@ -36,7 +36,11 @@ def test_sam_tuning_trains_the_decoder_on_raw_prompts_and_resumes(case_list, tmp
     Trainer(read_case_list(case_list), config, tmp_path).run()
     assert all(h["loss"] is not None for h in json.loads((tmp_path / "train_log.json").read_text())["history"])
     longer = Trainer(read_case_list(case_list), TrainConfig(**{**config.__dict__, "stage2_steps": 3}), tmp_path)
+    steps_run = []
+    original_step = longer.stage2_step
+    longer.stage2_step = lambda optimizer: steps_run.append(1) or original_step(optimizer)
     longer.run()
+    assert len(steps_run) == 1  # only the missing third step ran
     assert [h["step"] for h in longer.history] == [1, 2, 3]
 
 

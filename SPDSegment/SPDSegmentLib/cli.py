@@ -98,11 +98,9 @@ def cmd_segment(args) -> int:
     return 0
 
 
-def _binary_from_file(path, label, like=None):
+def _binary_from_file(path, label):
     volume = read_volume(path)
     array = volume.array_kji
-    if array.ndim != 3:
-        raise InputError(f"{path} must be a 3D mask.")
     mask = array == label if label is not None else array != 0
     if label is not None and not mask.any():
         raise InputError(f"Label value {label} does not occur in {path}; values present: "

@@ -69,9 +69,9 @@ def run(out: Path, seed: int = 2026, model: str = "default") -> dict:
     curve = simulate_clinician_centerline(case.label_kji, case.volume, 2, seed, neighbour_kji=case.neighbours_kji)
     write_markups(out / "sample_centerline.mrk.json", "Curve", curve, name="TI centerline (simulated clinician)")
 
-    from .engine.model import build_model
+    from .engine.model import model_has_saliency
 
-    has_saliency = build_model(model).config.saliency
+    has_saliency = model_has_saliency(model)
     args = ["segment", str(out / "sample_image.nii.gz"), "--curve", str(out / "sample_centerline.mrk.json"),
             "--model", model, "--output", str(out / "segmentation.seg.nrrd"), "--consensus",
             str(out / "prompt_audit.mrk.json"), "--segment-name", "terminal ileum", "--quiet", "--device", "cpu"]

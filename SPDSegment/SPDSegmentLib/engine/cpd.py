@@ -103,9 +103,11 @@ def saliency_at(saliency_t: np.ndarray, xy: np.ndarray) -> np.ndarray:
 
 def _deduplicate(points: np.ndarray, radius: float) -> np.ndarray:
     """Indices of ``points`` kept in order, skipping any within ``radius`` of one already kept."""
+    if radius == 0:
+        return np.arange(len(points))
     kept: list[int] = []
     for index, point in enumerate(points):
-        if all(np.hypot(*(point - points[k])) > radius for k in kept) or radius == 0:
+        if all(np.hypot(*(point - points[k])) > radius for k in kept):
             kept.append(index)
     return np.array(kept, int)
 

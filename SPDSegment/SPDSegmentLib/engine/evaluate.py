@@ -45,7 +45,7 @@ def standard_methods(adapters: dict[str, str], backbone_checkpoint: str | None =
     if "spd" in adapters:
         def zero_shot():
             model = build_model(adapters["spd"], backbone_checkpoint)
-            model.backbone.mask_decoder.load_state_dict(model._base_decoder)
+            model.reset_decoder()
             model.config = replace(model.config, prompt_mode="boxes" if model.backbone.box_trained else "points")
             return model
         methods.append(Method("zero-shot-consensus", zero_shot))

@@ -111,6 +111,10 @@ class SpdModel(nn.Module):
             parameter.requires_grad = False
         self._base_decoder = {k: v.detach().clone() for k, v in backbone.mask_decoder.state_dict().items()}
 
+    def reset_decoder(self) -> None:
+        """Back to the backbone's own (untuned) mask decoder."""
+        self.backbone.mask_decoder.load_state_dict(self._base_decoder)
+
     def saliency_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         if self.saliency_head is None:
             raise RuntimeError("This model has no saliency head (a frozen or SAM-Tuning model).")
@@ -172,6 +176,21 @@ def read_adapter(path: str | os.PathLike) -> tuple[AdapterConfig, dict[str, torc
     return AdapterConfig.from_json(metadata["config"]), tensors
 
 
+def resolve_model_name(model: str) -> str:
+    """``default`` -> the embedded adapter's path, or ``frozen`` while none ships."""
+    if model == "default":
+        return str(DEFAULT_ADAPTER) if DEFAULT_ADAPTER.is_file() else "frozen"
+    return model
+
+
+def model_has_saliency(model: str) -> bool:
+    """Whether ``model`` (as :func:`build_model` takes it) has a saliency head, read without building it."""
+    model = resolve_model_name(model)
+    if model in ("frozen", "litemedsam") or (model.partition(":")[0] in SAM_VIT_SPECS and not Path(model).exists()):
+        return False
+    return read_adapter(model)[0].saliency
+
+
 def build_model(model: str = "default", backbone_checkpoint: str | os.PathLike | None = None,
                 check_backbone_hash: bool = True) -> SpdModel:
     """The model named by ``model``.
@@ -181,8 +200,7 @@ def build_model(model: str = "default", backbone_checkpoint: str | os.PathLike |
             adapter), ``NAME:CHECKPOINT`` (a frozen SAM backbone), or a path to an adapter file.
         backbone_checkpoint: the SAM weights an adapter of a SAM backbone was trained on.
     """
-    if model == "default":
-        model = str(DEFAULT_ADAPTER) if DEFAULT_ADAPTER.is_file() else "frozen"
+    model = resolve_model_name(model)
     if model in ("frozen", "litemedsam"):
         backbone = build_litemedsam()
         return SpdModel(backbone, AdapterConfig.for_variant("frozen", backbone)).eval()

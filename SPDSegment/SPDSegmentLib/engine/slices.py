@@ -93,12 +93,10 @@ class ModelFrame:
         padded = F.pad(resized, (0, self.size - w, 0, self.size - h))
         return padded.expand(-1, 3, -1, -1).contiguous()
 
-    def points_to_model(self, xy: np.ndarray | torch.Tensor):
+    def points_to_model(self, xy: np.ndarray) -> np.ndarray:
         """(..., 2) slice pixel (x, y) -> model-input pixel (x, y)."""
         h, w = self.scaled_hw
-        scale = xy.new_tensor([w / self.width, h / self.height]) if torch.is_tensor(xy) else \
-            np.array([w / self.width, h / self.height])
-        return (xy + 0.5) * scale - 0.5
+        return (np.asarray(xy, float) + 0.5) * np.array([w / self.width, h / self.height]) - 0.5
 
     def maps_to_slice(self, maps: torch.Tensor) -> torch.Tensor:
         """(B, C, m, m) maps over the square input (any resolution m) -> (B, C, H, W) on the slice."""

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from .cpd import CpdConfig, distil_prompts
 from .dataset import Case, CaseSpec, load_case
 from .losses import psc_loss, segmentation_loss
 from .model import AdapterConfig, SpdModel
+from .predictor import resolve_device
 from .prompts import Prompts, curve_to_prompts
 from .simulate import simulate_clinician_centerline, simulate_noisy_points
 from .slices import ModelFrame, in_plane_spacing
@@ -74,7 +75,6 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 50
     device: str = "auto"
-    extra: dict = field(default_factory=dict)
 
 
 def _augmentation(rng: np.random.Generator, enabled: bool) -> dict:
@@ -123,11 +123,9 @@ class Trainer:
         if self.distributed and not dist.is_initialized():
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         self.rank = dist.get_rank() if self.distributed else 0
-        if config.device == "auto":
-            self.device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available()
-                                       else "cpu")
-        else:
-            self.device = torch.device(config.device)
+        self.device = resolve_device(config.device)
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         self.rng = np.random.default_rng([config.seed, self.rank])
         self.cases = [load_case(spec) for spec in cases]
         backbone = build_backbone(config.backbone, config.image_size)
@@ -187,7 +185,8 @@ class Trainer:
                 saliency = frame.maps_to_slice(torch.sigmoid(self.model.saliency_logits(embeddings)))[:, 0]
                 saliency = saliency.float().cpu().numpy()
         consensus = distil_prompts(prompts, saliency, self.adapter.cpd)
-        decoded = [t for t in range(start - lo, start - lo + window) if t in set(consensus.slices.tolist())]
+        with_consensus = set(consensus.slices.tolist())
+        decoded = [t for t in range(start - lo, start - lo + window) if t in with_consensus]
         if not decoded:
             return None
         longest = max(len(consensus.prompts.on_slice(t)) for t in decoded)
@@ -228,18 +227,15 @@ class Trainer:
         return self.out_dir / "train_state.pt"
 
     def _trainable(self, stage: int) -> list[torch.nn.Parameter]:
-        for parameter in self.model.parameters():
-            parameter.requires_grad = False
+        """Stage 1 trains LoRA and the saliency head; stage 2 the mask decoder. Everything else is frozen."""
         if stage == 1:
-            modules = [self.model.saliency_head]
-            lora = [p for n, p in self.model.backbone.image_encoder.named_parameters() if "lora_" in n]
-            for p in lora:
-                p.requires_grad = True
+            params = [p for n, p in self.model.backbone.image_encoder.named_parameters() if "lora_" in n]
+            params += list(self.model.saliency_head.parameters())
         else:
-            modules, lora = [self.model.backbone.mask_decoder], []
-        params = lora + [p for m in modules for p in m.parameters()]
-        for p in params:
-            p.requires_grad = True
+            params = list(self.model.backbone.mask_decoder.parameters())
+        chosen = {id(p) for p in params}
+        for parameter in self.model.parameters():
+            parameter.requires_grad = id(parameter) in chosen
         return params
 
     def _save_state(self, stage: int, optimizer) -> None:
