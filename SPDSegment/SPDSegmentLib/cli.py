@@ -40,14 +40,10 @@ def _prompts_from_files(args, volume, axis):
 def write_consensus_markups(path, consensus, volume, axis, force=False) -> None:
     """The audit as a Fiducial list: label = status, description = status, saliency and source slice."""
     from .engine.markups import write_markups
-    from .engine.prompts import Prompts
 
     audit = consensus.audit
-    points = Prompts(audit.slice_index, audit.xy, np.ones(len(audit.slice_index), bool)).to_lps(volume, axis)
-    descriptions = [f"{status}; saliency {s:.3f}; slice {t}" + (f"; from slice {j}" if j != t and j >= 0 else "")
-                    for status, s, t, j in zip(audit.status, audit.saliency, audit.slice_index, audit.source_slice)]
-    write_markups(path, "Fiducial", points, labels=[str(s) for s in audit.status], descriptions=descriptions,
-                  name="SPD prompt audit", force=force)
+    write_markups(path, "Fiducial", audit.to_lps(volume, axis), labels=[str(s) for s in audit.status],
+                  descriptions=audit.descriptions(), name="SPD prompt audit", force=force)
 
 
 def cmd_segment(args) -> int:

@@ -81,6 +81,15 @@ class Audit:
     def count(self, status: str) -> int:
         return int(np.sum(self.status == status))
 
+    def descriptions(self) -> list[str]:
+        """One line per row: status, saliency, slice and (for borrowed points) the source slice."""
+        return [f"{status}; saliency {s:.3f}; slice {t}" + (f"; from slice {j}" if j not in (t, -1) else "")
+                for status, s, t, j in zip(self.status, self.saliency, self.slice_index, self.source_slice)]
+
+    def to_lps(self, volume, axis: int) -> np.ndarray:
+        """(M, 3) LPS positions of the rows."""
+        return Prompts(self.slice_index, self.xy, np.ones(len(self.slice_index), bool)).to_lps(volume, axis)
+
 
 @dataclass
 class Consensus:

@@ -1,0 +1,134 @@
+"""``segment_nodes``: the whole SPD job on MRML nodes (Qt-free; runs in Slicer and on slicer-core).
+
+Order of work, so that bad input and cancel never touch the scene:
+
+1. check every input and read the nodes into engine arrays (raises :class:`InputError`);
+2. run the engine (``cancel()`` is polled between batches; :class:`Cancelled` propagates);
+3. write the segment, the saliency volume and the audit, all at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .bridge.markups import control_points_lps, curve_points_lps, fill_audit_node
+from .bridge.overlay import fill_saliency_node
+from .bridge.segmentation import write_segment
+from .bridge.volumes import volume_from_node
+from .engine.io import InputError
+from .engine.model import build_model, set_inference_options
+from .engine.predictor import Cancelled, SpdPredictor  # noqa: F401  (Cancelled is part of this API)
+from .engine.prompts import Prompts, curve_to_prompts, points_to_prompts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SegmentResult:
+    """What :func:`segment_nodes` made.
+
+    Attributes:
+        segment_id: ID of the written segment.
+        slices_processed: slices that got a mask.
+        prompts_kept: prompts kept on their own slice or borrowed from a neighbour.
+        prompts_rejected: prompts the saliency prior rejected.
+        seconds: wall time.
+        device: where the engine ran.
+    """
+
+    segment_id: str
+    slices_processed: int
+    prompts_kept: int
+    prompts_rejected: int
+    seconds: float
+    device: str
+
+
+class _PredictorCache:
+    """Keeps the last predictor with its encoded volume, so re-running after a curve edit skips the encoder."""
+
+    def __init__(self):
+        self.key = None
+        self.predictor: SpdPredictor | None = None
+
+    def get(self, model: str, device: str, volume_node, volume, axis: str, options: dict) -> SpdPredictor:
+        geometry = tuple(np.round(volume.ijk_to_lps, 6).ravel())
+        key = (model, device, volume_node.GetID(), volume_node.GetImageData().GetMTime(), geometry, axis,
+               tuple(sorted(options.items())))
+        if key != self.key or self.predictor is None:
+            spd = set_inference_options(build_model(model), **options)
+            self.predictor = SpdPredictor(spd, device)
+            self.predictor.set_volume(volume, axis)
+            self.key = key
+        return self.predictor
+
+
+_cache = _PredictorCache()
+
+
+def _prompts(volume, axis, curveNode, pointsNode, negativePointsNode) -> Prompts:
+    prompts = Prompts.empty()
+    if curveNode is not None and curveNode.GetNumberOfDefinedControlPoints() > 0:
+        prompts = prompts + curve_to_prompts(curve_points_lps(curveNode), volume, axis, spline=False)
+    for node, positive in ((pointsNode, True), (negativePointsNode, False)):
+        if node is not None and node.GetNumberOfDefinedControlPoints() > 0:
+            prompts = prompts + points_to_prompts(control_points_lps(node), volume, axis, positive)
+    if not prompts.positive.any():
+        raise InputError("No prompt lies on the volume: draw a centerline curve (at least two points) or place "
+                         "positive points on the input volume.")
+    return prompts
+
+
+def segment_nodes(volumeNode, segmentationNode, curveNode=None, pointsNode=None, model: str = "default",
+                  device: str = "auto", segmentName: str = "SPD", saliencyNode=None, consensusNode=None,
+                  progress: Callable | None = None, cancel: Callable[[], bool] | None = None,
+                  negativePointsNode=None, axis: str = "auto", tau: float | None = None,
+                  neighbours: int | None = None) -> SegmentResult:
+    """Segment ``volumeNode`` from a centerline and/or points into ``segmentationNode``.
+
+    :param volumeNode: input scalar volume (parent linear transforms honoured).
+    :param segmentationNode: output; segment ``segmentName`` is added or replaced, others are untouched.
+    :param curveNode: centerline (markups curve), optional if points are given.
+    :param pointsNode: positive points (markups point list), optional.
+    :param negativePointsNode: negative points, optional.
+    :param model: ``default``, ``frozen``, an adapter path or ``sam_vit_b:CHECKPOINT``.
+    :param device: ``auto``, ``cuda`` or ``cpu``.
+    :param saliencyNode: scalar volume to receive the saliency map (on the input grid), optional.
+    :param consensusNode: point list to receive the prompt audit, optional.
+    :param progress: ``progress(done, total, stage)`` callable.
+    :param cancel: polled between batches; when it returns True the scene is left exactly as it was.
+    :param axis, tau, neighbours: advanced settings (None keeps the model's).
+    :raises InputError: bad input, before any node is modified.
+    :raises Cancelled: ``cancel()`` became true.
+    """
+    started = time.perf_counter()
+    if segmentationNode is None:
+        raise InputError("Select or create an output segmentation.")
+    if not segmentName or not segmentName.strip():
+        raise InputError("Give the output segment a name.")
+    volume = volume_from_node(volumeNode)
+    slicing_axis = volume.slicing_axis(axis)
+    prompts = _prompts(volume, slicing_axis, curveNode, pointsNode, negativePointsNode)
+    options = {"tau": tau, "neighbours": neighbours}
+    predictor = _cache.get(model, device, volumeNode, volume, slicing_axis, options)
+    if saliencyNode is not None and not predictor.config.saliency:
+        raise InputError("This model has no saliency head (a frozen backbone); choose an SPD adapter or no "
+                         "saliency output.")
+    result = predictor.predict(prompts, progress, cancel)
+
+    segment_id = write_segment(segmentationNode, volumeNode, result.mask_kji, segmentName.strip())
+    audit = result.consensus.audit
+    if saliencyNode is not None:
+        fill_saliency_node(saliencyNode, volumeNode, result.saliency_kji)
+    if consensusNode is not None:
+        fill_audit_node(consensusNode, audit.to_lps(volume, slicing_axis), audit.status, audit.descriptions())
+    kept = audit.count("kept-local") + audit.count("kept-neighbour")
+    outcome = SegmentResult(segment_id, int(len(result.slices)), kept, audit.count("rejected"),
+                            time.perf_counter() - started, str(predictor.device))
+    log.info("SPDSegment: %s", outcome)
+    return outcome

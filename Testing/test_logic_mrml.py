@@ -1,0 +1,131 @@
+"""segment_nodes on real MRML (slicer-core): geometry, untouched segments, saliency, audit, cancel, bad input."""
+
+import numpy as np
+import pytest
+import vtk
+
+from conftest import oblique_direction
+from SPDSegmentLib.bridge.markups import curve_points_lps
+from SPDSegmentLib.bridge.segmentation import segment_array, write_segment
+from SPDSegmentLib.bridge.volumes import matrix_to_numpy, numpy_to_matrix, volume_from_node
+from SPDSegmentLib.engine.io import InputError, read_label_mask, read_volume
+from SPDSegmentLib.engine.model import build_model
+from SPDSegmentLib.engine.predictor import Cancelled, SpdPredictor
+from SPDSegmentLib.engine.prompts import curve_to_prompts
+from SPDSegmentLib.engine.simulate import simulate_clinician_centerline
+from SPDSegmentLib.engine.volume import Volume
+from SPDSegmentLib.logic import segment_nodes
+
+
+@pytest.fixture(scope="module")
+def adapter_path(litemedsam, tmp_path_factory):
+    from test_predictor_model import spd_model
+
+    return str(spd_model(litemedsam, 10.0).save_adapter(tmp_path_factory.mktemp("logic") / "adapter.safetensors"))
+
+
+def build_scene(slicer_scene, mr_crop, geometry):
+    """Volume, curve and a segmentation holding an existing 'other' segment, in one of three geometries."""
+    image, label, value = mr_crop
+    volume = read_volume(image)
+    mask = read_label_mask(label, value, volume)
+    if geometry == "oblique-lps-flipped":
+        volume = Volume(volume.array_kji, volume.spacing, (5.0, -30.0, 12.0), oblique_direction(4, flip=True))
+    volume_node = slicer_scene.add_volume(volume, "MR")
+    curve_lps = simulate_clinician_centerline(mask, volume, 2, seed=1)
+    curve = slicer_scene.scene.AddNewNodeByClass("vtkMRMLMarkupsCurveNode", "TI centerline")
+    for point in curve_lps * np.array([-1.0, -1.0, 1.0]):
+        curve.AddControlPoint(vtk.vtkVector3d(*point))
+    if geometry == "parent-transform":
+        transform = slicer_scene.scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "moved")
+        moved = np.eye(4)
+        moved[:3, :3] = oblique_direction(9, flip=False)
+        moved[:3, 3] = (20.0, -10.0, 5.0)
+        transform.SetMatrixTransformToParent(numpy_to_matrix(moved))
+        volume_node.SetAndObserveTransformNodeID(transform.GetID())
+        curve.SetAndObserveTransformNodeID(transform.GetID())
+    segmentation = slicer_scene.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Segmentation")
+    segmentation.CreateDefaultDisplayNodes()
+    other = np.zeros(volume.array_kji.shape, np.uint8)
+    other[:, 10:40, 10:60] = 1
+    other_id = write_segment(segmentation, volume_node, other, "other")
+    return volume_node, curve, segmentation, other_id, other
+
+
+@pytest.mark.parametrize("geometry", ["plain", "oblique-lps-flipped", "parent-transform"])
+def test_segment_matches_engine_and_leaves_other_segments_voxel_identical(geometry, slicer_scene, mr_crop,
+                                                                          adapter_path):
+    volume_node, curve, segmentation, other_id, other = build_scene(slicer_scene, mr_crop, geometry)
+    saliency = slicer_scene.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "saliency")
+    audit = slicer_scene.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "audit")
+    result = segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu",
+                           segmentName="terminal ileum", saliencyNode=saliency, consensusNode=audit)
+
+    volume = volume_from_node(volume_node)
+    engine = SpdPredictor(build_model(adapter_path), "cpu")
+    engine.set_volume(volume, 2)
+    expected = engine.predict(curve_to_prompts(curve_points_lps(curve), volume, 2, spline=False))
+    written = segment_array(segmentation, result.segment_id, volume_node)
+    assert written.sum() > 0 and np.array_equal(written, expected.mask_kji)
+    assert np.array_equal(segment_array(segmentation, other_id, volume_node), other)
+    assert result.slices_processed == len(expected.slices) and result.prompts_kept > 0
+
+    a, b = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(a)
+    saliency.GetIJKToRASMatrix(b)
+    assert np.allclose(matrix_to_numpy(a), matrix_to_numpy(b))
+    assert saliency.GetTransformNodeID() == volume_node.GetTransformNodeID()
+    assert saliency.GetImageData().GetDimensions() == volume_node.GetImageData().GetDimensions()
+    statuses = {audit.GetNthControlPointLabel(i) for i in range(audit.GetNumberOfControlPoints())}
+    assert statuses <= {"kept-local", "kept-neighbour", "rejected"} and "kept-local" in statuses
+    assert "saliency" in audit.GetNthControlPointDescription(0)
+
+
+def test_rerun_replaces_the_named_segment_instead_of_adding_one(slicer_scene, mr_crop, adapter_path):
+    volume_node, curve, segmentation, _, _ = build_scene(slicer_scene, mr_crop, "plain")
+    first = segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu", segmentName="TI")
+    second = segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu", segmentName="TI")
+    assert first.segment_id == second.segment_id
+    assert segmentation.GetSegmentation().GetNumberOfSegments() == 2
+
+
+def scene_snapshot(scene, segmentation, volume_node):
+    ids = [segmentation.GetSegmentation().GetNthSegmentID(i)
+           for i in range(segmentation.GetSegmentation().GetNumberOfSegments())]
+    return (scene.GetNumberOfNodes(), ids, [segment_array(segmentation, i, volume_node).tobytes() for i in ids])
+
+
+def test_cancel_leaves_the_scene_exactly_as_it_was(slicer_scene, mr_crop, adapter_path):
+    volume_node, curve, segmentation, _, _ = build_scene(slicer_scene, mr_crop, "plain")
+    saliency = slicer_scene.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "saliency")
+    before = scene_snapshot(slicer_scene.scene, segmentation, volume_node)
+    with pytest.raises(Cancelled):
+        segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu", saliencyNode=saliency,
+                      cancel=lambda: True)
+    assert scene_snapshot(slicer_scene.scene, segmentation, volume_node) == before
+    assert saliency.GetImageData() is None
+
+
+def test_bad_input_raises_before_any_node_is_modified(slicer_scene, mr_crop, adapter_path):
+    volume_node, curve, segmentation, _, _ = build_scene(slicer_scene, mr_crop, "plain")
+    before = scene_snapshot(slicer_scene.scene, segmentation, volume_node)
+    scene = slicer_scene.scene
+    # every data node's modification time (singletons hold application state, which adding nodes changes)
+    modified_times = {node.GetID(): node.GetMTime() for node in map(scene.GetNthNode, range(scene.GetNumberOfNodes()))
+                      if not node.GetSingletonTag()}
+    short = slicer_scene.scene.AddNewNodeByClass("vtkMRMLMarkupsCurveNode", "short")
+    short.AddControlPoint(vtk.vtkVector3d(0, 0, 0))
+    with pytest.raises(InputError, match="at least two"):
+        segment_nodes(volume_node, segmentation, short, model=adapter_path, device="cpu")
+    empty = slicer_scene.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "empty")
+    with pytest.raises(InputError, match="no voxels"):
+        segment_nodes(empty, segmentation, curve, model=adapter_path, device="cpu")
+    with pytest.raises(InputError, match="name"):
+        segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu", segmentName=" ")
+    saliency = slicer_scene.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "saliency")
+    with pytest.raises(InputError, match="saliency head"):
+        segment_nodes(volume_node, segmentation, curve, model="frozen", device="cpu", saliencyNode=saliency)
+    assert scene_snapshot(slicer_scene.scene, segmentation, volume_node)[1:] == before[1:]
+    assert {node_id: slicer_scene.scene.GetNodeByID(node_id).GetMTime() for node_id in modified_times} == \
+        modified_times
+    assert saliency.GetImageData() is None
