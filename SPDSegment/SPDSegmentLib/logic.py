@@ -84,12 +84,74 @@ def _prompts(volume, axis, curveNode, pointsNode, negativePointsNode) -> Prompts
     return prompts
 
 
+@dataclass
+class SegmentJob:
+    """Everything read from the scene for one run; the engine part needs no MRML access."""
+
+    volumeNode: object
+    segmentationNode: object
+    volume: object
+    axis: int
+    prompts: Prompts
+    model: str
+    device: str
+    options: dict
+    segmentName: str
+    saliencyNode: object = None
+    consensusNode: object = None
+    started: float = 0.0
+
+
+def prepare_job(volumeNode, segmentationNode, curveNode=None, pointsNode=None, negativePointsNode=None,
+                model: str = "default", device: str = "auto", segmentName: str = "SPD", saliencyNode=None,
+                consensusNode=None, axis: str = "auto", tau: float | None = None,
+                neighbours: int | None = None) -> SegmentJob:
+    """Check the inputs and read them from the scene (main thread). Raises :class:`InputError`."""
+    started = time.perf_counter()
+    if segmentationNode is None:
+        raise InputError("Select or create an output segmentation.")
+    if not segmentName or not segmentName.strip():
+        raise InputError("Give the output segment a name.")
+    volume = volume_from_node(volumeNode)
+    slicing_axis = volume.slicing_axis(axis)
+    prompts = _prompts(volume, slicing_axis, curveNode, pointsNode, negativePointsNode)
+    return SegmentJob(volumeNode, segmentationNode, volume, slicing_axis, prompts, model, device,
+                      {"tau": tau, "neighbours": neighbours}, segmentName.strip(), saliencyNode, consensusNode, started)
+
+
+def run_job(job: SegmentJob, progress: Callable | None = None, cancel: Callable[[], bool] | None = None):
+    """The engine part (safe on a worker thread: touches no node). Raises :class:`Cancelled` on cancel."""
+    predictor = _cache.get(job.model, job.device, job.volumeNode, job.volume, job.axis, job.options)
+    if job.saliencyNode is not None and not predictor.config.saliency:
+        raise InputError("This model has no saliency head (a frozen backbone); choose an SPD adapter or no "
+                         "saliency output.")
+    return predictor.predict(job.prompts, progress, cancel), str(predictor.device)
+
+
+def write_job(job: SegmentJob, prediction, device: str) -> SegmentResult:
+    """Write the segment, saliency and audit into the scene (main thread), all at the end."""
+    segment_id = write_segment(job.segmentationNode, job.volumeNode, prediction.mask_kji, job.segmentName)
+    audit = prediction.consensus.audit
+    if job.saliencyNode is not None:
+        fill_saliency_node(job.saliencyNode, job.volumeNode, prediction.saliency_kji)
+    if job.consensusNode is not None:
+        fill_audit_node(job.consensusNode, audit.to_lps(job.volume, job.axis), audit.status, audit.descriptions())
+    kept = audit.count("kept-local") + audit.count("kept-neighbour")
+    outcome = SegmentResult(segment_id, int(len(prediction.slices)), kept, audit.count("rejected"),
+                            time.perf_counter() - job.started, device)
+    log.info("SPDSegment: %s", outcome)
+    return outcome
+
+
 def segment_nodes(volumeNode, segmentationNode, curveNode=None, pointsNode=None, model: str = "default",
                   device: str = "auto", segmentName: str = "SPD", saliencyNode=None, consensusNode=None,
                   progress: Callable | None = None, cancel: Callable[[], bool] | None = None,
                   negativePointsNode=None, axis: str = "auto", tau: float | None = None,
                   neighbours: int | None = None) -> SegmentResult:
     """Segment ``volumeNode`` from a centerline and/or points into ``segmentationNode``.
+
+    Runs :func:`prepare_job`, :func:`run_job` and :func:`write_job` in turn; the Slicer panel calls the
+    middle one on a worker thread.
 
     :param volumeNode: input scalar volume (parent linear transforms honoured).
     :param segmentationNode: output; segment ``segmentName`` is added or replaced, others are untouched.
@@ -106,29 +168,7 @@ def segment_nodes(volumeNode, segmentationNode, curveNode=None, pointsNode=None,
     :raises InputError: bad input, before any node is modified.
     :raises Cancelled: ``cancel()`` became true.
     """
-    started = time.perf_counter()
-    if segmentationNode is None:
-        raise InputError("Select or create an output segmentation.")
-    if not segmentName or not segmentName.strip():
-        raise InputError("Give the output segment a name.")
-    volume = volume_from_node(volumeNode)
-    slicing_axis = volume.slicing_axis(axis)
-    prompts = _prompts(volume, slicing_axis, curveNode, pointsNode, negativePointsNode)
-    options = {"tau": tau, "neighbours": neighbours}
-    predictor = _cache.get(model, device, volumeNode, volume, slicing_axis, options)
-    if saliencyNode is not None and not predictor.config.saliency:
-        raise InputError("This model has no saliency head (a frozen backbone); choose an SPD adapter or no "
-                         "saliency output.")
-    result = predictor.predict(prompts, progress, cancel)
-
-    segment_id = write_segment(segmentationNode, volumeNode, result.mask_kji, segmentName.strip())
-    audit = result.consensus.audit
-    if saliencyNode is not None:
-        fill_saliency_node(saliencyNode, volumeNode, result.saliency_kji)
-    if consensusNode is not None:
-        fill_audit_node(consensusNode, audit.to_lps(volume, slicing_axis), audit.status, audit.descriptions())
-    kept = audit.count("kept-local") + audit.count("kept-neighbour")
-    outcome = SegmentResult(segment_id, int(len(result.slices)), kept, audit.count("rejected"),
-                            time.perf_counter() - started, str(predictor.device))
-    log.info("SPDSegment: %s", outcome)
-    return outcome
+    job = prepare_job(volumeNode, segmentationNode, curveNode, pointsNode, negativePointsNode, model, device,
+                      segmentName, saliencyNode, consensusNode, axis, tau, neighbours)
+    prediction, used_device = run_job(job, progress, cancel)
+    return write_job(job, prediction, used_device)
