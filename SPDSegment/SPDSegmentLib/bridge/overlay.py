@@ -13,6 +13,11 @@ HEAT_COLOR_NODES = ("vtkMRMLColorTableNodeFileInferno.txt", "vtkMRMLPETProcedura
 def fill_saliency_node(saliency_node, volume_node, saliency_kji: np.ndarray, threshold: float = 0.1) -> None:
     """Saliency in [0, 1] on the input grid, heat colours, transparent below ``threshold``."""
     fill_volume_like(saliency_node, volume_node, np.clip(saliency_kji, 0.0, 1.0).astype(np.float32))
+    fill_saliency_display(saliency_node, threshold)
+
+
+def fill_saliency_display(saliency_node, threshold: float = 0.1) -> None:
+    """Heat colour map over [0, 1], transparent below ``threshold``."""
     if saliency_node.GetDisplayNode() is None:
         saliency_node.CreateDefaultDisplayNodes()
     display = saliency_node.GetDisplayNode()

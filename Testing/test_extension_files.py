@@ -1,0 +1,97 @@
+"""Static checks of the extension: the .ui, the module's use of it, CMake lists, descriptions, layering."""
+
+import ast
+import json
+import re
+import struct
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MODULE = REPO / "SPDSegment"
+UI = MODULE / "Resources" / "UI" / "SPDSegment.ui"
+
+
+def ui_widgets() -> dict[str, ET.Element]:
+    return {w.get("name"): w for w in ET.parse(UI).getroot().iter("widget") if w.get("name")}
+
+
+def parameter_fields() -> set[str]:
+    tree = ast.parse((MODULE / "SPDSegment.py").read_text(encoding="utf-8"))
+    [cls] = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SPDSegmentParameterNode"]
+    return {stmt.target.id for stmt in cls.body if isinstance(stmt, ast.AnnAssign)}
+
+
+def test_ui_parses_and_every_widget_the_module_uses_exists():
+    widgets = ui_widgets()
+    used = set(re.findall(r"self\.ui\.(\w+)", (MODULE / "SPDSegment.py").read_text(encoding="utf-8")))
+    assert used and used <= set(widgets), sorted(used - set(widgets))
+
+
+def test_every_parameter_is_bound_to_exactly_one_widget_and_every_binding_is_a_parameter():
+    bound = [p.find("string").text for w in ui_widgets().values() for p in w.findall("property")
+             if p.get("name") == "SlicerParameterName"]
+    assert sorted(bound) == sorted(parameter_fields())
+
+
+def cmake_list(name: str) -> set[str]:
+    text = (MODULE / "CMakeLists.txt").read_text(encoding="utf-8")
+    block = re.search(rf"set\({name}\n(.*?)\n  \)", text, re.S).group(1)
+    return {line.strip().replace("${MODULE_NAME}", "SPDSegment") for line in block.splitlines() if line.strip()}
+
+
+def module_files(pattern: str, root: str) -> set[str]:
+    return {str(p.relative_to(MODULE)) for p in (MODULE / root).rglob(pattern)
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+def test_cmake_lists_every_python_file_and_every_resource():
+    assert cmake_list("MODULE_PYTHON_SCRIPTS") == module_files("*.py", "SPDSegmentLib") | {"SPDSegment.py"}
+    resources = module_files("*", "Resources") | module_files("*.json", "SPDSegmentLib") \
+        | module_files("*.safetensors", "SPDSegmentLib")
+    assert cmake_list("MODULE_PYTHON_RESOURCES") == resources
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_extension_description_is_consistent_and_complete():
+    cmake = (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
+    catalog = json.loads((REPO / "SPDSegment.json").read_text(encoding="utf-8"))
+    assert re.search(r"^project\(SPDSegment\)", cmake, re.M) and (REPO / "SPDSegment.json").stem == "SPDSegment"
+    assert 'set(EXTENSION_CATEGORY "Segmentation")' in cmake and catalog["category"] == "Segmentation"
+    assert 'set(EXTENSION_DEPENDS "PyTorch")' in cmake and catalog["build_dependencies"] == ["PyTorch"]
+    assert "research use only" in re.search(r'EXTENSION_DESCRIPTION "([^"]*)"', cmake).group(1).lower()
+    assert png_size(REPO / "Resources" / "SPDSegment.png") == (128, 128)
+    assert png_size(MODULE / "Resources" / "Icons" / "SPDSegment.png") == (128, 128)
+    for url in re.findall(r"EXTENSION_(?:ICONURL|SCREENSHOTURLS) \"([^\"]+)\"", cmake):
+        assert (REPO / url.split("/main/", 1)[1]).is_file(), url
+    assert "Apache License" in (REPO / "LICENSE").read_text(encoding="utf-8")[:200]
+    assert "depends PyTorch" in (REPO / "SPDSegment.s4ext").read_text(encoding="utf-8")
+
+
+def test_requirements_leave_torch_and_slicer_packages_alone():
+    lines = [line.split(">")[0].split("=")[0].strip().lower()
+             for line in (MODULE / "Resources" / "requirements.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert "segment-anything" in lines and not {"torch", "torchvision", "simpleitk", "numpy"} & set(lines)
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_library_is_qt_free_and_engine_knows_nothing_of_slicer():
+    for path in (MODULE / "SPDSegmentLib").rglob("*.py"):
+        assert not imported_modules(path) & {"qt", "ctk", "PythonQt"}, path
+        if "engine" in path.parts:
+            assert not imported_modules(path) & {"slicer", "vtk", "qt"}, path
