@@ -5,7 +5,6 @@ Qt-free ``SPDSegmentLib`` (engine, MRML bridge, logic), which is tested headless
 """
 
 import enum
-import logging
 import os
 import threading
 from pathlib import Path

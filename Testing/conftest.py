@@ -67,38 +67,8 @@ def oblique_direction(seed: int = 0, flip: bool = True) -> np.ndarray:
     return q
 
 
-class HeadlessSlicer:
-    """What Slicer sets up at start-up, on slicer-core: a scene with colour, segmentation, markups and
-    volumes logics registered (without the segmentations logic no binary labelmap can be created)."""
-
-    def __init__(self):
-        import slicer
-
-        self.scene = slicer.vtkMRMLScene()
-        self.app_logic = slicer.vtkSlicerApplicationLogic()
-        self.app_logic.SetMRMLScene(self.scene)
-        colors = self.app_logic.GetColorLogic()
-        colors.SetMRMLScene(self.scene)
-        colors.AddDefaultColorNodes()
-        self.app_logic.SetModuleLogic("Colors", colors)
-        self.logics = []
-        for name, logic in (("Segmentations", slicer.vtkSlicerSegmentationsModuleLogic()),
-                            ("Markups", slicer.vtkSlicerMarkupsLogic()), ("Volumes", slicer.vtkSlicerVolumesLogic())):
-            logic.SetMRMLScene(self.scene)
-            logic.SetMRMLApplicationLogic(self.app_logic)
-            self.app_logic.SetModuleLogic(name, logic)
-            self.logics.append(logic)
-
-    def add_volume(self, volume, name="volume"):
-        """A scalar volume node holding an engine Volume (LPS geometry -> RAS)."""
-        from SPDSegmentLib.bridge.volumes import RAS_TO_LPS, image_data_from_array, numpy_to_matrix
-
-        node = self.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
-        node.SetIJKToRASMatrix(numpy_to_matrix(RAS_TO_LPS @ volume.ijk_to_lps))
-        node.SetAndObserveImageData(image_data_from_array(volume.array_kji))
-        return node
-
-
 @pytest.fixture
 def slicer_scene():
+    from SPDSegmentLib.bridge.headless import HeadlessSlicer
+
     return HeadlessSlicer()

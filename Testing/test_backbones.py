@@ -7,8 +7,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from SPDSegmentLib.engine.backbones import (CheckpointError, build_litemedsam, build_sam_vit, load_backbone_weights,
-                                            read_state_dict)
+from SPDSegmentLib.engine.backbones import CheckpointError, build_litemedsam, build_sam_vit, read_state_dict
 from SPDSegmentLib.engine.lora import add_lora, load_lora_state_dict, lora_state_dict
 from SPDSegmentLib.engine.metrics import compute_dice
 from SPDSegmentLib.engine.slices import ModelFrame, normalise_intensity

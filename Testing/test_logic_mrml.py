@@ -33,9 +33,7 @@ def build_scene(slicer_scene, mr_crop, geometry):
         volume = Volume(volume.array_kji, volume.spacing, (5.0, -30.0, 12.0), oblique_direction(4, flip=True))
     volume_node = slicer_scene.add_volume(volume, "MR")
     curve_lps = simulate_clinician_centerline(mask, volume, 2, seed=1)
-    curve = slicer_scene.scene.AddNewNodeByClass("vtkMRMLMarkupsCurveNode", "TI centerline")
-    for point in curve_lps * np.array([-1.0, -1.0, 1.0]):
-        curve.AddControlPoint(vtk.vtkVector3d(*point))
+    curve = slicer_scene.add_curve(curve_lps, "TI centerline")
     if geometry == "parent-transform":
         transform = slicer_scene.scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "moved")
         moved = np.eye(4)

@@ -22,9 +22,11 @@ from .bridge.segmentation import write_segment
 from .bridge.volumes import volume_from_node
 from .engine.io import InputError
 from .engine.model import build_model, set_inference_options
-from .engine.predictor import Cancelled, SpdPredictor  # noqa: F401  (Cancelled is part of this API)
+from .engine.predictor import Cancelled, SpdPredictor
 from .engine.prompts import Prompts, curve_to_prompts, points_to_prompts
 
+__all__ = ["Cancelled", "InputError", "SegmentJob", "SegmentResult", "prepare_job", "run_job", "segment_nodes",
+           "write_job"]
 log = logging.getLogger(__name__)
 
 
@@ -105,7 +107,7 @@ class SegmentJob:
 def prepare_job(volumeNode, segmentationNode, curveNode=None, pointsNode=None, negativePointsNode=None,
                 model: str = "default", device: str = "auto", segmentName: str = "SPD", saliencyNode=None,
                 consensusNode=None, axis: str = "auto", tau: float | None = None,
-                neighbours: int | None = None) -> SegmentJob:
+                neighbours: int | None = None, promptMode: str | None = None) -> SegmentJob:
     """Check the inputs and read them from the scene (main thread). Raises :class:`InputError`."""
     started = time.perf_counter()
     if segmentationNode is None:
@@ -116,7 +118,7 @@ def prepare_job(volumeNode, segmentationNode, curveNode=None, pointsNode=None, n
     slicing_axis = volume.slicing_axis(axis)
     prompts = _prompts(volume, slicing_axis, curveNode, pointsNode, negativePointsNode)
     return SegmentJob(volumeNode, segmentationNode, volume, slicing_axis, prompts, model, device,
-                      {"tau": tau, "neighbours": neighbours}, segmentName.strip(), saliencyNode, consensusNode, started)
+                      {"tau": tau, "neighbours": neighbours, "prompt_mode": promptMode}, segmentName.strip(), saliencyNode, consensusNode, started)
 
 
 def run_job(job: SegmentJob, progress: Callable | None = None, cancel: Callable[[], bool] | None = None):
@@ -147,7 +149,7 @@ def segment_nodes(volumeNode, segmentationNode, curveNode=None, pointsNode=None,
                   device: str = "auto", segmentName: str = "SPD", saliencyNode=None, consensusNode=None,
                   progress: Callable | None = None, cancel: Callable[[], bool] | None = None,
                   negativePointsNode=None, axis: str = "auto", tau: float | None = None,
-                  neighbours: int | None = None) -> SegmentResult:
+                  neighbours: int | None = None, promptMode: str | None = None) -> SegmentResult:
     """Segment ``volumeNode`` from a centerline and/or points into ``segmentationNode``.
 
     Runs :func:`prepare_job`, :func:`run_job` and :func:`write_job` in turn; the Slicer panel calls the
@@ -164,11 +166,12 @@ def segment_nodes(volumeNode, segmentationNode, curveNode=None, pointsNode=None,
     :param consensusNode: point list to receive the prompt audit, optional.
     :param progress: ``progress(done, total, stage)`` callable.
     :param cancel: polled between batches; when it returns True the scene is left exactly as it was.
-    :param axis, tau, neighbours: advanced settings (None keeps the model's).
+    :param axis, tau, neighbours, promptMode: advanced settings (None keeps the model's); promptMode is
+        ``points`` or ``boxes``.
     :raises InputError: bad input, before any node is modified.
     :raises Cancelled: ``cancel()`` became true.
     """
     job = prepare_job(volumeNode, segmentationNode, curveNode, pointsNode, negativePointsNode, model, device,
-                      segmentName, saliencyNode, consensusNode, axis, tau, neighbours)
+                      segmentName, saliencyNode, consensusNode, axis, tau, neighbours, promptMode)
     prediction, used_device = run_job(job, progress, cancel)
     return write_job(job, prediction, used_device)

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -295,6 +295,10 @@ class Trainer:
                 self._save_state(2, None)
             optimizer_state = None
         self.model.eval()
+        if self._stage_steps(2) == 0 and self.model.backbone.box_trained:
+            # the decoder was not tuned on points, and a box-trained backbone needs boxes
+            self.adapter = replace(self.adapter, prompt_mode="boxes")
+            self.model.config = self.adapter
         adapter_path = self.out_dir / "adapter.safetensors"
         if self.rank == 0:
             self.model.save_adapter(adapter_path, force=True)
