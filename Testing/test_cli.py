@@ -54,6 +54,11 @@ def test_segment_writes_mask_saliency_and_audit_on_the_oblique_input_grid(obliqu
         assert np.allclose(written.GetDirection(), source.GetDirection(), atol=1e-6)
         assert np.allclose(written.GetOrigin(), source.GetOrigin(), atol=1e-4)
         assert np.allclose(written.GetSpacing(), source.GetSpacing())
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert all((p.stat().st_mode & 0o777) == (0o666 & ~umask) for p in (seg, sal, audit))
     saliency = sitk.GetArrayFromImage(sitk.ReadImage(str(sal)))
     assert saliency.min() >= 0.0 and saliency.max() <= 1.0
     points = read_markups(audit)[0]

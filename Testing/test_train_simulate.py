@@ -7,6 +7,7 @@ import pytest
 
 from SPDSegmentLib.engine.dataset import read_case_list
 from SPDSegmentLib.engine.io import InputError, read_label_mask, read_volume
+from SPDSegmentLib.engine.model import read_adapter
 from SPDSegmentLib.engine.simulate import CenterlineNoise, simulate_clinician_centerline, simulate_noisy_points
 from SPDSegmentLib.engine.slices import ijk_to_slice_points, to_stack
 from SPDSegmentLib.engine.train import TrainConfig, Trainer
@@ -28,6 +29,8 @@ def test_stage1_loss_falls_on_a_real_case(case_list, tmp_path):
     losses = [h["loss"] for h in trainer.history]
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
     assert (tmp_path / "adapter.safetensors").is_file() and (tmp_path / "train_log.json").is_file()
+    # without stage 2 the decoder is LiteMedSAM's own, which was trained on boxes
+    assert read_adapter(tmp_path / "adapter.safetensors")[0].prompt_mode == "boxes"
 
 
 def test_sam_tuning_trains_the_decoder_on_raw_prompts_and_resumes(case_list, tmp_path):
