@@ -5,6 +5,7 @@ Qt-free ``SPDSegmentLib`` (engine, MRML bridge, logic), which is tested headless
 """
 
 import enum
+import logging
 import os
 import threading
 from pathlib import Path
@@ -205,12 +206,23 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onInstallDependencies(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to install SPDSegment's Python packages."), waitCursor=True):
-            self.logic.ensureDependencies(self.resourcePath("requirements.txt"))
+            self._ensureDependencies()
             slicer.util.infoDisplay(_("All SPDSegment dependencies are installed."))
+
+    def _ensureDependencies(self) -> None:
+        self.logic.ensureDependencies(self.resourcePath("requirements.txt"), runLong=self._runWithBusyDialog)
+
+    def _runWithBusyDialog(self, function, label):
+        dialog = slicer.util.createProgressDialog(labelText=label, maximum=0)  # maximum 0: busy indicator
+        dialog.setCancelButton(None)
+        try:
+            return self._runInWorker(function, onTick=lambda: None)
+        finally:
+            dialog.close()
 
     def onDownloadModel(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to download the model."), waitCursor=False):
-            self.logic.ensureDependencies(self.resourcePath("requirements.txt"))
+            self._ensureDependencies()
             from SPDSegmentLib import model_store
 
             name = self._parameterNode.samBackbone
@@ -237,7 +249,7 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay(_("Failed to import the checkpoint."), waitCursor=True):
             path = qt.QFileDialog.getOpenFileName(None, _("SAM checkpoint"), "", "Checkpoints (*.pth *.safetensors)")
             if path:
-                self.logic.ensureDependencies(self.resourcePath("requirements.txt"))
+                self._ensureDependencies()
                 from SPDSegmentLib import model_store
 
                 stored = model_store.import_file(self._parameterNode.samBackbone, path)
@@ -248,7 +260,7 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._requestCancel()
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to compute the segmentation."), waitCursor=False):
-            self.logic.ensureDependencies(self.resourcePath("requirements.txt"))
+            self._ensureDependencies()
             from SPDSegmentLib import logic as libLogic
 
             p = self._parameterNode
@@ -391,8 +403,12 @@ class SPDSegmentLogic(ScriptedLoadableModuleLogic):
             return f"{parameterNode.samBackbone}:{path}"
         return "default"
 
-    def ensureDependencies(self, requirementsPath: str) -> None:
-        """torch through the PyTorch extension (right CUDA build), the rest through pip; asks once first."""
+    def ensureDependencies(self, requirementsPath: str, runLong=None) -> None:
+        """torch through the PyTorch extension (right CUDA build), the rest through pip; asks once first.
+
+        :param runLong: ``runLong(function, label)`` runs a long step off the main thread with a progress
+            dialog (the widget passes its worker); without it the step runs here.
+        """
         if self._dependenciesChecked:
             return
         missing = self._missingPackages(requirementsPath)
@@ -403,7 +419,7 @@ class SPDSegmentLogic(ScriptedLoadableModuleLogic):
                     _("Install SPDSegment dependencies"),
                     detailedText=_("Packages that will be installed: {packages}").format(packages=", ".join(missing))):
                 raise RuntimeError(_("Installation was cancelled; SPDSegment cannot run without these packages."))
-            self._installTorch()
+            self._installTorch(runLong or (lambda function, label: function()))
             self._installRequirements(requirementsPath)
         self._dependenciesChecked = True
 
@@ -428,17 +444,36 @@ class SPDSegmentLogic(ScriptedLoadableModuleLogic):
         return missing
 
     @staticmethod
-    def _installTorch() -> None:
+    def _installTorch(runLong) -> None:
         try:
             import PyTorchUtils
         except ModuleNotFoundError:
+            manager = slicer.app.extensionsManagerModel()
+            if manager is not None and manager.isExtensionInstalled("PyTorch"):
+                raise RuntimeError(_("The PyTorch extension was just installed: restart Slicer to finish, then "
+                                     "apply again.")) from None
             raise RuntimeError(_("The PyTorch extension is missing: install 'PyTorch' from the Extensions Manager, "
                                  "restart Slicer, then apply again.")) from None
-        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-        if not torchLogic.torchInstalled():
-            torch = torchLogic.installTorch(askConfirmation=False, torchVersionRequirement=TORCH_REQUIREMENT)
-            if torch is None:
-                raise RuntimeError(_("PyTorch could not be installed; see the Python console."))
+        if PyTorchUtils.PyTorchUtilsLogic.torchInstalled():
+            return
+        # light-the-torch picks the wheel matching the NVIDIA driver (CPU build without one); it runs as its
+        # own process on a worker thread so the application stays responsive during the multi-GB download
+        import importlib.util
+
+        if importlib.util.find_spec("light_the_torch") is None:
+            slicer.util.pip_install("light-the-torch>=0.5")
+        import shutil
+        import subprocess
+
+        args = PyTorchUtils.PyTorchUtilsLogic._getPipInstallArguments(None, TORCH_REQUIREMENT, None)
+        command = [shutil.which("PythonSlicer") or "PythonSlicer", "-m", "light_the_torch", *args]
+        finished = runLong(lambda: subprocess.run(command, capture_output=True, text=True),
+                           _("Installing PyTorch (several GB)…"))
+        logging.info("light-the-torch output:\n%s\n%s", finished.stdout, finished.stderr)
+        if finished.returncode != 0:
+            raise RuntimeError(_("PyTorch could not be installed (light-the-torch exit {code}); details are in the "
+                                 "Python console.").format(code=finished.returncode))
+        importlib.invalidate_caches()
 
     @staticmethod
     def _installRequirements(requirementsPath: str) -> None:
