@@ -86,3 +86,28 @@ def test_clinician_centerline_drifts_off_target_only_where_told(mr_crop):
     drifting = simulate_clinician_centerline(mask, volume, 2, seed=0,
                                              noise=CenterlineNoise(1.0, (8, 25), 0.0, 0.0, (4, 4)))
     assert not any(on_target(drifting))
+
+
+def test_cached_embeddings_encode_each_slice_once_and_need_a_frozen_encoder(case_list, tmp_path):
+    config = TrainConfig(lora_rank=0, cache_embeddings=True, stage1_steps=4, stage2_steps=2, batch_slices=2,
+                         window=2, prompts="noise", device="cpu", checkpoint_every=100)
+    trainer = Trainer(read_case_list(case_list), config, tmp_path)
+    encoded = []
+    original = trainer._encode
+    trainer._encode = lambda frame, images: encoded.append(len(images)) or original(frame, images)
+    trainer.run()
+    assert 0 < sum(encoded) <= len(trainer.cases[0].stack)
+    with pytest.raises(ValueError, match="lora_rank=0"):
+        Trainer(read_case_list(case_list), TrainConfig(cache_embeddings=True, device="cpu"), tmp_path / "other")
+
+
+def test_synthesize_writes_a_case_list_that_loads(tmp_path, capsys):
+    from SPDSegmentLib.cli import main
+    from SPDSegmentLib.engine.dataset import load_case
+
+    assert main(["synthesize", "--seeds", "3", "4", "--out", str(tmp_path)]) == 0
+    specs = read_case_list(tmp_path / "cases.json")
+    assert [s.name for s in specs] == ["synthetic-3", "synthetic-4"]
+    case = load_case(specs[0])
+    assert case.target.any() and case.volume.spacing.tolist() == [1.5, 1.5, 3.0]
+    assert main(["synthesize", "--seeds", "3", "--out", str(tmp_path)]) == 2  # existing files need --force

@@ -128,9 +128,11 @@ def cmd_train(args) -> int:
 
     config = TrainConfig(backbone=args.backbone, image_size=args.image_size, variant=args.variant,
                          lora_rank=args.lora_rank, stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps,
-                         batch_slices=args.batch_slices, window=args.window, lr=args.lr, lambda_psc=args.lambda_psc,
+                         batch_slices=args.batch_slices, window=args.window, lr=args.lr, decoder_lr=args.decoder_lr,
+                         lambda_psc=args.lambda_psc,
                          psc_pairs=args.psc_pairs, tau=args.tau, neighbours=args.neighbours, prompts=args.prompts,
-                         augment=not args.no_augment, seed=args.seed, device=args.device)
+                         augment=not args.no_augment, seed=args.seed, device=args.device,
+                         cache_embeddings=args.cache_embeddings)
     adapter = Trainer(read_case_list(args.data), config, args.out).run()
     print(json.dumps({"adapter": str(adapter), "log": str(Path(args.out) / "train_log.json")}))
     return 0
@@ -145,6 +147,25 @@ def cmd_evaluate(args) -> int:
                       tuple(args.prompts), tuple(args.seeds), args.device)
     write_report(report, args.out)
     print(markdown_table(report))
+    return 0
+
+
+def cmd_synthesize(args) -> int:
+    from .engine.synthetic import generate_case
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for seed in args.seeds:
+        case = generate_case(seed)
+        image, label = out / f"synthetic-{seed}.nii.gz", out / f"synthetic-{seed}_ti.nii.gz"
+        write_volume(image, case.volume.array_kji, case.volume, force=args.force)
+        write_volume(label, case.label_kji.astype(np.uint8), case.volume, force=args.force)
+        rows.append({"image": image.name, "label": label.name, "label_value": 1, "name": f"synthetic-{seed}"})
+    listing = out / "cases.json"
+    check_output_path(listing, args.force)
+    listing.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    print(json.dumps({"cases": str(listing), "count": len(rows)}))
     return 0
 
 
@@ -194,16 +215,25 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--stage2-steps", type=int, default=200)
     tr.add_argument("--batch-slices", type=int, default=4)
     tr.add_argument("--window", type=int, default=3)
-    tr.add_argument("--lr", type=float, default=1e-4)
+    tr.add_argument("--lr", type=float, default=1e-3, help="stage 1 (LoRA and saliency head)")
+    tr.add_argument("--decoder-lr", type=float, default=1e-4, help="stage 2 (mask decoder)")
     tr.add_argument("--lambda-psc", type=float, default=0.5)
     tr.add_argument("--psc-pairs", default="next", choices=["next", "previous", "both"])
     tr.add_argument("--tau", type=float, default=0.5)
     tr.add_argument("--neighbours", type=int, default=2)
     tr.add_argument("--prompts", default="mixed", choices=["noise", "centerline", "mixed"])
     tr.add_argument("--no-augment", action="store_true")
+    tr.add_argument("--cache-embeddings", action="store_true",
+                    help="encode each slice once (CPU budgets; needs --lora-rank 0, turns image augmentation off)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--device", default="auto")
     tr.set_defaults(run=cmd_train)
+
+    syn = sub.add_parser("synthesize", help="write seeded MR-enterography-like volumes, labels and a case list")
+    syn.add_argument("--seeds", nargs="+", type=int, required=True)
+    syn.add_argument("--out", required=True)
+    syn.add_argument("--force", action="store_true")
+    syn.set_defaults(run=cmd_synthesize)
 
     ev = sub.add_parser("evaluate", help="compare methods on the same prompts (JSON + markdown table)")
     ev.add_argument("--data", required=True)

@@ -47,13 +47,16 @@ class TrainConfig:
         stage1_steps, stage2_steps: optimiser steps per stage.
         batch_slices: slices per stage-1 step.
         window: consecutive slices decoded per stage-2 step.
-        lr: AdamW learning rate (LoRA/head and decoder).
+        lr: AdamW learning rate of stage 1 (LoRA and the new saliency head).
+        decoder_lr: AdamW learning rate of stage 2 (the pretrained decoder, so smaller).
         lambda_psc: weight of the PSC loss; psc_pairs: next | previous | both.
         prompts: ``noise`` (1 TP + 2-5 random), ``centerline`` (case file, else simulated clinician curve)
             or ``mixed``.
         augment: random flips and intensity changes, the same for a window and its prompts.
         seed: base seed; prompts are re-drawn every step from it.
         checkpoint_every: steps between resumable checkpoints.
+        cache_embeddings: encode each slice once and reuse it (for CPU budgets). Needs ``lora_rank=0``
+            (the encoder stays frozen); image augmentation is then off, prompts are still re-drawn.
     """
 
     backbone: str = "litemedsam"
@@ -64,7 +67,8 @@ class TrainConfig:
     stage2_steps: int = 200
     batch_slices: int = 4
     window: int = 3
-    lr: float = 1e-4
+    lr: float = 1e-3
+    decoder_lr: float = 1e-4
     weight_decay: float = 0.01
     lambda_psc: float = 0.5
     psc_pairs: str = "next"
@@ -75,6 +79,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 50
     device: str = "auto"
+    cache_embeddings: bool = False
 
 
 def _augmentation(rng: np.random.Generator, enabled: bool) -> dict:
@@ -134,7 +139,10 @@ class Trainer:
                         validate=prior)
         self.adapter = AdapterConfig.for_variant(config.variant, backbone, cpd=cpd,
                                                  lora_rank=config.lora_rank if prior else 0)
+        if config.cache_embeddings and self.adapter.lora_rank > 0:
+            raise ValueError("cache_embeddings needs a frozen encoder: pass lora_rank=0 (--lora-rank 0).")
         self.model = SpdModel(backbone, self.adapter).to(self.device)
+        self._embedding_cache: dict[int, dict[int, torch.Tensor]] = {}
         self.history: list[dict] = []
         self.step = 0
 
@@ -146,23 +154,48 @@ class Trainer:
     def _encode(self, frame: ModelFrame, images: np.ndarray) -> torch.Tensor:
         return self.model.backbone.encode(frame.images_to_model(torch.from_numpy(images).to(self.device)))
 
+    def _embeddings(self, case_index: int, slices: np.ndarray, images: np.ndarray) -> torch.Tensor:
+        """Encoder output for ``images`` (slices ``slices`` of a case), from the cache when enabled."""
+        case = self.cases[case_index]
+        frame = self._frame(case)
+        if not self.config.cache_embeddings:
+            return self._encode(frame, images)
+        cache = self._embedding_cache.setdefault(case_index, {})
+        missing = sorted({int(t) for t in slices} - set(cache))
+        with torch.no_grad():
+            for start in range(0, len(missing), 4):
+                batch = missing[start:start + 4]
+                for t, embedding in zip(batch, self._encode(frame, case.stack[batch])):
+                    cache[t] = embedding.half()
+        return torch.stack([cache[int(t)] for t in slices]).float()
+
+    def _pick_case(self) -> tuple[int, Case]:
+        index = int(self.rng.integers(len(self.cases)))
+        return index, self.cases[index]
+
+    def _augment(self) -> dict:
+        return _augmentation(self.rng, self.config.augment and not self.config.cache_embeddings)
+
     def stage1_step(self, optimizer) -> float:
-        case = self.cases[int(self.rng.integers(len(self.cases)))]
+        index, case = self._pick_case()
         targets = case.target_slices
         n = self.config.batch_slices
+        # slices without the target are drawn near it, where prompts fall (and the cache stays small)
+        margin = self.config.window + self.config.neighbours + 2
+        near = np.arange(max(0, targets.min() - margin), min(len(case.stack), targets.max() + margin + 1))
         with_target = self.rng.random(n) < 0.8
-        picks = np.where(with_target, self.rng.choice(targets, n), self.rng.integers(len(case.stack), size=n))
-        aug = _augmentation(self.rng, self.config.augment)
+        picks = np.where(with_target, self.rng.choice(targets, n), self.rng.choice(near, n))
+        aug = self._augment()
         images, masks = _apply(case.stack[picks], case.target[picks], aug)
         frame = self._frame(case)
-        logits = self.model.saliency_logits(self._encode(frame, images))
+        logits = self.model.saliency_logits(self._embeddings(index, picks, images))
         goal = frame.masks_to_model(torch.from_numpy(masks).to(self.device), logits.shape[-1])
         loss = segmentation_loss(logits, (goal > 0.5).float())
         self._optimise(optimizer, loss)
         return float(loss.detach())
 
     def stage2_step(self, optimizer) -> float | None:
-        case = self.cases[int(self.rng.integers(len(self.cases)))]
+        index, case = self._pick_case()
         targets = case.target_slices
         window = self.config.window
         start = int(self.rng.integers(max(1, targets.min() - 1), max(targets.min(), targets.max() - window + 2) + 1)) \
@@ -171,7 +204,7 @@ class Trainer:
         reach = self.adapter.cpd.neighbours if self.adapter.cpd.validate else 0
         lo, hi = max(0, start - reach), min(len(case.stack), start + window + reach)
         context = np.arange(lo, hi)
-        aug = _augmentation(self.rng, self.config.augment)
+        aug = self._augment()
         images, masks = _apply(case.stack[context], case.target[context], aug)
         frame = self._frame(case)
         prompts = window_prompts(case, self.config.prompts, int(self.rng.integers(2**31)))
@@ -179,7 +212,7 @@ class Trainer:
                                 *case.stack.shape[1:])
         prompts = Prompts(prompts.slice_index - lo, prompts.xy, prompts.positive)
         with torch.no_grad():
-            embeddings = self._encode(frame, images)
+            embeddings = self._embeddings(index, context, images)
             saliency = None
             if self.adapter.saliency:
                 saliency = frame.maps_to_slice(torch.sigmoid(self.model.saliency_logits(embeddings)))[:, 0]
@@ -273,7 +306,8 @@ class Trainer:
             if stage < first_stage or self._stage_steps(stage) == 0:
                 continue
             params = self._trainable(stage)
-            optimizer = torch.optim.AdamW(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
+            learning_rate = self.config.lr if stage == 1 else self.config.decoder_lr
+            optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=self.config.weight_decay)
             if optimizer_state is not None and stage == first_stage:
                 optimizer.load_state_dict(optimizer_state)
             self.model.train()
