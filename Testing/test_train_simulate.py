@@ -97,6 +97,13 @@ def test_cached_embeddings_encode_each_slice_once_and_need_a_frozen_encoder(case
     trainer._encode = lambda frame, images: encoded.append(len(images)) or original(frame, images)
     trainer.run()
     assert 0 < sum(encoded) <= len(trainer.cases[0].stack)
+    # with a cache folder a second run (another variant, say) encodes nothing it already has
+    shared = TrainConfig(**{**config.__dict__, "cache_dir": str(tmp_path / "cache")})
+    first = Trainer(read_case_list(case_list), shared, tmp_path / "first")
+    first.run()
+    second = Trainer(read_case_list(case_list), TrainConfig(**{**shared.__dict__, "variant": "cpd"}), tmp_path / "second")
+    second._encode = lambda frame, images: pytest.fail("re-encoded a cached slice")
+    second._embeddings(0, np.array(sorted(first._embedding_cache[0])), None)
     with pytest.raises(ValueError, match="lora_rank=0"):
         Trainer(read_case_list(case_list), TrainConfig(cache_embeddings=True, device="cpu"), tmp_path / "other")
 

@@ -132,7 +132,7 @@ def cmd_train(args) -> int:
                          lambda_psc=args.lambda_psc,
                          psc_pairs=args.psc_pairs, tau=args.tau, neighbours=args.neighbours, prompts=args.prompts,
                          augment=not args.no_augment, seed=args.seed, device=args.device,
-                         cache_embeddings=args.cache_embeddings)
+                         cache_embeddings=args.cache_embeddings, cache_dir=args.cache_dir)
     adapter = Trainer(read_case_list(args.data), config, args.out).run()
     print(json.dumps({"adapter": str(adapter), "log": str(Path(args.out) / "train_log.json")}))
     return 0
@@ -225,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-augment", action="store_true")
     tr.add_argument("--cache-embeddings", action="store_true",
                     help="encode each slice once (CPU budgets; needs --lora-rank 0, turns image augmentation off)")
+    tr.add_argument("--cache-dir", help="keep cached embeddings here between runs (e.g. the ablation variants)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--device", default="auto")
     tr.set_defaults(run=cmd_train)

@@ -12,6 +12,7 @@ adds neighbours; ``spd`` adds PSC.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -57,6 +58,8 @@ class TrainConfig:
         checkpoint_every: steps between resumable checkpoints.
         cache_embeddings: encode each slice once and reuse it (for CPU budgets). Needs ``lora_rank=0``
             (the encoder stays frozen); image augmentation is then off, prompts are still re-drawn.
+        cache_dir: where cached embeddings are kept between runs (shared by runs on the same cases and
+            backbone, for example the ablation variants); None keeps them in memory only.
     """
 
     backbone: str = "litemedsam"
@@ -80,6 +83,7 @@ class TrainConfig:
     checkpoint_every: int = 50
     device: str = "auto"
     cache_embeddings: bool = False
+    cache_dir: str | None = None
 
 
 def _augmentation(rng: np.random.Generator, enabled: bool) -> dict:
@@ -160,7 +164,9 @@ class Trainer:
         frame = self._frame(case)
         if not self.config.cache_embeddings:
             return self._encode(frame, images)
-        cache = self._embedding_cache.setdefault(case_index, {})
+        cache = self._embedding_cache.get(case_index)
+        if cache is None:
+            cache = self._embedding_cache[case_index] = self._load_cached(case_index)
         missing = sorted({int(t) for t in slices} - set(cache))
         with torch.no_grad():
             for start in range(0, len(missing), 4):
@@ -168,6 +174,31 @@ class Trainer:
                 for t, embedding in zip(batch, self._encode(frame, case.stack[batch])):
                     cache[t] = embedding.half()
         return torch.stack([cache[int(t)] for t in slices]).float()
+
+    def _cache_file(self, case_index: int) -> Path | None:
+        if not self.config.cache_dir:
+            return None
+        case = self.cases[case_index]
+        key = hashlib.sha256(json.dumps([str(case.spec.image), case.axis, self.adapter.backbone,
+                                         self.adapter.backbone_sha256, self.adapter.image_size,
+                                         self.adapter.intensity_percentiles]).encode()).hexdigest()[:16]
+        return Path(self.config.cache_dir) / f"embeddings-{key}.pt"
+
+    def _load_cached(self, case_index: int) -> dict[int, torch.Tensor]:
+        path = self._cache_file(case_index)
+        if path is None or not path.is_file():
+            return {}
+        stored = torch.load(path, map_location=self.device, weights_only=True)
+        return {int(t): embedding for t, embedding in stored.items()}
+
+    def _save_caches(self) -> None:
+        for case_index, cache in self._embedding_cache.items():
+            path = self._cache_file(case_index)
+            if path is not None and cache:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".partial")
+                torch.save({str(t): e.cpu() for t, e in cache.items()}, tmp)
+                os.replace(tmp, path)
 
     def _pick_case(self) -> tuple[int, Case]:
         index = int(self.rng.integers(len(self.cases)))
@@ -327,6 +358,8 @@ class Trainer:
                         self._save_state(stage, optimizer)
             if stage == 1:
                 self._save_state(2, None)
+            if self.rank == 0:
+                self._save_caches()
             optimizer_state = None
         self.model.eval()
         if self._stage_steps(2) == 0 and self.model.backbone.box_trained:
