@@ -127,3 +127,16 @@ def test_bad_input_raises_before_any_node_is_modified(slicer_scene, mr_crop, ada
     assert {node_id: slicer_scene.scene.GetNodeByID(node_id).GetMTime() for node_id in modified_times} == \
         modified_times
     assert saliency.GetImageData() is None
+
+
+def test_rerun_with_other_settings_reuses_the_encoder_and_settings_do_not_stick(slicer_scene, mr_crop, adapter_path):
+    from SPDSegmentLib import logic
+
+    volume_node, curve, segmentation, _, _ = build_scene(slicer_scene, mr_crop, "plain")
+    first = segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu", segmentName="TI")
+    logic._cache.predictor.model.backbone.encode = lambda images: pytest.fail("encoder ran again")
+    strict = segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu", segmentName="TI",
+                           tau=0.99999)
+    again = segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu", segmentName="TI")
+    assert strict.prompts_kept < first.prompts_kept
+    assert (again.prompts_kept, again.slices_processed) == (first.prompts_kept, first.slices_processed)

@@ -52,21 +52,24 @@ class SegmentResult:
 
 
 class _PredictorCache:
-    """Keeps the last predictor with its encoded volume, so re-running after a curve edit skips the encoder."""
+    """Keeps the last predictor with its encoded volume, so a re-run after a curve edit, or with another τ
+    or n, skips the encoder (only CPD and the decoder run again)."""
 
     def __init__(self):
         self.key = None
         self.predictor: SpdPredictor | None = None
+        self.adapter_config = None
 
-    def get(self, model: str, device: str, volume_node, volume, axis: str, options: dict) -> SpdPredictor:
-        geometry = tuple(np.round(volume.ijk_to_lps, 6).ravel())
-        key = (model, device, volume_node.GetID(), volume_node.GetImageData().GetMTime(), geometry, axis,
-               tuple(sorted(options.items())))
+    def get(self, job: "SegmentJob") -> SpdPredictor:
+        key = (job.model, job.device, job.volume_key, job.axis)
         if key != self.key or self.predictor is None:
-            spd = set_inference_options(build_model(model), **options)
-            self.predictor = SpdPredictor(spd, device)
-            self.predictor.set_volume(volume, axis)
+            spd = build_model(job.model)
+            self.adapter_config = spd.config
+            self.predictor = SpdPredictor(spd, job.device)
+            self.predictor.set_volume(job.volume, job.axis)
             self.key = key
+        self.predictor.model.config = self.adapter_config  # options of an earlier run must not stick
+        set_inference_options(self.predictor.model, **job.options)
         return self.predictor
 
 
@@ -102,6 +105,7 @@ class SegmentJob:
     saliencyNode: object = None
     consensusNode: object = None
     started: float = 0.0
+    volume_key: tuple = ()
 
 
 def prepare_job(volumeNode, segmentationNode, curveNode=None, pointsNode=None, negativePointsNode=None,
@@ -117,13 +121,17 @@ def prepare_job(volumeNode, segmentationNode, curveNode=None, pointsNode=None, n
     volume = volume_from_node(volumeNode)
     slicing_axis = volume.slicing_axis(axis)
     prompts = _prompts(volume, slicing_axis, curveNode, pointsNode, negativePointsNode)
+    # read here, on the main thread: the node's identity, voxel modification time and world geometry
+    volume_key = (volumeNode.GetID(), volumeNode.GetImageData().GetMTime(),
+                  tuple(np.round(volume.ijk_to_lps, 6).ravel()))
     return SegmentJob(volumeNode, segmentationNode, volume, slicing_axis, prompts, model, device,
-                      {"tau": tau, "neighbours": neighbours, "prompt_mode": promptMode}, segmentName.strip(), saliencyNode, consensusNode, started)
+                      {"tau": tau, "neighbours": neighbours, "prompt_mode": promptMode}, segmentName.strip(),
+                      saliencyNode, consensusNode, started, volume_key)
 
 
 def run_job(job: SegmentJob, progress: Callable | None = None, cancel: Callable[[], bool] | None = None):
     """The engine part (safe on a worker thread: touches no node). Raises :class:`Cancelled` on cancel."""
-    predictor = _cache.get(job.model, job.device, job.volumeNode, job.volume, job.axis, job.options)
+    predictor = _cache.get(job)
     if job.saliencyNode is not None and not predictor.config.saliency:
         raise InputError("This model has no saliency head (a frozen backbone); choose an SPD adapter or no "
                          "saliency output.")
