@@ -147,3 +147,17 @@ def test_cuda_and_cpu_give_the_same_masks(litemedsam, mr_case):
     from SPDSegmentLib.engine.metrics import compute_dice
 
     assert compute_dice(outputs[0], outputs[1]) > 0.99
+
+
+def test_predictors_with_the_same_encoder_share_embeddings(litemedsam, mr_case):
+    volume, mask = mr_case
+    first = SpdPredictor(build_model("frozen"), "cpu")
+    second = SpdPredictor(build_model("frozen"), "cpu")
+    assert first.encoder_key() == second.encoder_key() != SpdPredictor(spd_model(litemedsam, 0.0), "cpu").encoder_key()
+    shared = {}
+    prompts = simulate_noisy_points(mask, 2, seed=7)
+    first.set_volume(volume, 2, shared)
+    expected = first.predict(prompts)
+    second.set_volume(volume, 2, shared)
+    second.model.backbone.encode = lambda images: pytest.fail("shared embeddings were encoded again")
+    assert np.array_equal(second.predict(prompts).mask_kji, expected.mask_kji)

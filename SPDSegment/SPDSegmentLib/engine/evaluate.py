@@ -68,10 +68,13 @@ def evaluate(specs: list[CaseSpec], methods: list[Method], protocols=("centerlin
     """Per-case metrics of every method on identical prompts, their summary and p-values vs ``reference``."""
     cases = [load_case(spec) for spec in specs]
     rows = []
+    # methods with the same encoder (e.g. every rank-0 adapter on one backbone) share its embeddings
+    shared: dict[tuple[str, int], dict] = {}
     for method in methods:
         predictor = SpdPredictor(method.build(), device)
-        for case in cases:
-            predictor.set_volume(case.volume, case.axis)
+        encoder_key = predictor.encoder_key()
+        for case_index, case in enumerate(cases):
+            predictor.set_volume(case.volume, case.axis, shared.setdefault((encoder_key, case_index), {}))
             for protocol in protocols:
                 for seed in seeds:
                     prompts = case_prompts(case, protocol, seed)

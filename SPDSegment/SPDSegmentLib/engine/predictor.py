@@ -86,16 +86,35 @@ class SpdPredictor:
     def config(self):
         return self.model.config
 
-    def set_volume(self, volume: Volume, axis: str | int = "auto") -> None:
-        """Prepare ``volume`` (normalised and sliced along ``axis``); clears the embedding cache."""
+    def set_volume(self, volume: Volume, axis: str | int = "auto",
+                   shared_embeddings: dict[int, torch.Tensor] | None = None) -> None:
+        """Prepare ``volume`` (normalised and sliced along ``axis``); clears the embedding cache.
+
+        Args:
+            shared_embeddings: a dict of slice -> embedding to read from and fill, shared with other
+                predictors whose encoder is the same (same :meth:`encoder_key`) on the same volume and axis.
+        """
         self.volume = volume
         self.axis = volume.slicing_axis(axis)
         low, high = self.config.intensity_percentiles
         self._stack = to_stack(normalise_intensity(volume.array_kji, low, high), self.axis)
         n_slices, height, width = self._stack.shape
         self._frame = ModelFrame(height, width, self.config.image_size, in_plane_spacing(volume, self.axis))
-        self._embeddings = {}
+        self._embeddings = {} if shared_embeddings is None else shared_embeddings
         self._saliency = np.zeros(self._stack.shape, np.float32) if self.config.saliency else None
+        self._salient_slices: set[int] = set()
+
+    def encoder_key(self) -> str:
+        """Equal for predictors whose encoders give identical embeddings (backbone weights, input, LoRA)."""
+        import hashlib
+
+        digest = hashlib.sha256(f"{self.model.backbone.name}|{self.model.backbone.checkpoint_sha256}|"
+                                f"{self.config.image_size}|{self.config.intensity_percentiles}".encode())
+        for key, tensor in sorted(self.model.adapter_tensors().items()):
+            if key.startswith("lora."):
+                digest.update(key.encode())
+                digest.update(tensor.float().numpy().tobytes())
+        return digest.hexdigest()
 
     def slices_needed(self, prompts: Prompts) -> np.ndarray:
         reach = self.config.cpd.neighbours if self.config.cpd.validate else 0
@@ -108,18 +127,22 @@ class SpdPredictor:
         """Encode (and compute saliency for) the given slices not yet in the cache."""
         if self._stack is None:
             raise RuntimeError("Call set_volume(...) before encoding or predicting.")
-        todo = [int(t) for t in slices if int(t) not in self._embeddings]
+        todo = [int(t) for t in slices if int(t) not in self._embeddings or
+                (self.config.saliency and int(t) not in self._salient_slices)]
         for start in range(0, len(todo), self.batch_size):
             if cancel is not None and cancel():
                 raise Cancelled()
             batch = todo[start:start + self.batch_size]
-            images = self._frame.images_to_model(torch.from_numpy(self._stack[batch]).to(self.device))
-            embeddings = self.model.backbone.encode(images)
+            missing = [t for t in batch if t not in self._embeddings]
+            if missing:
+                images = self._frame.images_to_model(torch.from_numpy(self._stack[missing]).to(self.device))
+                for t, embedding in zip(missing, self.model.backbone.encode(images)):
+                    self._embeddings[t] = embedding
             if self.config.saliency:
+                embeddings = torch.stack([self._embeddings[t] for t in batch])
                 probabilities = torch.sigmoid(self.model.saliency_logits(embeddings))
                 self._saliency[batch] = self._frame.maps_to_slice(probabilities)[:, 0].float().cpu().numpy()
-            for t, embedding in zip(batch, embeddings):
-                self._embeddings[t] = embedding
+                self._salient_slices.update(batch)
             if progress is not None:
                 progress(min(start + self.batch_size, len(todo)), len(todo), Stage.ENCODE)
 
