@@ -117,10 +117,37 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot_report(report: dict, path: str | Path) -> None:
+    """DSC per method: a bar of the mean and a dot per case and prompt protocol."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [entry["method"] for entry in report["summary"]]
+    figure, ax = plt.subplots(figsize=(1.3 * len(names) + 1.5, 3.6))
+    for x, entry in enumerate(report["summary"]):
+        values = [r["dsc"] for r in report["rows"] if r["method"] == entry["method"]]
+        ax.bar(x, entry["dsc"][0], color="#f08a24", alpha=0.6)
+        ax.scatter(np.full(len(values), x) + np.linspace(-0.2, 0.2, len(values)), values, s=12, color="black")
+    ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("DSC")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"DSC per method (dots: case x prompt protocol); reference {report['reference']}", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def write_report(report: dict, out_dir: str | Path) -> tuple[Path, Path]:
+    """``evaluation.json``, ``evaluation.md`` and, when matplotlib is installed, ``evaluation.png``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / "evaluation.json", out_dir / "evaluation.md"
     json_path.write_text(json.dumps(report, indent=1, default=float), encoding="utf-8")
     md_path.write_text(markdown_table(report), encoding="utf-8")
+    try:
+        plot_report(report, out_dir / "evaluation.png")
+    except ImportError:
+        log.info("matplotlib is not installed; no evaluation plot")
     return json_path, md_path
