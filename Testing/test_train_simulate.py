@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from SPDSegmentLib.engine.dataset import read_case_list
 from SPDSegmentLib.engine.io import InputError, read_label_mask, read_volume
@@ -118,3 +119,9 @@ def test_synthesize_writes_a_case_list_that_loads(tmp_path, capsys):
     case = load_case(specs[0])
     assert case.target.any() and case.volume.spacing.tolist() == [1.5, 1.5, 3.0]
     assert main(["synthesize", "--seeds", "3", "--out", str(tmp_path)]) == 2  # existing files need --force
+
+
+def test_same_seed_gives_the_same_initial_model(case_list, tmp_path):
+    heads = [Trainer(read_case_list(case_list), TrainConfig(seed=3, device="cpu"), tmp_path / str(i)).model
+             .saliency_head.state_dict() for i in range(2)]
+    assert all(torch.equal(heads[0][k], heads[1][k]) for k in heads[0])

@@ -136,6 +136,7 @@ class Trainer:
         if self.device.type == "cuda":
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         self.rng = np.random.default_rng([config.seed, self.rank])
+        torch.manual_seed(config.seed)  # the same head/LoRA initialisation on every rank and every rerun
         self.cases = [load_case(spec) for spec in cases]
         backbone = build_backbone(config.backbone, config.image_size)
         prior = config.variant in ("local", "cpd", "spd")
