@@ -292,6 +292,8 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 "{slices} slices segmented; {kept} prompts kept, {rejected} rejected; {seconds:.1f} s on {device}."
             ).format(slices=result.slices_processed, kept=result.prompts_kept, rejected=result.prompts_rejected,
                      seconds=result.seconds, device=result.device)
+            if result.notices:
+                self.ui.statusLabel.text += " " + " ".join(result.notices)
 
     def _runInWorker(self, function, onTick):
         """Run ``function`` on one worker thread while the UI keeps painting; return or raise its outcome."""

@@ -68,7 +68,7 @@ def cmd_segment(args) -> int:
     if args.saliency and not model.config.saliency:
         raise InputError(f"Model {args.model!r} has no saliency head (it is a frozen backbone); drop --saliency "
                          "or pass an SPD adapter with --model.")
-    predictor = SpdPredictor(model, args.device)
+    predictor = SpdPredictor(model, args.device, precision=args.precision)
     predictor.set_volume(volume, axis)
     with tqdm(desc="SPD", unit="batch", disable=args.quiet) as bar:
         def progress(done, total, stage):
@@ -83,6 +83,8 @@ def cmd_segment(args) -> int:
     if args.consensus:
         write_consensus_markups(args.consensus, result.consensus, volume, axis, force=args.force)
     audit = result.consensus.audit
+    for notice in result.notices:
+        print(f"spdsegment: note: {notice}", file=sys.stderr)
     if len(result.slices) == 0:
         print("spdsegment: warning: every prompt disagreed with the saliency prior, so the segmentation is empty. "
               "Check the curve, or lower --tau.", file=sys.stderr)
@@ -140,13 +142,13 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .engine.dataset import read_case_list
-    from .engine.evaluate import evaluate, markdown_table, standard_methods, write_report
+    from .engine.evaluate import evaluate, markdown_report, standard_methods, write_report
 
     adapters = dict(item.split("=", 1) for item in args.method)
     report = evaluate(read_case_list(args.data), standard_methods(adapters, args.backbone_checkpoint),
-                      tuple(args.prompts), tuple(args.seeds), args.device)
+                      tuple(args.prompts), tuple(args.seeds), args.device, robustness_counts=tuple(args.robustness))
     write_report(report, args.out)
-    print(markdown_table(report))
+    print(markdown_report(report))
     return 0
 
 
@@ -169,6 +171,20 @@ def cmd_synthesize(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .bench import format_report, report_json, run_benchmark
+
+    if args.slices < 1:
+        raise InputError("--slices must be at least 1.")
+    report = run_benchmark(args.backbone, args.device, args.slices, args.image_size, args.precision, args.compile,
+                           args.batch_size, skip_stock=args.skip_stock)
+    print(format_report(report))
+    if args.json:
+        check_output_path(args.json, args.force)
+        Path(args.json).write_text(report_json(report), encoding="utf-8")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spdsegment", description="Saliency-Guided Prompt Distillation for SAM. "
                                      "Research use only.")
@@ -184,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--backbone-checkpoint", help="SAM weights an adapter of a SAM backbone was trained on")
     seg.add_argument("--axis", default="auto", choices=["auto", "axial", "coronal", "sagittal"])
     seg.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    seg.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                     help="encoder arithmetic (auto: bf16 on CUDA, fp32 on the CPU)")
     seg.add_argument("--tau", type=float, help="saliency threshold (default: the model's, 0.5)")
     seg.add_argument("--neighbours", type=int, help="CPD neighbour slices n on each side (default: the model's, 2)")
     seg.add_argument("--prompt-mode", choices=["points", "boxes"], help="how consensus prompts reach the decoder")
@@ -236,12 +254,30 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--force", action="store_true")
     syn.set_defaults(run=cmd_synthesize)
 
+    be = sub.add_parser("bench", help="time the stock SAM loop against SPDSegment's path on one device")
+    be.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    be.add_argument("--backbone", default="litemedsam",
+                    help="litemedsam | sam_vit_b | sam_vit_l | sam_vit_h, optionally NAME:CHECKPOINT (random "
+                         "weights without one: timing only)")
+    be.add_argument("--slices", type=int, default=100)
+    be.add_argument("--image-size", type=int, help="SAM ViT input side (default 1024)")
+    be.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    be.add_argument("--compile", action="store_true", help="torch.compile the encoder (compiled before timing)")
+    be.add_argument("--batch-size", type=int, help="slices per encoder call")
+    be.add_argument("--skip-stock", action="store_true", help="time SPDSegment's paths only")
+    be.add_argument("--json", help="also write the figures as JSON here")
+    be.add_argument("--force", action="store_true")
+    be.set_defaults(run=cmd_bench)
+
     ev = sub.add_parser("evaluate", help="compare methods on the same prompts (JSON + markdown table)")
     ev.add_argument("--data", required=True)
     ev.add_argument("--method", action="append", default=[], metavar="NAME=ADAPTER",
                     help="an adapter to compare (name spd is the Wilcoxon reference); repeatable")
     ev.add_argument("--backbone-checkpoint")
-    ev.add_argument("--prompts", nargs="+", default=["centerline", "noise"], choices=["centerline", "noise"])
+    ev.add_argument("--prompts", nargs="+", default=["centerline", "noise"], metavar="PROTOCOL",
+                    help="centerline | noise (1 true positive + 2-5 random points a slice) | random:K")
+    ev.add_argument("--robustness", nargs="*", type=int, default=[], metavar="K",
+                    help="also measure DSC with 1 true positive + K random points a slice, for each K")
     ev.add_argument("--seeds", nargs="+", type=int, default=[0])
     ev.add_argument("--device", default="auto")
     ev.add_argument("--out", required=True)

@@ -41,6 +41,7 @@ class SegmentResult:
         prompts_rejected: prompts the saliency prior rejected.
         seconds: wall time.
         device: where the engine ran.
+        notices: what the user should know about the run (for example a fall-back to the CPU).
     """
 
     segment_id: str
@@ -49,6 +50,7 @@ class SegmentResult:
     prompts_rejected: int
     seconds: float
     device: str
+    notices: tuple[str, ...] = ()
 
 
 class _PredictorCache:
@@ -148,7 +150,7 @@ def write_job(job: SegmentJob, prediction, device: str) -> SegmentResult:
         fill_audit_node(job.consensusNode, audit.to_lps(job.volume, job.axis), audit.status, audit.descriptions())
     kept = audit.count("kept-local") + audit.count("kept-neighbour")
     outcome = SegmentResult(segment_id, int(len(prediction.slices)), kept, audit.count("rejected"),
-                            time.perf_counter() - job.started, device)
+                            time.perf_counter() - job.started, device, tuple(prediction.notices))
     log.info("SPDSegment: %s", outcome)
     return outcome
 

@@ -74,6 +74,7 @@ class Backbone(nn.Module):
         self.checkpoint_sha256 = ""
         # LiteMedSAM's decoder decodes B images with B prompt sets in one call; segment-anything's does not.
         self.batched_decoder = batched_decoder
+        self.inference_optimised = False
         mean = torch.zeros(3) if pixel_mean is None else torch.tensor(pixel_mean) / 255.0
         std = torch.ones(3) if pixel_std is None else torch.tensor(pixel_std) / 255.0
         self.register_buffer("pixel_mean", mean.view(1, 3, 1, 1), persistent=False)
@@ -89,7 +90,22 @@ class Backbone(nn.Module):
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) float in [0, 1] -> (B, 256, e, e) image embeddings."""
-        return self.image_encoder((images - self.pixel_mean) / self.pixel_std)
+        images = (images - self.pixel_mean) / self.pixel_std
+        if self.inference_optimised:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.image_encoder(images)
+
+    def optimise_for_inference(self) -> "Backbone":
+        """Fold Conv+BN, use fused attention and channels-last (see :mod:`.fast_inference`); inference only."""
+        from .fast_inference import fold_conv_batchnorm, use_sdpa_attention
+
+        if not self.inference_optimised:
+            self.eval()
+            fold_conv_batchnorm(self.image_encoder)
+            use_sdpa_attention(self.image_encoder)
+            self.image_encoder.to(memory_format=torch.channels_last)
+            self.inference_optimised = True
+        return self
 
     def decode(self, embeddings: torch.Tensor, points: torch.Tensor | None = None,
                labels: torch.Tensor | None = None, boxes: torch.Tensor | None = None) -> torch.Tensor:

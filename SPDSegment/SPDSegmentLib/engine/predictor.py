@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable
 
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .cpd import Consensus, distil_prompts, prompt_boxes
+from .fast_inference import autocast, resolve_precision
 from .model import SpdModel
 from .prompts import Prompts
 from .slices import ModelFrame, from_stack, in_plane_spacing, normalise_intensity, to_stack
@@ -61,6 +62,7 @@ class Prediction:
         consensus: CPD output (kept prompts and audit).
         slices: slice indices that got a mask.
         seconds: wall time of ``predict``.
+        notices: what the user should know about how it ran (e.g. it fell back to the CPU).
     """
 
     mask_kji: np.ndarray
@@ -68,13 +70,29 @@ class Prediction:
     consensus: Consensus
     slices: np.ndarray
     seconds: float
+    notices: list[str] = field(default_factory=list)
 
 
 class SpdPredictor:
-    def __init__(self, model: SpdModel, device: str = "auto", batch_size: int | None = None):
+    """Args:
+        model: the model; the predictor owns it from here (``fast`` rewrites it for inference only).
+        device: auto | cpu | cuda.
+        batch_size: slices per encoder call (default 16 on CUDA, 2 on the CPU).
+        precision: encoder autocast, auto | fp32 | bf16 | fp16 (auto: bf16 on CUDA, fp32 on the CPU).
+        fast: fold Conv+BN, fused attention, channels-last (same results to float rounding).
+        compile: ``torch.compile`` the encoder (pays off on long volumes on CUDA).
+    """
+
+    def __init__(self, model: SpdModel, device: str = "auto", batch_size: int | None = None,
+                 precision: str = "auto", fast: bool = True, compile: bool = False):
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.batch_size = batch_size or (16 if self.device.type == "cuda" else 2)
+        self.dtype = resolve_precision(precision, self.device)
+        if fast:
+            self.model.backbone.optimise_for_inference()
+        self._encoder = torch.compile(self.model.backbone.encode) if compile else self.model.backbone.encode
+        self.notices: list[str] = []
         self.volume: Volume | None = None
         self.axis = 2
         self._stack: np.ndarray | None = None
@@ -109,11 +127,11 @@ class SpdPredictor:
         import hashlib
 
         digest = hashlib.sha256(f"{self.model.backbone.name}|{self.model.backbone.checkpoint_sha256}|"
-                                f"{self.config.image_size}|{self.config.intensity_percentiles}".encode())
+                                f"{self.config.image_size}|{self.config.intensity_percentiles}|{self.dtype}".encode())
         for key, tensor in sorted(self.model.adapter_tensors().items()):
             if key.startswith("lora."):
                 digest.update(key.encode())
-                digest.update(tensor.float().numpy().tobytes())
+                digest.update(tensor.detach().float().cpu().numpy().tobytes())
         return digest.hexdigest()
 
     def slices_needed(self, prompts: Prompts) -> np.ndarray:
@@ -129,22 +147,59 @@ class SpdPredictor:
             raise RuntimeError("Call set_volume(...) before encoding or predicting.")
         todo = [int(t) for t in slices if int(t) not in self._embeddings or
                 (self.config.saliency and int(t) not in self._salient_slices)]
-        for start in range(0, len(todo), self.batch_size):
+        done = 0
+        while done < len(todo):
             if cancel is not None and cancel():
                 raise Cancelled()
-            batch = todo[start:start + self.batch_size]
+            batch = todo[done:done + self.batch_size]
             missing = [t for t in batch if t not in self._embeddings]
             if missing:
-                images = self._frame.images_to_model(torch.from_numpy(self._stack[missing]).to(self.device))
-                for t, embedding in zip(missing, self.model.backbone.encode(images)):
+                encoded = self._with_memory_fallback(self._encode_slices, missing)
+                for t, embedding in zip(missing, encoded):
                     self._embeddings[t] = embedding
             if self.config.saliency:
-                embeddings = torch.stack([self._embeddings[t] for t in batch])
+                embeddings = torch.stack([self._embeddings[t] for t in batch]).float()
                 probabilities = torch.sigmoid(self.model.saliency_logits(embeddings))
                 self._saliency[batch] = self._frame.maps_to_slice(probabilities)[:, 0].float().cpu().numpy()
                 self._salient_slices.update(batch)
+            done += len(batch)
             if progress is not None:
-                progress(min(start + self.batch_size, len(todo)), len(todo), Stage.ENCODE)
+                progress(done, len(todo), Stage.ENCODE)
+
+    def _encode_slices(self, slices: list[int]) -> torch.Tensor:
+        images = self._frame.images_to_model(torch.from_numpy(self._stack[slices]).to(self.device))
+        with autocast(self.device, self.dtype):
+            return self._encoder(images)
+
+    def _with_memory_fallback(self, run: Callable[[list], torch.Tensor], items: list) -> torch.Tensor:
+        """``run(items)``; when CUDA runs out of memory, halve the batch, and on one item go on on the CPU."""
+        try:
+            return run(items)
+        except torch.OutOfMemoryError:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if len(items) > 1:
+                self.batch_size = max(1, len(items) // 2)
+                log.warning("Out of GPU memory with %d slices at once; retrying %d at a time.", len(items),
+                            self.batch_size)
+                half = len(items) // 2
+                return torch.cat([self._with_memory_fallback(run, items[:half]),
+                                  self._with_memory_fallback(run, items[half:])])
+            if self.device.type != "cuda":
+                raise
+            self.move_to_cpu("out of GPU memory even for one slice")
+            return run(items)
+
+    def move_to_cpu(self, reason: str) -> None:
+        """Go on on the CPU (kept embeddings move along); the reason is kept in :attr:`notices`."""
+        log.warning("Continuing on the CPU, which is slower: %s.", reason)
+        self.notices.append(f"Ran on the CPU: {reason}. Close other GPU programs or lower the batch size.")
+        self.device = torch.device("cpu")
+        self.model.to(self.device)
+        self.dtype = torch.float32
+        self._encoder = self.model.backbone.encode
+        for t in list(self._embeddings):
+            self._embeddings[t] = self._embeddings[t].to(self.device, torch.float32)
 
     def _decode_requests(self, consensus: Consensus) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]]:
         """(slice, points_xy, labels, box_xyxy) per decoder call, in slice pixels."""
@@ -170,21 +225,22 @@ class SpdPredictor:
         """(S, H, W) uint8 masks: the union of every decoder call on each slice."""
         masks = np.zeros(self._stack.shape, np.uint8)
         requests = self._decode_requests(consensus)
-        batch_size = max(self.batch_size, 8)
-        for start in range(0, len(requests), batch_size):
+        done = 0
+        while done < len(requests):
             if cancel is not None and cancel():
                 raise Cancelled()
-            batch = requests[start:start + batch_size]
-            logits = self._decode_batch(batch)
+            batch = requests[done:done + max(self.batch_size, 8)]
+            logits = self._with_memory_fallback(self._decode_batch, batch)
             binary = (self._frame.maps_to_slice(logits) > 0)[:, 0].cpu().numpy()
             for (t, *_), mask in zip(batch, binary):
                 masks[t] |= mask.astype(np.uint8)
+            done += len(batch)
             if progress is not None:
-                progress(min(start + batch_size, len(requests)), len(requests), Stage.DECODE)
+                progress(done, len(requests), Stage.DECODE)
         return masks
 
     def _decode_batch(self, batch) -> torch.Tensor:
-        embeddings = torch.stack([self._embeddings[t] for t, *_ in batch])
+        embeddings = torch.stack([self._embeddings[t] for t, *_ in batch]).float()
         longest = max(len(points) for _, points, _, _ in batch)
         points = labels = boxes = None
         if longest:
@@ -217,4 +273,4 @@ class SpdPredictor:
                  consensus.audit.count("kept-local") + consensus.audit.count("kept-neighbour"),
                  consensus.audit.count("rejected"), seconds)
         return Prediction(np.ascontiguousarray(from_stack(masks, self.axis)), saliency, consensus,
-                          consensus.slices, seconds)
+                          consensus.slices, seconds, list(self.notices))

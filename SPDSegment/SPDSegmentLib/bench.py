@@ -1,0 +1,223 @@
+"""``spdsegment bench``: the stock SAM loop against SPDSegment's path, in one process on one device.
+
+- **stock**: what SAM plugins for Slicer do: for each slice, segment-anything's ``SamPredictor``
+  ``set_image`` + ``predict`` in fp32, on a backbone without inference rewrites.
+- **spd-fp32**: SPDSegment's predictor (saliency, CPD, decoder) without the fast path.
+- **spd-fast**: the same with the fast path (folded Conv+BN, fused attention, channels-last, autocast,
+  optional ``torch.compile``); its masks are compared with spd-fp32 (DSC).
+- **spd-rerun**: predicting again after a prompt edit, from the embedding cache.
+
+The volume is a generated MR-enterography-like sample with ``--slices`` slices and one positive point on
+every slice (at the target where there is one), so every path decodes every slice. CPD runs with τ = 0 so
+that it keeps every prompt and decodes the same slices as the stock loop.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+
+from .engine.backbones import build_backbone, build_litemedsam, build_sam_vit
+from .engine.cpd import CpdConfig
+from .engine.metrics import compute_dice
+from .engine.model import AdapterConfig, SpdModel, build_model
+from .engine.predictor import SpdPredictor, resolve_device
+from .engine.prompts import Prompts
+from .engine.slices import ModelFrame, in_plane_spacing, normalise_intensity, to_stack
+from .engine.synthetic import generate_case
+
+
+@dataclass
+class Timing:
+    path: str
+    slices: int
+    seconds: float
+    peak_memory_mb: float
+    dsc_vs_fp32: float | None = None
+
+    @property
+    def ms_per_slice(self) -> float:
+        return 1000.0 * self.seconds / max(1, self.slices)
+
+    @property
+    def slices_per_second(self) -> float:
+        return self.slices / self.seconds if self.seconds > 0 else float("inf")
+
+
+class PeakMemory:
+    """Peak GPU memory allocated (CUDA) or peak resident set size of this process (CPU) inside ``measure``."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.peak_bytes = 0
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * 4096
+
+    @contextmanager
+    def measure(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            yield
+            torch.cuda.synchronize()
+            self.peak_bytes = torch.cuda.max_memory_allocated()
+            return
+        stop = threading.Event()
+        peak = [self._rss()]
+
+        def sample():
+            while not stop.wait(0.005):
+                peak[0] = max(peak[0], self._rss())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            sampler.join()
+            self.peak_bytes = max(peak[0], self._rss())
+
+
+def bench_case(n_slices: int, seed: int = 2026):
+    """A generated sample with ``n_slices`` slices and one positive point on every slice."""
+    case = generate_case(seed, shape_kji=(max(n_slices, 40), 160, 160))
+    if n_slices < 40:  # the generator needs room for its loops; keep the slices through the target
+        k0 = int(np.clip(np.flatnonzero(case.label_kji.any(axis=(1, 2))).mean() - n_slices / 2, 0, 40 - n_slices))
+        volume = replace(case.volume, array_kji=case.volume.array_kji[k0:k0 + n_slices],
+                         origin=case.volume.ijk_to_lps_points(np.array([[0.0, 0.0, k0]]))[0])
+        case = replace(case, volume=volume, label_kji=case.label_kji[k0:k0 + n_slices],
+                       neighbours_kji=case.neighbours_kji[k0:k0 + n_slices])
+    stack = to_stack(case.label_kji, 2)
+    xy = []
+    for t in range(n_slices):
+        ys, xs = np.nonzero(stack[t])
+        xy.append((xs.mean(), ys.mean()) if len(xs) else (stack.shape[2] / 2, stack.shape[1] / 2))
+    return case, Prompts(np.arange(n_slices), np.array(xy), np.ones(n_slices, bool))
+
+
+def _backbone(spec: str, image_size: int | None):
+    name, _, checkpoint = spec.partition(":")
+    if name == "litemedsam":
+        return build_litemedsam(checkpoint or None)
+    if checkpoint:
+        return build_backbone(spec, image_size)
+    return build_sam_vit(name, None, image_size or 1024)  # random weights: timing only
+
+
+def _spd_model(spec: str, image_size: int | None, box_mm: float) -> SpdModel:
+    """The embedded SPD adapter for LiteMedSAM; a randomly initialised saliency head on a SAM ViT."""
+    if spec == "litemedsam":
+        model = build_model("default")
+    else:
+        backbone = _backbone(spec, image_size)
+        model = SpdModel(backbone, AdapterConfig.for_variant("spd", backbone, lora_rank=0))
+    mode = "boxes" if model.backbone.box_trained else "points"
+    model.config = replace(model.config, cpd=CpdConfig(tau=0.0, neighbours=2, validate=True), prompt_mode=mode,
+                           box_margin_mm=box_mm)
+    return model.eval()
+
+
+def run_stock(spec: str, image_size: int | None, device: torch.device, case, prompts: Prompts, box_mm: float):
+    """segment-anything's SamPredictor, one slice at a time, fp32. Returns (masks (S, H, W), seconds)."""
+    from segment_anything import SamPredictor
+    from segment_anything.modeling import Sam
+
+    backbone = _backbone(spec, image_size)
+    sam = Sam(backbone.image_encoder, backbone.prompt_encoder, backbone.mask_decoder,
+              pixel_mean=(backbone.pixel_mean.flatten() * 255).tolist(),
+              pixel_std=(backbone.pixel_std.flatten() * 255).tolist()).to(device).eval()
+    sam.image_encoder.img_size = backbone.image_size  # LiteMedSAM's TinyViT does not carry it
+    predictor = SamPredictor(sam)
+    volume = case.volume
+    stack = to_stack(normalise_intensity(volume.array_kji), 2)
+    frame = ModelFrame(*stack.shape[1:], backbone.image_size, in_plane_spacing(volume, 2))
+    masks = np.zeros(stack.shape, np.uint8)
+    half_box = box_mm / min(frame.spacing_xy)
+    started = time.perf_counter()
+    for t in range(len(stack)):
+        rgb = np.repeat((stack[t] * 255).astype(np.uint8)[..., None], 3, axis=2)
+        predictor.set_image(rgb)
+        x, y = prompts.on_slice(t, positive=True)[0]
+        if backbone.box_trained:
+            result, _, _ = predictor.predict(box=np.array([x - half_box, y - half_box, x + half_box, y + half_box]),
+                                             multimask_output=False)
+        else:
+            result, _, _ = predictor.predict(point_coords=np.array([[x, y]]), point_labels=np.array([1]),
+                                             multimask_output=False)
+        masks[t] = result[0]
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return masks, time.perf_counter() - started
+
+
+def run_benchmark(backbone: str = "litemedsam", device: str = "auto", n_slices: int = 100,
+                  image_size: int | None = None, precision: str = "auto", compile: bool = False,
+                  batch_size: int | None = None, box_mm: float = 10.0, skip_stock: bool = False) -> dict:
+    torch_device = resolve_device(device)
+    case, prompts = bench_case(n_slices)
+    memory = PeakMemory(torch_device)
+    timings: list[Timing] = []
+    stock_masks = None
+    if not skip_stock:
+        with memory.measure():
+            stock_masks, seconds = run_stock(backbone, image_size, torch_device, case, prompts, box_mm)
+        timings.append(Timing("stock", n_slices, seconds, memory.peak_bytes / 2**20))
+
+    results = {}
+    for name, fast, path_precision in (("spd-fp32", False, "fp32"), ("spd-fast", True, precision)):
+        predictor = SpdPredictor(_spd_model(backbone, image_size, box_mm), str(torch_device), batch_size,
+                                 path_precision, fast=fast, compile=compile and fast)
+        if compile and fast:  # compile outside the timed run, as a warm Slicer session would have it
+            predictor.set_volume(case.volume, 2)
+            predictor.predict(Prompts(prompts.slice_index[:2], prompts.xy[:2], prompts.positive[:2]))
+        with memory.measure():
+            predictor.set_volume(case.volume, 2)
+            results[name] = predictor.predict(prompts)
+        timings.append(Timing(name, n_slices, results[name].seconds, memory.peak_bytes / 2**20))
+        if fast:
+            edited = Prompts(prompts.slice_index, prompts.xy + 1.0, prompts.positive)
+            with memory.measure():
+                rerun = predictor.predict(edited)
+            timings.append(Timing("spd-rerun", n_slices, rerun.seconds, memory.peak_bytes / 2**20))
+            timings[-2].dsc_vs_fp32 = float(compute_dice(results["spd-fast"].mask_kji, results["spd-fp32"].mask_kji))
+    report = {"device": torch.cuda.get_device_name(torch_device) if torch_device.type == "cuda" else
+              f"CPU, {torch.get_num_threads()} threads", "backbone": backbone,
+              "image_size": image_size or (256 if backbone.startswith("litemedsam") else 1024),
+              "weights": "bundled" if backbone == "litemedsam" else ("given" if ":" in backbone else "random"),
+              "slices": n_slices, "precision": precision, "compile": compile,
+              "timings": [{**asdict(t), "ms_per_slice": t.ms_per_slice, "slices_per_second": t.slices_per_second}
+                          for t in timings]}
+    stock = next((t for t in timings if t.path == "stock"), None)
+    if stock is not None:
+        report["speedup_fast_vs_stock"] = stock.seconds / next(t for t in timings if t.path == "spd-fast").seconds
+        report["dsc_stock_vs_spd_fp32"] = float(compute_dice(stock_masks,
+                                                             to_stack(results["spd-fp32"].mask_kji, 2)))
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{report['backbone']} at {report['image_size']} ({report['weights']} weights), {report['slices']} "
+             f"slices, on {report['device']}; precision {report['precision']}, compile {report['compile']}",
+             f"{'path':<10} {'ms/slice':>9} {'slices/s':>9} {'peak MB':>9} {'DSC vs fp32':>12}"]
+    for t in report["timings"]:
+        dsc = "" if t["dsc_vs_fp32"] is None else f"{t['dsc_vs_fp32']:.4f}"
+        lines.append(f"{t['path']:<10} {t['ms_per_slice']:>9.1f} {t['slices_per_second']:>9.2f} "
+                     f"{t['peak_memory_mb']:>9.0f} {dsc:>12}")
+    if "speedup_fast_vs_stock" in report:
+        lines.append(f"spd-fast vs stock: {report['speedup_fast_vs_stock']:.2f}x "
+                     f"(masks of stock vs spd-fp32: DSC {report['dsc_stock_vs_spd_fp32']:.3f})")
+    return "\n".join(lines)
+
+
+def report_json(report: dict) -> str:
+    return json.dumps(report, indent=1)

@@ -1,0 +1,149 @@
+"""The fast path keeps results, CUDA out-of-memory falls back, and the benchmark measures both paths."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from SPDSegmentLib.cli import main
+from SPDSegmentLib.engine.backbones import build_sam_vit
+from SPDSegmentLib.engine.dataset import CaseSpec, load_case
+from SPDSegmentLib.engine.metrics import compute_dice
+from SPDSegmentLib.engine.model import build_model
+from SPDSegmentLib.engine.predictor import SpdPredictor
+from SPDSegmentLib.engine.simulate import simulate_clinician_centerline
+from SPDSegmentLib.engine.prompts import curve_to_prompts
+
+
+def encodings_before_and_after_rewrites(backbone, images):
+    with torch.inference_mode():
+        plain = backbone.encode(images)
+        fast = copy.deepcopy(backbone).optimise_for_inference().encode(images)
+    return plain, fast
+
+
+def test_folded_conv_batchnorm_keeps_litemedsam_embeddings(litemedsam):
+    images = torch.rand(2, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    plain, fast = encodings_before_and_after_rewrites(litemedsam, images)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in
+                   copy.deepcopy(litemedsam).optimise_for_inference().image_encoder.modules())
+    assert torch.allclose(plain, fast, atol=1e-4)
+
+
+def test_fused_attention_keeps_vit_embeddings_with_relative_positions():
+    torch.manual_seed(0)
+    backbone = build_sam_vit("sam_vit_b", image_size=128)
+    with torch.no_grad():  # random weights start with zero relative-position tables; make them matter
+        for name, parameter in backbone.named_parameters():
+            if "rel_pos" in name:
+                parameter.normal_(0, 0.5)
+    plain, fast = encodings_before_and_after_rewrites(backbone, torch.rand(1, 3, 128, 128))
+    assert (plain - fast).abs().max() < 1e-4 * plain.abs().max()
+
+
+def masks_fast_and_fp32(case, model, precision="fp32"):
+    curve = simulate_clinician_centerline(case.mask_kji, case.volume, case.axis, seed=0)
+    prompts = curve_to_prompts([curve], case.volume, case.axis)
+    masks = []
+    for fast in (True, False):
+        predictor = SpdPredictor(build_model(model), "cpu", precision=precision if fast else "fp32", fast=fast)
+        predictor.set_volume(case.volume, case.axis)
+        masks.append(predictor.predict(prompts).mask_kji)
+    return masks
+
+
+@pytest.fixture(scope="module")
+def sample_case(tmp_path_factory):
+    from SPDSegmentLib.bench import bench_case
+    from SPDSegmentLib.engine.io import write_volume
+
+    case, _ = bench_case(8)
+    out = tmp_path_factory.mktemp("sample")
+    write_volume(out / "image.nii.gz", case.volume.array_kji, case.volume)
+    write_volume(out / "label.nii.gz", case.label_kji.astype(np.uint8), case.volume)
+    return load_case(CaseSpec(out / "image.nii.gz", out / "label.nii.gz", 1))
+
+
+@pytest.mark.parametrize("which,model", [("sample", "default"), ("mr", "frozen")])  # default rejects MR prompts
+def test_fast_path_masks_agree_with_the_fp32_path(which, model, sample_case, mr_crop):
+    case = sample_case if which == "sample" else load_case(CaseSpec(mr_crop[0], mr_crop[1], mr_crop[2]))
+    fast, fp32 = masks_fast_and_fp32(case, model)
+    assert fp32.any()
+    assert compute_dice(fast, fp32) >= 0.99
+
+
+def test_cuda_out_of_memory_halves_the_batch_and_keeps_the_result(litemedsam, mr_crop, monkeypatch):
+    from test_predictor_model import spd_model
+
+    case = load_case(CaseSpec(mr_crop[0], mr_crop[1], mr_crop[2]))
+    curve = simulate_clinician_centerline(case.mask_kji, case.volume, case.axis, seed=0)
+    prompts = curve_to_prompts([curve], case.volume, case.axis)
+    reference = SpdPredictor(spd_model(litemedsam, 10.0), "cpu", batch_size=4)
+    reference.set_volume(case.volume, case.axis)
+    expected = reference.predict(prompts).mask_kji
+
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), "cpu", batch_size=4)
+    encode = predictor._encoder
+    calls = []
+
+    def encode_or_run_out(images):
+        calls.append(len(images))
+        if len(images) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return encode(images)
+
+    predictor._encoder = encode_or_run_out
+    predictor.set_volume(case.volume, case.axis)
+    result = predictor.predict(prompts)
+    assert np.array_equal(result.mask_kji, expected)
+    assert predictor.batch_size == 1 and calls[0] == 4 and set(calls) == {4, 2, 1}
+
+
+def test_out_of_memory_on_one_slice_off_cuda_is_raised_not_hidden(litemedsam, mr_crop):
+    from test_predictor_model import spd_model
+
+    case = load_case(CaseSpec(mr_crop[0], mr_crop[1], mr_crop[2]))
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), "cpu", batch_size=1)
+
+    def run_out(images):
+        raise torch.OutOfMemoryError("out of memory")
+
+    predictor._encoder = run_out
+    predictor.set_volume(case.volume, case.axis)
+    curve = simulate_clinician_centerline(case.mask_kji, case.volume, case.axis, seed=0)
+    with pytest.raises(torch.OutOfMemoryError):
+        predictor.predict(curve_to_prompts([curve], case.volume, case.axis))
+
+
+@pytest.mark.cuda
+def test_cuda_out_of_memory_on_one_slice_goes_on_on_the_cpu_with_a_notice(litemedsam, mr_crop):
+    from test_predictor_model import spd_model
+
+    case = load_case(CaseSpec(mr_crop[0], mr_crop[1], mr_crop[2]))
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), "cuda", batch_size=1)
+    encode = predictor._encoder
+
+    def run_out_on_cuda(images):
+        if images.is_cuda:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return encode(images)
+
+    predictor._encoder = run_out_on_cuda
+    predictor.set_volume(case.volume, case.axis)
+    curve = simulate_clinician_centerline(case.mask_kji, case.volume, case.axis, seed=0)
+    result = predictor.predict(curve_to_prompts([curve], case.volume, case.axis))
+    assert predictor.device.type == "cpu" and "CPU" in result.notices[0]
+
+
+def test_bench_times_every_path_and_checks_the_fast_masks(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--device", "cpu", "--slices", "3", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "stock" in printed and "spd-fast" in printed
+    report = json.loads(out.read_text())
+    paths = {t["path"]: t for t in report["timings"]}
+    assert set(paths) == {"stock", "spd-fp32", "spd-fast", "spd-rerun"}
+    assert all(t["seconds"] > 0 and t["peak_memory_mb"] > 0 for t in paths.values())
+    assert paths["spd-fast"]["dsc_vs_fp32"] >= 0.99
