@@ -298,6 +298,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"spdsegment: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # disk full, permission lost, file vanished: nothing half-written stays behind
+        if args.verbose:
+            raise
+        print(f"spdsegment: error: {error.strerror or error} ({error.filename or 'while reading or writing'}); "
+              "no output was left behind. Free space or choose another location, then run again.", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
