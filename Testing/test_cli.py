@@ -154,6 +154,15 @@ def test_metrics_refuses_a_label_value_absent_from_the_reference(oblique_case, c
     assert code == 2 and "does not occur" in capsys.readouterr().err
 
 
+def test_label_file_on_another_grid_is_refused(oblique_case, tmp_path, capsys):
+    folder, value = oblique_case
+    shifted = sitk.ReadImage(str(folder / "labels.nii.gz"))
+    shifted.SetOrigin((0.0, 0.0, 0.0))
+    sitk.WriteImage(shifted, str(tmp_path / "shifted.nii.gz"))
+    code = main(["metrics", str(folder / "labels.nii.gz"), str(tmp_path / "shifted.nii.gz"), "--label", str(value)])
+    assert code == 2 and "voxel grid" in capsys.readouterr().err
+
+
 def segment_args(image, curve, out, *extra):
     return ["segment", str(image), "--curve", str(curve), "--model", "frozen", "--output", str(out), "--quiet",
             *extra]
