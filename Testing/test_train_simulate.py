@@ -125,3 +125,21 @@ def test_same_seed_gives_the_same_initial_model(case_list, tmp_path):
     heads = [Trainer(read_case_list(case_list), TrainConfig(seed=3, device="cpu"), tmp_path / str(i)).model
              .saliency_head.state_dict() for i in range(2)]
     assert all(torch.equal(heads[0][k], heads[1][k]) for k in heads[0])
+
+
+def test_spd_on_the_vit_b_architecture_trains_lora_both_stages_and_its_adapter_is_refused(case_list, tmp_path):
+    """The ViT-B path end to end with random weights (no SAM weights here); such an adapter cannot segment."""
+    from SPDSegmentLib.engine.backbones import CheckpointError
+    from SPDSegmentLib.engine.model import build_model
+
+    config = TrainConfig(backbone="sam_vit_b:random", image_size=64, stage1_steps=2, stage2_steps=2, batch_slices=2,
+                         window=2, tau=0.0, checkpoint_every=100, device="cpu")
+    with pytest.warns(UserWarning, match="random weights"):
+        trainer = Trainer(read_case_list(case_list), config, tmp_path)
+    trainer.run()
+    adapter_config, tensors = read_adapter(tmp_path / "adapter.safetensors")
+    assert adapter_config.backbone == "sam_vit_b" and adapter_config.lora_rank == 4
+    assert any(k.startswith("lora.") for k in tensors) and any(k.startswith("saliency_head.") for k in tensors)
+    assert [h["stage"] for h in trainer.history].count(2) >= 1
+    with pytest.raises(CheckpointError, match="randomly initialised"):
+        build_model(str(tmp_path / "adapter.safetensors"))

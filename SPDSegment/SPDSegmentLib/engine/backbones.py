@@ -190,7 +190,11 @@ def build_backbone(spec: str, image_size: int | None = None) -> Backbone:
     if name in SAM_VIT_SPECS:
         if not checkpoint:
             raise InputError(f"{name} needs a checkpoint file: pass {name}:/path/to/checkpoint.pth "
-                             "(the official segment-anything weights, or MedSAM's).")
+                             "(the official segment-anything weights, or MedSAM's), or {name}:random to prove a "
+                             "training path with random weights.")
+        if checkpoint == "random":  # the architecture only: for checking the pipeline, never for real use
+            warnings.warn(f"{name} built with random weights: its outputs are meaningless.", stacklevel=2)
+            return build_sam_vit(name, None, image_size or 1024)
         return build_sam_vit(name, checkpoint, image_size or 1024)
     raise InputError(f"Unknown backbone {name!r}; choose one of {', '.join(BACKBONE_NAMES)}.")
 

@@ -211,7 +211,11 @@ def build_model(model: str = "default", backbone_checkpoint: str | os.PathLike |
     config, tensors = read_adapter(model)
     if config.backbone == "litemedsam":
         backbone = build_litemedsam(backbone_checkpoint)
-    elif backbone_checkpoint is None and config.backbone_sha256:
+    elif not config.backbone_sha256:
+        raise CheckpointError(f"Adapter {model} was trained on randomly initialised {config.backbone} weights (a "
+                              "check of the training path), so it cannot segment. Train on real weights "
+                              f"({config.backbone}:/path/to/checkpoint.pth).")
+    elif backbone_checkpoint is None:
         raise CheckpointError(f"Adapter {model} was trained on {config.backbone}; pass that backbone's checkpoint "
                               "file too (--backbone-checkpoint).")
     else:
