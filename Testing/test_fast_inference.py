@@ -147,3 +147,14 @@ def test_bench_times_every_path_and_checks_the_fast_masks(tmp_path, capsys):
     assert set(paths) == {"stock", "spd-fp32", "spd-fast", "spd-rerun"}
     assert all(t["seconds"] > 0 and t["peak_memory_mb"] > 0 for t in paths.values())
     assert paths["spd-fast"]["dsc_vs_fp32"] >= 0.99
+
+
+def test_precision_auto_keeps_fp32_on_the_cpu_and_fp16_is_cuda_only():
+    from SPDSegmentLib.engine.fast_inference import resolve_precision
+
+    assert resolve_precision("auto", torch.device("cpu")) == torch.float32
+    assert resolve_precision("auto", torch.device("cuda")) == torch.float16
+    with pytest.raises(ValueError, match="fp16 is for CUDA"):
+        resolve_precision("fp16", torch.device("cpu"))
+    with pytest.raises(ValueError, match="precision must be one of"):
+        resolve_precision("int8", torch.device("cpu"))

@@ -78,7 +78,7 @@ class SpdPredictor:
         model: the model; the predictor owns it from here (``fast`` rewrites it for inference only).
         device: auto | cpu | cuda.
         batch_size: slices per encoder call (default 16 on CUDA, 2 on the CPU).
-        precision: encoder autocast, auto | fp32 | bf16 | fp16 (auto: bf16 on CUDA, fp32 on the CPU).
+        precision: encoder and decoder autocast, auto | fp32 | bf16 | fp16 (auto: fp16 on CUDA, fp32 on the CPU).
         fast: fold Conv+BN, fused attention, channels-last (same results to float rounding).
         compile: ``torch.compile`` the encoder (pays off on long volumes on CUDA).
     """
@@ -254,7 +254,8 @@ class SpdPredictor:
             corners = np.stack([box for *_, box in batch]).reshape(-1, 2, 2)
             boxes = torch.from_numpy(self._frame.points_to_model(corners).reshape(-1, 4).astype(np.float32))
             boxes = boxes.to(self.device)
-        return self.model.backbone.decode(embeddings, points, labels, boxes)
+        with autocast(self.device, self.dtype):
+            return self.model.backbone.decode(embeddings, points, labels, boxes).float()
 
     def predict(self, prompts: Prompts, progress: ProgressFn | None = None,
                 cancel: CancelFn | None = None) -> Prediction:
