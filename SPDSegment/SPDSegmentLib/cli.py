@@ -177,7 +177,7 @@ def cmd_bench(args) -> int:
     if args.slices < 1:
         raise InputError("--slices must be at least 1.")
     report = run_benchmark(args.backbone, args.device, args.slices, args.image_size, args.precision, args.compile,
-                           args.batch_size, skip_stock=args.skip_stock)
+                           args.batch_size, skip_stock=args.skip_stock, prompt_kind=args.prompts)
     print(format_report(report))
     if args.json:
         check_output_path(args.json, args.force)
@@ -259,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--backbone", default="litemedsam",
                     help="litemedsam | sam_vit_b | sam_vit_l | sam_vit_h, optionally NAME:CHECKPOINT (random "
                          "weights without one: timing only)")
-    be.add_argument("--slices", type=int, default=100)
+    be.add_argument("--slices", type=int, default=100, help="slices of the generated volume")
+    be.add_argument("--prompts", default="every-slice", choices=["every-slice", "centerline"],
+                    help="a point on every slice (worst case) or the clinician-like centerline")
     be.add_argument("--image-size", type=int, help="SAM ViT input side (default 1024)")
     be.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     be.add_argument("--compile", action="store_true", help="torch.compile the encoder (compiled before timing)")
