@@ -227,6 +227,17 @@ def _pyplot():
     return plt
 
 
+def _save_dsc_plot(plt, figure, ax, title: str, path: str | Path, legend: bool = True) -> None:
+    ax.set_ylabel("DSC")
+    ax.set_ylim(0, 1)
+    if legend:
+        ax.legend(fontsize=7, ncol=2)
+    ax.set_title(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def plot_cases(report: dict, path: str | Path) -> None:
     plt = _pyplot()
     per_case = case_summary(report)
@@ -237,13 +248,7 @@ def plot_cases(report: dict, path: str | Path) -> None:
                label=name)
     ax.set_xticks(np.arange(len(report["cases"])) + 0.4 - width / 2, report["cases"], rotation=15, ha="right",
                   fontsize=8)
-    ax.set_ylabel("DSC")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title("DSC per case (mean over prompt protocols and seeds)", fontsize=9)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    _save_dsc_plot(plt, figure, ax, "DSC per case (mean over prompt protocols and seeds)", path)
 
 
 def plot_robustness(report: dict, path: str | Path) -> None:
@@ -253,13 +258,7 @@ def plot_robustness(report: dict, path: str | Path) -> None:
         counts = sorted(entry["dsc_by_count"])
         ax.plot(counts, [entry["dsc_by_count"][k][0] for k in counts], marker="o", label=entry["method"])
     ax.set_xlabel("random points per slice (plus one true positive)")
-    ax.set_ylabel("DSC")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title("Robustness to false-positive prompts", fontsize=9)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    _save_dsc_plot(plt, figure, ax, "Robustness to false-positive prompts", path)
 
 
 def plot_report(report: dict, path: str | Path) -> None:
@@ -273,12 +272,8 @@ def plot_report(report: dict, path: str | Path) -> None:
         ax.bar(x, entry["dsc"][0], color="#f08a24", alpha=0.6)
         ax.scatter(np.full(len(values), x) + np.linspace(-0.2, 0.2, len(values)), values, s=12, color="black")
     ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("DSC")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"DSC per method (dots: case x prompt protocol); reference {report['reference']}", fontsize=9)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    _save_dsc_plot(plt, figure, ax, f"DSC per method (dots: case x prompt protocol x seed); reference "
+                   f"{report['reference']}", path, legend=False)
 
 
 def read_report(path: str | Path) -> dict:
