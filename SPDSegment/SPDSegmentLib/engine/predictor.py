@@ -126,7 +126,7 @@ class SpdPredictor:
     def _default_batch_size(self) -> int:
         if self.device.type != "cuda":
             return 2
-        return max(1, min(32, 32 * 256 ** 2 // self.config.image_size ** 2 * 2))
+        return max(1, min(32, 4 * (1024 // self.config.image_size) ** 2))
 
     def encoder_key(self) -> str:
         """Equal for predictors whose encoders give identical embeddings (backbone weights, input, LoRA)."""
