@@ -59,7 +59,10 @@ class Timing:
 
 
 class PeakMemory:
-    """Peak GPU memory allocated (CUDA) or peak resident set size of this process (CPU) inside ``measure``."""
+    """Peak GPU memory allocated (CUDA) or peak resident set size of this process (CPU) inside ``measure``.
+
+    On the CPU the figure includes what the process already held (libraries, models of earlier paths).
+    """
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -225,16 +228,16 @@ def run_benchmark(backbone: str = "litemedsam", device: str = "auto", n_slices: 
 
 
 def format_report(report: dict) -> str:
-    lines = [f"{report['backbone']} at {report['image_size']} ({report['weights']} weights), {report['volume_slices']}-slice "
-             f"volume, {report['prompted_slices']} prompted slices ({report['prompts']}), on {report['device']}; "
+    lines = [f"{report['backbone']} at {report['image_size']} ({report['weights']} weights), "
+             f"{report['volume_slices']}-slice volume, {report['prompted_slices']} prompted slices ({report['prompts']}), on {report['device']}; "
              f"precision {report['precision']}, compile {report['compile']}",
              f"{'path':<10} {'seconds':>8} {'ms/slice':>9} {'slices/s':>9} {'peak MB':>9} {'DSC vs fp32':>12} "
              f"{'DSC vs truth':>13}"]
     for t in report["timings"]:
         dsc = "" if t["dsc_vs_fp32"] is None else f"{t['dsc_vs_fp32']:.4f}"
         truth = "" if t["dsc_vs_truth"] is None else f"{t['dsc_vs_truth']:.3f}"
-        lines.append(f"{t['path']:<10} {t['seconds']:>8.2f} {t['ms_per_slice']:>9.1f} {t['slices_per_second']:>9.2f} "
-                     f"{t['peak_memory_mb']:>9.0f} {dsc:>12} {truth:>13}")
+        lines.append(f"{t['path']:<10} {t['seconds']:>8.2f} {t['ms_per_slice']:>9.1f} "
+                     f"{t['slices_per_second']:>9.2f} {t['peak_memory_mb']:>9.0f} {dsc:>12} {truth:>13}")
     if "speedup_fast_vs_stock" in report:
         lines.append(f"spd-fast vs stock: {report['speedup_fast_vs_stock']:.2f}x faster")
     return "\n".join(lines)
