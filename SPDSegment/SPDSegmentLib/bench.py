@@ -229,7 +229,8 @@ def run_benchmark(backbone: str = "litemedsam", device: str = "auto", n_slices: 
 
 def format_report(report: dict) -> str:
     lines = [f"{report['backbone']} at {report['image_size']} ({report['weights']} weights), "
-             f"{report['volume_slices']}-slice volume, {report['prompted_slices']} prompted slices ({report['prompts']}), on {report['device']}; "
+             f"{report['volume_slices']}-slice volume, {report['prompted_slices']} prompted slices "
+             f"({report['prompts']}), on {report['device']}; "
              f"precision {report['precision']}, compile {report['compile']}",
              f"{'path':<10} {'seconds':>8} {'ms/slice':>9} {'slices/s':>9} {'peak MB':>9} {'DSC vs fp32':>12} "
              f"{'DSC vs truth':>13}"]

@@ -201,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--axis", default="auto", choices=["auto", "axial", "coronal", "sagittal"])
     seg.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     seg.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                     help="encoder and decoder arithmetic (auto: fp16 on CUDA, fp32 on the CPU; bf16 is faster on the CPU but changes masks slightly)")
+                     help="encoder and decoder arithmetic (auto: fp16 on CUDA, fp32 on the CPU; bf16 is faster "
+                          "on the CPU but changes masks slightly)")
     seg.add_argument("--tau", type=float, help="saliency threshold (default: the model's, 0.5)")
     seg.add_argument("--neighbours", type=int, help="CPD neighbour slices n on each side (default: the model's, 2)")
     seg.add_argument("--prompt-mode", choices=["points", "boxes"], help="how consensus prompts reach the decoder")

@@ -20,7 +20,8 @@ def results_page(eval_dir: Path, docs_dir: Path, notes: str = "", timing: str = 
     for source, target in PLOTS.items():
         if (eval_dir / source).is_file():
             shutil.copyfile(eval_dir / source, docs_dir / target)
-    runs = len([r for r in report["rows"] if r["method"] == report["reference"] and r["protocol"] in report["protocols"]])
+    runs = len([r for r in report["rows"]
+                if r["method"] == report["reference"] and r["protocol"] in report["protocols"]])
     header = [
         "# Accuracy study",
         "",

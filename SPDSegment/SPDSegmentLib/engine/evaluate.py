@@ -196,7 +196,8 @@ def markdown_report(report: dict, plot_prefix: str = "evaluation") -> str:
              f"seeds {', '.join(map(str, report['seeds']))}.\n",
              f"![DSC per method]({plot_prefix}.png)\n", markdown_table(report)]
     per_case = case_summary(report)
-    parts.append(f"\n**DSC (%) per case** (mean over protocols and seeds)\n\n![DSC per case]({plot_prefix}_cases.png)\n")
+    parts.append("\n**DSC (%) per case** (mean over protocols and seeds)\n\n"
+                 f"![DSC per case]({plot_prefix}_cases.png)\n")
     parts.append("| method | " + " | ".join(report["cases"]) + " |\n|---|" + "---|" * len(report["cases"]))
     for name, values in per_case.items():
         parts.append(f"| {name} | " + " | ".join(f"{values[c] * 100:.1f}" for c in report["cases"]) + " |")
@@ -204,7 +205,8 @@ def markdown_report(report: dict, plot_prefix: str = "evaluation") -> str:
         counts = sorted(report["robustness"][0]["dsc_by_count"])
         parts.append(f"\n**Robustness: DSC (%) against K random points per slice** (1 true positive + K; every "
                      f"case and seed)\n\n![Robustness]({plot_prefix}_robustness.png)\n")
-        parts.append("| method | " + " | ".join(f"K = {k}" for k in counts) + f" | change {counts[0]} → {counts[-1]} |")
+        parts.append("| method | " + " | ".join(f"K = {k}" for k in counts)
+                     + f" | change {counts[0]} → {counts[-1]} |")
         parts.append("|---|" + "---|" * (len(counts) + 1))
         for entry in report["robustness"]:
             values = [entry["dsc_by_count"][k][0] * 100 for k in counts]
