@@ -9,13 +9,24 @@ import argparse
 import shutil
 from pathlib import Path
 
-from .engine.evaluate import markdown_report, read_report
+from .engine.evaluate import markdown_report, markdown_table, read_report, subset_report, target_checks
 
 PLOTS = {"evaluation.png": "results.png", "evaluation_cases.png": "results_cases.png",
          "evaluation_robustness.png": "results_robustness.png"}
 
 
-def results_page(eval_dir: Path, docs_dir: Path, notes: str = "", timing: str = "") -> Path:
+def subset_section(report: dict, title: str, prefix: str) -> str:
+    """Summary table and target checks on the cases whose name starts with ``prefix``."""
+    subset = subset_report(report, [c for c in report["cases"] if c.startswith(prefix)])
+    lines = [f"\n## {title}\n", f"Cases: {', '.join(subset['cases'])}.\n", markdown_table(subset),
+             "| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {target} | {measured} | {'yes' if met else '**no**'} |"
+              for target, measured, met in target_checks(subset)]
+    return "\n".join(lines) + "\n"
+
+
+def results_page(eval_dir: Path, docs_dir: Path, notes: str = "", timing: str = "",
+                 subsets: list[tuple[str, str]] = ()) -> Path:
     report = read_report(eval_dir / "evaluation.json")
     for source, target in PLOTS.items():
         if (eval_dir / source).is_file():
@@ -35,7 +46,9 @@ def results_page(eval_dir: Path, docs_dir: Path, notes: str = "", timing: str = 
     ]
     if timing:
         header.append(f"- Evaluation on this machine's 2-core CPU: {timing}.")
-    page = "\n".join(header) + "\n\n" + markdown_report(report, "results") + ("\n" + notes if notes else "")
+    page = ("\n".join(header) + "\n\n## All cases\n\n" + markdown_report(report, "results")
+            + "".join(subset_section(report, title, prefix) for title, prefix in subsets)
+            + ("\n" + notes if notes else ""))
     path = docs_dir / "RESULTS.md"
     path.write_text(page, encoding="utf-8")
     return path
@@ -47,9 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("docs_dir", type=Path)
     parser.add_argument("--notes", type=Path, help="hand-written markdown appended to the page")
     parser.add_argument("--time", default="", help="how long the evaluation took, as a line of text")
+    parser.add_argument("--subset", action="append", default=[], metavar="TITLE=CASE_PREFIX",
+                        help="also summarise and check the targets on the cases whose names start with the prefix")
     args = parser.parse_args(argv)
     notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
-    print(results_page(args.eval_dir, args.docs_dir, notes, args.time))
+    subsets = [tuple(item.split("=", 1)) for item in args.subset]
+    print(results_page(args.eval_dir, args.docs_dir, notes, args.time, subsets))
     return 0
 
 

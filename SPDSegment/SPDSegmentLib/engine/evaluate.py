@@ -120,6 +120,17 @@ def robustness_summary(rows: list[dict], method_names: list[str], counts) -> lis
             for name in method_names] if counts else []
 
 
+def subset_report(report: dict, case_names: list[str]) -> dict:
+    """The report restricted to some cases (for example the in-domain ones), summarised and tested anew."""
+    rows = [r for r in report["rows"] if r["case"] in case_names]
+    names = [entry["method"] for entry in report["summary"]]
+    counts = sorted(report["robustness"][0]["dsc_by_count"]) if report.get("robustness") else ()
+    main_rows = [r for r in rows if r["protocol"] in report["protocols"]]
+    return {**report, "rows": rows, "cases": [c for c in report["cases"] if c in case_names],
+            "summary": summarise(main_rows, names, report["reference"]),
+            "robustness": robustness_summary(rows, names, counts)}
+
+
 def case_summary(report: dict) -> dict[str, dict[str, float]]:
     """Mean DSC of each method on each case over the main protocols and seeds."""
     table: dict[str, dict[str, float]] = {}
