@@ -45,3 +45,41 @@ def test_summary_report_tables_targets_and_plots(tmp_path):
     assert "K = 10" in text and "| **no** |" in text
     for name in ("evaluation.png", "evaluation_cases.png", "evaluation_robustness.png"):
         assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_subset_report_is_summarised_and_tested_on_its_cases_only():
+    from SPDSegmentLib.engine.evaluate import subset_report
+
+    rng = np.random.default_rng(1)
+    base = rng.random(12) * 0.5
+    # spd is far ahead on c0 and c1, far behind on c2
+    spd = np.where(np.arange(12) % 3 == 2, base - 0.3, base + 0.3)
+    rows = rows_for("sam_tuning", base) + rows_for("spd", spd)
+    names = ["sam_tuning", "spd"]
+    report = {"rows": rows, "summary": summarise(rows, names, "spd"), "reference": "spd",
+              "cases": ["c0", "c1", "c2"], "protocols": ["noise"], "seeds": [0, 1, 2, 3], "robustness": []}
+    subset = subset_report(report, ["c0", "c1"])
+    assert subset["cases"] == ["c0", "c1"] and all(r["case"] != "c2" for r in subset["rows"])
+    assert abs(subset["summary"][1]["dsc"][0] - subset["summary"][0]["dsc"][0] - 0.3) < 1e-9
+    assert subset["summary"][0]["p_dsc_vs_reference"] < 0.01
+
+
+def test_results_page_holds_every_table_the_subsets_and_the_notes(tmp_path):
+    from SPDSegmentLib.results_page import results_page
+
+    rng = np.random.default_rng(2)
+    base = rng.random(12) * 0.5
+    rows = rows_for("sam_tuning", base) + rows_for("spd", base + 0.2)
+    robust = rows_for("spd", base, "random:2") + rows_for("spd", base, "random:4")
+    names = ["sam_tuning", "spd"]
+    report = {"rows": rows + robust, "summary": summarise(rows, names, "spd"), "reference": "spd",
+              "cases": ["c0", "c1", "c2"], "protocols": ["noise"], "seeds": [0, 1, 2, 3],
+              "robustness": robustness_summary(rows + robust, names, (2, 4))}
+    eval_dir, docs = tmp_path / "eval", tmp_path / "docs"
+    docs.mkdir()
+    write_report(report, eval_dir)
+    page = results_page(eval_dir, docs, "## Notes\nhand-written", "12 s", [("Only c0", "c0")]).read_text()
+    assert "## All cases" in page and "## Only c0" in page and "Cases: c0." in page
+    assert "K = 4" in page and "hand-written" in page and "12 s" in page
+    assert {p.name for p in docs.iterdir()} >= {"RESULTS.md", "results.png", "results_cases.png",
+                                                 "results_robustness.png"}

@@ -81,8 +81,8 @@ def _sdpa_attention_class():
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     """``auto``: fp16 on CUDA, fp32 on the CPU.
 
-    fp16 kept the masks (DSC 0.9985 against fp32 on the generated sample, emulated on the CPU); bf16 did not
-    (DSC 0.985 on the sample and 0.974 on the MR colon), so bf16 is opt-in only (docs/PERFORMANCE.md).
+    fp16 kept the masks (DSC 0.9985 against fp32 on the 40-slice generated sample, emulated on the CPU);
+    bf16 did not (DSC 0.967 there), so bf16 is opt-in only (docs/PERFORMANCE.md).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
