@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine.io import InputError, check_output_path, read_volume, write_segmentation, write_volume
+from .engine.io import (InputError, atomic_output, check_output_path, read_volume, write_segmentation,
+                        write_volume)
 
 log = logging.getLogger("spdsegment")
 
@@ -176,12 +177,14 @@ def cmd_bench(args) -> int:
 
     if args.slices < 1:
         raise InputError("--slices must be at least 1.")
+    if args.json:
+        check_output_path(args.json, args.force)
     report = run_benchmark(args.backbone, args.device, args.slices, args.image_size, args.precision, args.compile,
                            args.batch_size, skip_stock=args.skip_stock, prompt_kind=args.prompts)
     print(format_report(report))
     if args.json:
-        check_output_path(args.json, args.force)
-        Path(args.json).write_text(report_json(report), encoding="utf-8")
+        with atomic_output(args.json, args.force) as tmp:
+            tmp.write_text(report_json(report), encoding="utf-8")
     return 0
 
 

@@ -16,6 +16,7 @@ import contextlib
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from segment_anything.modeling.image_encoder import Attention, get_rel_pos
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -34,48 +35,35 @@ def fold_conv_batchnorm(module: nn.Module) -> int:
     return folded
 
 
-def use_sdpa_attention(module: nn.Module) -> int:
-    """Switch segment-anything ViT attention blocks to :class:`SdpaAttention`; returns how many."""
-    from segment_anything.modeling.image_encoder import Attention
+class SdpaAttention(Attention):
+    """segment-anything's ViT attention, computed with ``scaled_dot_product_attention``."""
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, height, width, _ = x.shape
+        qkv = self.qkv(x).reshape(batch, height * width, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # (B, heads, HW, C)
+        bias = None
+        if self.use_rel_pos:
+            rel_h = get_rel_pos(height, height, self.rel_pos_h)
+            rel_w = get_rel_pos(width, width, self.rel_pos_w)
+            grid_q = q.reshape(batch, self.num_heads, height, width, -1)
+            along_h = torch.einsum("bnhwc,hkc->bnhwk", grid_q, rel_h.to(q.dtype))
+            along_w = torch.einsum("bnhwc,wkc->bnhwk", grid_q, rel_w.to(q.dtype))
+            bias = (along_h[..., :, None] + along_w[..., None, :]).reshape(
+                batch, self.num_heads, height * width, height * width)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
+        out = out.view(batch, self.num_heads, height, width, -1).permute(0, 2, 3, 1, 4)
+        return self.proj(out.reshape(batch, height, width, -1))
+
+
+def use_sdpa_attention(module: nn.Module) -> int:
+    """Switch segment-anything ViT attention blocks to :class:`SdpaAttention` (same weights); returns how many."""
     switched = 0
     for child in module.modules():
         if type(child) is Attention:
-            child.__class__ = _sdpa_attention_class()
+            child.__class__ = SdpaAttention
             switched += 1
     return switched
-
-
-_SDPA_CLASS = None
-
-
-def _sdpa_attention_class():
-    global _SDPA_CLASS
-    if _SDPA_CLASS is None:
-        from segment_anything.modeling.image_encoder import Attention, get_rel_pos
-
-        class SdpaAttention(Attention):
-            """segment-anything's Attention, computed with ``scaled_dot_product_attention``."""
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                batch, height, width, _ = x.shape
-                qkv = self.qkv(x).reshape(batch, height * width, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-                q, k, v = qkv.unbind(0)  # (B, heads, HW, C)
-                bias = None
-                if self.use_rel_pos:
-                    rel_h = get_rel_pos(height, height, self.rel_pos_h)
-                    rel_w = get_rel_pos(width, width, self.rel_pos_w)
-                    grid_q = q.reshape(batch, self.num_heads, height, width, -1)
-                    along_h = torch.einsum("bnhwc,hkc->bnhwk", grid_q, rel_h.to(q.dtype))
-                    along_w = torch.einsum("bnhwc,wkc->bnhwk", grid_q, rel_w.to(q.dtype))
-                    bias = (along_h[..., :, None] + along_w[..., None, :]).reshape(
-                        batch, self.num_heads, height * width, height * width)
-                out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
-                out = out.view(batch, self.num_heads, height, width, -1).permute(0, 2, 3, 1, 4)
-                return self.proj(out.reshape(batch, height, width, -1))
-
-        _SDPA_CLASS = SdpaAttention
-    return _SDPA_CLASS
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
