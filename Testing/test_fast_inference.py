@@ -43,12 +43,12 @@ def test_fused_attention_keeps_vit_embeddings_with_relative_positions():
     assert (plain - fast).abs().max() < 1e-4 * plain.abs().max()
 
 
-def masks_fast_and_fp32(case, model, precision="fp32"):
+def masks_fast_and_fp32(case, model):
     curve = simulate_clinician_centerline(case.mask_kji, case.volume, case.axis, seed=0)
     prompts = curve_to_prompts([curve], case.volume, case.axis)
     masks = []
     for fast in (True, False):
-        predictor = SpdPredictor(build_model(model), "cpu", precision=precision if fast else "fp32", fast=fast)
+        predictor = SpdPredictor(build_model(model), "cpu", precision="fp32", fast=fast)
         predictor.set_volume(case.volume, case.axis)
         masks.append(predictor.predict(prompts).mask_kji)
     return masks
@@ -99,6 +99,28 @@ def test_cuda_out_of_memory_halves_the_batch_and_keeps_the_result(litemedsam, mr
     result = predictor.predict(prompts)
     assert np.array_equal(result.mask_kji, expected)
     assert predictor.batch_size == 1 and calls[0] == 4 and set(calls) == {4, 2, 1}
+
+
+def test_out_of_memory_in_the_decoder_caps_later_decoder_batches_only(litemedsam, mr_crop):
+    from test_predictor_model import spd_model
+
+    case = load_case(CaseSpec(mr_crop[0], mr_crop[1], mr_crop[2]))
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), "cpu", batch_size=4)
+    decode = predictor._decode_batch
+    sizes = []
+
+    def decode_or_run_out(batch):
+        sizes.append(len(batch))
+        if len(batch) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return decode(batch)
+
+    predictor._decode_batch = decode_or_run_out
+    predictor.set_volume(case.volume, case.axis)
+    curve = simulate_clinician_centerline(case.mask_kji, case.volume, case.axis, seed=0)
+    result = predictor.predict(curve_to_prompts([curve], case.volume, case.axis))
+    assert result.mask_kji.any() and sizes[0] > 2 and max(sizes[1:]) <= 2
+    assert predictor.decode_batch_size == 2 and predictor.batch_size == 4
 
 
 def test_out_of_memory_on_one_slice_off_cuda_is_raised_not_hidden(litemedsam, mr_crop):

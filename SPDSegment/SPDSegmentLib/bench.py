@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 
-from .engine.backbones import build_backbone, build_litemedsam, build_sam_vit
+from .engine.backbones import build_backbone
 from .engine.cpd import CpdConfig
 from .engine.metrics import compute_dice
 from .engine.model import AdapterConfig, SpdModel, build_model
@@ -127,12 +127,10 @@ def bench_case(n_slices: int, seed: int = 2026, prompts: str = "every-slice"):
 
 
 def _backbone(spec: str, image_size: int | None):
-    name, _, checkpoint = spec.partition(":")
-    if name == "litemedsam":
-        return build_litemedsam(checkpoint or None)
-    if checkpoint:
-        return build_backbone(spec, image_size)
-    return build_sam_vit(name, None, image_size or 1024)  # random weights: timing only
+    """``build_backbone``, with random weights for a SAM ViT named without a checkpoint (timing only)."""
+    if ":" not in spec and spec != "litemedsam":
+        spec = f"{spec}:random"
+    return build_backbone(spec, image_size)
 
 
 def _spd_model(spec: str, image_size: int | None) -> SpdModel:

@@ -87,6 +87,10 @@ def evaluate(specs: list[CaseSpec], methods: list[Method], protocols=("centerlin
         parse_protocol(protocol)
     robustness_protocols = tuple(f"random:{k}" for k in robustness_counts)
     cases = [load_case(spec) for spec in specs]
+    all_protocols = tuple(protocols) + robustness_protocols
+    # drawn once, so every method sees the very same prompts
+    prompts = {(c, protocol, seed): case_prompts(case, protocol, seed)
+               for c, case in enumerate(cases) for protocol in all_protocols for seed in seeds}
     rows = []
     # methods with the same encoder (e.g. every rank-0 adapter on one backbone) share its embeddings
     shared: dict[tuple[str, int], dict] = {}
@@ -95,10 +99,9 @@ def evaluate(specs: list[CaseSpec], methods: list[Method], protocols=("centerlin
         encoder_key = predictor.encoder_key()
         for case_index, case in enumerate(cases):
             predictor.set_volume(case.volume, case.axis, shared.setdefault((encoder_key, case_index), {}))
-            for protocol in tuple(protocols) + robustness_protocols:
+            for protocol in all_protocols:
                 for seed in seeds:
-                    prompts = case_prompts(case, protocol, seed)
-                    result = predictor.predict(prompts)
+                    result = predictor.predict(prompts[case_index, protocol, seed])
                     metrics = volume_and_slice_metrics(result.mask_kji, case.mask_kji, case.volume.spacing, case.axis)
                     rows.append({"method": method.name, "case": case.spec.name, "protocol": protocol, "seed": seed,
                                  **metrics["volume"], "slices": metrics["slices"]})

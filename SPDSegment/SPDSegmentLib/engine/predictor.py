@@ -89,6 +89,7 @@ class SpdPredictor:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.batch_size = batch_size or self._default_batch_size()
+        self.decode_batch_size = max(self.batch_size, 8)
         self.dtype = resolve_precision(precision, self.device)
         if fast:
             self.model.backbone.optimise_for_inference()
@@ -160,7 +161,7 @@ class SpdPredictor:
             batch = todo[done:done + self.batch_size]
             missing = [t for t in batch if t not in self._embeddings]
             if missing:
-                encoded = self._with_memory_fallback(self._encode_slices, missing)
+                encoded = self._with_memory_fallback(self._encode_slices, missing, "batch_size")
                 for t, embedding in zip(missing, encoded):
                     self._embeddings[t] = embedding
             if self.config.saliency:
@@ -177,20 +178,20 @@ class SpdPredictor:
         with autocast(self.device, self.dtype):
             return self._encoder(images)
 
-    def _with_memory_fallback(self, run: Callable[[list], torch.Tensor], items: list) -> torch.Tensor:
-        """``run(items)``; when CUDA runs out of memory, halve the batch, and on one item go on on the CPU."""
+    def _with_memory_fallback(self, run: Callable[[list], torch.Tensor], items: list, limit: str) -> torch.Tensor:
+        """``run(items)``; out of memory, halve ``items`` and the batch-size attribute ``limit`` for later
+        batches; on one item, go on on the CPU."""
         try:
             return run(items)
         except torch.OutOfMemoryError:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             if len(items) > 1:
-                self.batch_size = max(1, len(items) // 2)
-                log.warning("Out of GPU memory with %d slices at once; retrying %d at a time.", len(items),
-                            self.batch_size)
                 half = len(items) // 2
-                return torch.cat([self._with_memory_fallback(run, items[:half]),
-                                  self._with_memory_fallback(run, items[half:])])
+                setattr(self, limit, min(getattr(self, limit), half))
+                log.warning("Out of GPU memory with %d items at once; retrying %d at a time.", len(items), half)
+                return torch.cat([self._with_memory_fallback(run, items[:half], limit),
+                                  self._with_memory_fallback(run, items[half:], limit)])
             if self.device.type != "cuda":
                 raise
             self.move_to_cpu("out of GPU memory even for one slice")
@@ -235,8 +236,8 @@ class SpdPredictor:
         while done < len(requests):
             if cancel is not None and cancel():
                 raise Cancelled()
-            batch = requests[done:done + max(self.batch_size, 8)]
-            logits = self._with_memory_fallback(self._decode_batch, batch)
+            batch = requests[done:done + self.decode_batch_size]
+            logits = self._with_memory_fallback(self._decode_batch, batch, "decode_batch_size")
             binary = (self._frame.maps_to_slice(logits) > 0)[:, 0].cpu().numpy()
             for (t, *_), mask in zip(batch, binary):
                 masks[t] |= mask.astype(np.uint8)
