@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(PY) -m SPDSegmentLib.demo --out demo_output
+	$(PY) -m SPDSegmentLib.tools.demo --out demo_output
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider Testing

@@ -52,7 +52,7 @@ def mr_crop(data_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def litemedsam():
-    from SPDSegmentLib.engine.backbones import build_litemedsam
+    from SPDSegmentLib.inference.backbones import build_litemedsam
 
     return build_litemedsam()
 
@@ -69,6 +69,6 @@ def oblique_direction(seed: int = 0, flip: bool = True) -> np.ndarray:
 
 @pytest.fixture
 def slicer_scene():
-    from SPDSegmentLib.bridge.headless import HeadlessSlicer
+    from SPDSegmentLib.tools.headless_scene import HeadlessSlicer
 
     return HeadlessSlicer()

@@ -7,10 +7,11 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from SPDSegmentLib.engine.backbones import CheckpointError, build_litemedsam, build_sam_vit, read_state_dict
-from SPDSegmentLib.engine.lora import add_lora, load_lora_state_dict, lora_state_dict
-from SPDSegmentLib.engine.metrics import compute_dice
-from SPDSegmentLib.engine.slices import ModelFrame, normalise_intensity
+from SPDSegmentLib.errors import CheckpointError
+from SPDSegmentLib.inference.backbones import build_litemedsam, build_sam_vit, read_state_dict
+from SPDSegmentLib.inference.lora import add_lora, load_lora_state_dict, lora_state_dict
+from SPDSegmentLib.inference.metrics import compute_dice
+from SPDSegmentLib.inference.slices import ModelFrame, normalise_intensity
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import SimpleITK as sitk
 
 from conftest import oblique_direction
 from SPDSegmentLib.cli import main
-from SPDSegmentLib.engine.io import read_label_mask, read_volume
-from SPDSegmentLib.engine.markups import read_markups, write_markups
-from SPDSegmentLib.engine.simulate import simulate_clinician_centerline
+from SPDSegmentLib.inference.io import read_label_mask, read_volume
+from SPDSegmentLib.inference.markup_files import read_markups, write_markups
+from SPDSegmentLib.training.simulate import simulate_clinician_centerline
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +281,7 @@ def test_failed_write_leaves_no_partial_file_and_the_old_file_intact(oblique_cas
 
 
 def test_ctrl_c_during_a_run_exits_130_and_writes_nothing(oblique_case, tmp_path, capsys, monkeypatch):
-    from SPDSegmentLib.engine.predictor import SpdPredictor
+    from SPDSegmentLib.inference.predictor import SpdPredictor
 
     folder, _ = oblique_case
 

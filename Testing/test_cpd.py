@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from SPDSegmentLib.engine.cpd import (FALLBACK, KEPT_LOCAL, KEPT_NEIGHBOUR, REJECTED, CpdConfig, distil_prompts,
-                                      prompt_boxes)
-from SPDSegmentLib.engine.prompts import Prompts
+from SPDSegmentLib.inference.cpd import FALLBACK, KEPT_LOCAL, KEPT_NEIGHBOUR, REJECTED, CpdConfig, distil_prompts
+from SPDSegmentLib.inference.decoder_prompts import prompt_boxes
+from SPDSegmentLib.inference.prompts import Prompts
 
 
 def saliency_with_blob(n_slices=5, size=20, blob=((5, 10), (5, 10)), on=(0, 1, 2, 3, 4), value=0.9):

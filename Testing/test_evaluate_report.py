@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from SPDSegmentLib.engine.evaluate import parse_protocol, robustness_summary, summarise, target_checks, write_report
+from SPDSegmentLib.training.evaluate import parse_protocol, robustness_summary, summarise, target_checks, write_report
 
 
 def rows_for(method, values, protocol="noise"):
@@ -48,7 +48,7 @@ def test_summary_report_tables_targets_and_plots(tmp_path):
 
 
 def test_subset_report_is_summarised_and_tested_on_its_cases_only():
-    from SPDSegmentLib.engine.evaluate import subset_report
+    from SPDSegmentLib.training.evaluate import subset_report
 
     rng = np.random.default_rng(1)
     base = rng.random(12) * 0.5
@@ -65,7 +65,7 @@ def test_subset_report_is_summarised_and_tested_on_its_cases_only():
 
 
 def test_results_page_holds_every_table_the_subsets_and_the_notes(tmp_path):
-    from SPDSegmentLib.results_page import results_page
+    from SPDSegmentLib.tools.results_page import results_page
 
     rng = np.random.default_rng(2)
     base = rng.random(12) * 0.5

@@ -9,6 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE = REPO / "SPDSegment"
+LIB = MODULE / "SPDSegmentLib"
 UI = MODULE / "Resources" / "UI" / "SPDSegment.ui"
 
 
@@ -17,14 +18,14 @@ def ui_widgets() -> dict[str, ET.Element]:
 
 
 def parameter_fields() -> set[str]:
-    tree = ast.parse((MODULE / "SPDSegment.py").read_text(encoding="utf-8"))
+    tree = ast.parse((LIB / "ui" / "parameters.py").read_text(encoding="utf-8"))
     [cls] = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SPDSegmentParameterNode"]
     return {stmt.target.id for stmt in cls.body if isinstance(stmt, ast.AnnAssign)}
 
 
 def test_ui_parses_and_every_widget_the_module_uses_exists():
     widgets = ui_widgets()
-    used = set(re.findall(r"self\.ui\.(\w+)", (MODULE / "SPDSegment.py").read_text(encoding="utf-8")))
+    used = set(re.findall(r"self\.ui\.(\w+)", (LIB / "ui" / "widget.py").read_text(encoding="utf-8")))
     assert used and used <= set(widgets), sorted(used - set(widgets))
 
 
@@ -90,8 +91,57 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def test_library_is_qt_free_and_engine_knows_nothing_of_slicer():
-    for path in (MODULE / "SPDSegmentLib").rglob("*.py"):
-        assert not imported_modules(path) & {"qt", "ctk", "PythonQt"}, path
-        if "engine" in path.parts:
-            assert not imported_modules(path) & {"slicer", "vtk", "qt"}, path
+def imported_names(path: Path) -> set[str]:
+    """Every module ``path`` imports, dotted and resolved (relative imports within SPDSegmentLib included)."""
+    package = ["SPDSegmentLib", *path.relative_to(LIB).parent.parts]
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            names |= {module} | {f"{module}.{a.name}" for a in node.names}
+    return names
+
+
+SLICER_GUI = ("qt", "ctk", "PythonQt", "slicer.util", "slicer.ScriptedLoadableModule", "slicer.parameterNodeWrapper",
+              "slicer.i18n")
+# each folder, and what it must never import: inference <- training <- tools; inference <- bridge <- logic <- ui
+FORBIDDEN = {
+    "inference": ("slicer", "vtk", "SPDSegmentLib.training", "SPDSegmentLib.bridge", "SPDSegmentLib.logic",
+                  "SPDSegmentLib.ui", "SPDSegmentLib.tools", "SPDSegmentLib.cli"),
+    "training": ("slicer", "vtk", "SPDSegmentLib.bridge", "SPDSegmentLib.logic", "SPDSegmentLib.ui",
+                 "SPDSegmentLib.tools", "SPDSegmentLib.cli"),
+    "bridge": ("SPDSegmentLib.training", "SPDSegmentLib.logic", "SPDSegmentLib.ui", "SPDSegmentLib.tools"),
+    "logic.py": ("SPDSegmentLib.training", "SPDSegmentLib.ui", "SPDSegmentLib.tools"),
+}
+
+
+def test_layers_import_one_way_and_only_ui_touches_qt_or_slicer_gui():
+    for path in LIB.rglob("*.py"):
+        names = imported_names(path)
+        top = path.relative_to(LIB).parts[0]
+        if top != "ui":
+            assert not {n for n in names if n.split(".")[0] in ("qt", "ctk", "PythonQt")
+                        or n.startswith(SLICER_GUI[3:])}, path
+            assert not re.search(r"slicer\.app\.\w", path.read_text(encoding="utf-8")), path
+        for forbidden in FORBIDDEN.get(top, ()):
+            assert not {n for n in names if n == forbidden or n.startswith(forbidden + ".")}, (path, forbidden)
+
+
+def test_module_file_is_a_thin_shell():
+    source = (MODULE / "SPDSegment.py").read_text(encoding="utf-8")
+    classes = [n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)]
+    assert classes == ["SPDSegment", "SPDSegmentTest"] and len(source.splitlines()) <= 120
+    assert "_getPipInstallArguments" not in (LIB / "ui" / "install.py").read_text(encoding="utf-8")
+
+
+def test_only_model_spec_parses_model_names():
+    """`default | frozen | PATH | sam_vit_b:CKPT` is read in one place (parse_model_spec)."""
+    parsing = re.compile(r'(model|spec|backbone)\w*\.(partition|split|startswith)\(|":" in (model|spec|backbone)'
+                         r'|(model|spec|backbone)\w*\s*[!=]=\s*"')
+    offenders = [f"{path.relative_to(LIB)}:{number}" for path in LIB.rglob("*.py") if path.name != "model_spec.py"
+                 for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if parsing.search(line)]
+    assert not offenders

@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from SPDSegmentLib.cli import main
-from SPDSegmentLib.engine.backbones import build_sam_vit
-from SPDSegmentLib.engine.dataset import CaseSpec, load_case
-from SPDSegmentLib.engine.metrics import compute_dice
-from SPDSegmentLib.engine.model import build_model
-from SPDSegmentLib.engine.predictor import SpdPredictor
-from SPDSegmentLib.engine.simulate import simulate_clinician_centerline
-from SPDSegmentLib.engine.prompts import curve_to_prompts
+from SPDSegmentLib.inference.backbones import build_sam_vit
+from SPDSegmentLib.training.dataset import CaseSpec, load_case
+from SPDSegmentLib.inference.metrics import compute_dice
+from SPDSegmentLib.inference.model import build_model
+from SPDSegmentLib.inference.options import InferenceOptions
+from SPDSegmentLib.inference.predictor import SpdPredictor
+from SPDSegmentLib.training.simulate import simulate_clinician_centerline
+from SPDSegmentLib.inference.prompts import curve_to_prompts
 
 
 def encodings_before_and_after_rewrites(backbone, images):
@@ -48,7 +49,7 @@ def masks_fast_and_fp32(case, model):
     prompts = curve_to_prompts([curve], case.volume, case.axis)
     masks = []
     for fast in (True, False):
-        predictor = SpdPredictor(build_model(model), "cpu", precision="fp32", fast=fast)
+        predictor = SpdPredictor(build_model(model), InferenceOptions(device="cpu", precision="fp32"), fast=fast)
         predictor.set_volume(case.volume, case.axis)
         masks.append(predictor.predict(prompts).mask_kji)
     return masks
@@ -56,8 +57,8 @@ def masks_fast_and_fp32(case, model):
 
 @pytest.fixture(scope="module")
 def sample_case(tmp_path_factory):
-    from SPDSegmentLib.bench import bench_case
-    from SPDSegmentLib.engine.io import write_volume
+    from SPDSegmentLib.tools.bench import bench_case
+    from SPDSegmentLib.inference.io import write_volume
 
     case, _ = bench_case(8)
     out = tmp_path_factory.mktemp("sample")
@@ -80,11 +81,11 @@ def test_cuda_out_of_memory_halves_the_batch_and_keeps_the_result(litemedsam, mr
     case = load_case(CaseSpec(mr_crop[0], mr_crop[1], mr_crop[2]))
     curve = simulate_clinician_centerline(case.mask_kji, case.volume, case.axis, seed=0)
     prompts = curve_to_prompts([curve], case.volume, case.axis)
-    reference = SpdPredictor(spd_model(litemedsam, 10.0), "cpu", batch_size=4)
+    reference = SpdPredictor(spd_model(litemedsam, 10.0), InferenceOptions(device="cpu", batch_size=4))
     reference.set_volume(case.volume, case.axis)
     expected = reference.predict(prompts).mask_kji
 
-    predictor = SpdPredictor(spd_model(litemedsam, 10.0), "cpu", batch_size=4)
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), InferenceOptions(device="cpu", batch_size=4))
     encode = predictor._encoder
     calls = []
 
@@ -105,7 +106,7 @@ def test_out_of_memory_in_the_decoder_caps_later_decoder_batches_only(litemedsam
     from test_predictor_model import spd_model
 
     case = load_case(CaseSpec(mr_crop[0], mr_crop[1], mr_crop[2]))
-    predictor = SpdPredictor(spd_model(litemedsam, 10.0), "cpu", batch_size=4)
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), InferenceOptions(device="cpu", batch_size=4))
     decode = predictor._decode_batch
     sizes = []
 
@@ -127,7 +128,7 @@ def test_out_of_memory_on_one_slice_off_cuda_is_raised_not_hidden(litemedsam, mr
     from test_predictor_model import spd_model
 
     case = load_case(CaseSpec(mr_crop[0], mr_crop[1], mr_crop[2]))
-    predictor = SpdPredictor(spd_model(litemedsam, 10.0), "cpu", batch_size=1)
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), InferenceOptions(device="cpu", batch_size=1))
 
     def run_out(images):
         raise torch.OutOfMemoryError("out of memory")
@@ -144,7 +145,7 @@ def test_cuda_out_of_memory_on_one_slice_goes_on_on_the_cpu_with_a_notice(liteme
     from test_predictor_model import spd_model
 
     case = load_case(CaseSpec(mr_crop[0], mr_crop[1], mr_crop[2]))
-    predictor = SpdPredictor(spd_model(litemedsam, 10.0), "cuda", batch_size=1)
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), InferenceOptions(device="cuda", batch_size=1))
     encode = predictor._encoder
 
     def run_out_on_cuda(images):
@@ -172,7 +173,7 @@ def test_bench_times_every_path_and_checks_the_fast_masks(tmp_path, capsys):
 
 
 def test_precision_auto_keeps_fp32_on_the_cpu_and_fp16_is_cuda_only():
-    from SPDSegmentLib.engine.fast_inference import resolve_precision
+    from SPDSegmentLib.inference.fast_inference import resolve_precision
 
     assert resolve_precision("auto", torch.device("cpu")) == torch.float32
     assert resolve_precision("auto", torch.device("cuda")) == torch.float16

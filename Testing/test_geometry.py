@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import oblique_direction
-from SPDSegmentLib.engine.io import InputError
-from SPDSegmentLib.engine.markups import read_curve, read_markups, write_markups
-from SPDSegmentLib.engine.prompts import curve_to_prompts, points_to_prompts
-from SPDSegmentLib.engine.slices import ModelFrame, from_stack, slice_points_to_ijk, to_stack
-from SPDSegmentLib.engine.volume import Volume
+from SPDSegmentLib.errors import InputError
+from SPDSegmentLib.inference.markup_files import read_curve, read_markups, write_markups
+from SPDSegmentLib.inference.prompts import curve_to_prompts, points_to_prompts
+from SPDSegmentLib.inference.slices import ModelFrame, from_stack, slice_points_to_ijk, to_stack
+from SPDSegmentLib.inference.volume import Volume
 
 
 def make_volume(direction, spacing=(0.8, 1.1, 3.0), shape_kji=(12, 30, 40), origin=(10.0, -20.0, 5.0)):

@@ -5,16 +5,20 @@ import pytest
 import vtk
 
 from conftest import oblique_direction
-from SPDSegmentLib.bridge.markups import curve_points_lps
+from SPDSegmentLib.bridge.markup_nodes import curve_points_lps
 from SPDSegmentLib.bridge.segmentation import segment_array, write_segment
 from SPDSegmentLib.bridge.volumes import matrix_to_numpy, numpy_to_matrix, volume_from_node
-from SPDSegmentLib.engine.io import InputError, read_label_mask, read_volume
-from SPDSegmentLib.engine.model import build_model
-from SPDSegmentLib.engine.predictor import Cancelled, SpdPredictor
-from SPDSegmentLib.engine.prompts import curve_to_prompts
-from SPDSegmentLib.engine.simulate import simulate_clinician_centerline
-from SPDSegmentLib.engine.volume import Volume
-from SPDSegmentLib.logic import segment_nodes
+from SPDSegmentLib.errors import InputError
+from SPDSegmentLib.inference.io import read_label_mask, read_volume
+from SPDSegmentLib.inference.model import build_model
+from SPDSegmentLib.inference.options import InferenceOptions
+from SPDSegmentLib.inference.predictor import Cancelled, SpdPredictor
+from SPDSegmentLib.inference.prompts import curve_to_prompts
+from SPDSegmentLib.training.simulate import simulate_clinician_centerline
+from SPDSegmentLib.inference.volume import Volume
+from SPDSegmentLib.logic import SegmentNodes, segment_nodes
+
+CPU = InferenceOptions(device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +60,12 @@ def test_segment_matches_engine_and_leaves_other_segments_voxel_identical(geomet
     volume_node, curve, segmentation, other_id, other = build_scene(slicer_scene, mr_crop, geometry)
     saliency = slicer_scene.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "saliency")
     audit = slicer_scene.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "audit")
-    result = segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu",
-                           segmentName="terminal ileum", saliencyNode=saliency, consensusNode=audit)
+    nodes = SegmentNodes(volume_node, segmentation, curve=curve, saliency=saliency, audit=audit,
+                         segment_name="terminal ileum")
+    result = segment_nodes(nodes, adapter_path, CPU)
 
     volume = volume_from_node(volume_node)
-    engine = SpdPredictor(build_model(adapter_path), "cpu")
+    engine = SpdPredictor(build_model(adapter_path), CPU)
     engine.set_volume(volume, 2)
     expected = engine.predict(curve_to_prompts(curve_points_lps(curve), volume, 2, spline=False))
     written = segment_array(segmentation, result.segment_id, volume_node)
@@ -81,8 +86,9 @@ def test_segment_matches_engine_and_leaves_other_segments_voxel_identical(geomet
 
 def test_rerun_replaces_the_named_segment_instead_of_adding_one(slicer_scene, mr_crop, adapter_path):
     volume_node, curve, segmentation, _, _ = build_scene(slicer_scene, mr_crop, "plain")
-    first = segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu", segmentName="TI")
-    second = segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu", segmentName="TI")
+    nodes = SegmentNodes(volume_node, segmentation, curve=curve, segment_name="TI")
+    first = segment_nodes(nodes, adapter_path, CPU)
+    second = segment_nodes(nodes, adapter_path, CPU)
     assert first.segment_id == second.segment_id
     assert segmentation.GetSegmentation().GetNumberOfSegments() == 2
 
@@ -98,7 +104,7 @@ def test_cancel_leaves_the_scene_exactly_as_it_was(slicer_scene, mr_crop, adapte
     saliency = slicer_scene.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "saliency")
     before = scene_snapshot(slicer_scene.scene, segmentation, volume_node)
     with pytest.raises(Cancelled):
-        segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu", saliencyNode=saliency,
+        segment_nodes(SegmentNodes(volume_node, segmentation, curve=curve, saliency=saliency), adapter_path, CPU,
                       cancel=lambda: True)
     assert scene_snapshot(slicer_scene.scene, segmentation, volume_node) == before
     assert saliency.GetImageData() is None
@@ -114,15 +120,15 @@ def test_bad_input_raises_before_any_node_is_modified(slicer_scene, mr_crop, ada
     short = slicer_scene.scene.AddNewNodeByClass("vtkMRMLMarkupsCurveNode", "short")
     short.AddControlPoint(vtk.vtkVector3d(0, 0, 0))
     with pytest.raises(InputError, match="at least two"):
-        segment_nodes(volume_node, segmentation, short, model=adapter_path, device="cpu")
+        segment_nodes(SegmentNodes(volume_node, segmentation, curve=short), adapter_path, CPU)
     empty = slicer_scene.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "empty")
     with pytest.raises(InputError, match="no voxels"):
-        segment_nodes(empty, segmentation, curve, model=adapter_path, device="cpu")
+        segment_nodes(SegmentNodes(empty, segmentation, curve=curve), adapter_path, CPU)
     with pytest.raises(InputError, match="name"):
-        segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu", segmentName=" ")
+        segment_nodes(SegmentNodes(volume_node, segmentation, curve=curve, segment_name=" "), adapter_path, CPU)
     saliency = slicer_scene.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "saliency")
     with pytest.raises(InputError, match="saliency head"):
-        segment_nodes(volume_node, segmentation, curve, model="frozen", device="cpu", saliencyNode=saliency)
+        segment_nodes(SegmentNodes(volume_node, segmentation, curve=curve, saliency=saliency), "frozen", CPU)
     assert scene_snapshot(slicer_scene.scene, segmentation, volume_node)[1:] == before[1:]
     assert {node_id: slicer_scene.scene.GetNodeByID(node_id).GetMTime() for node_id in modified_times} == \
         modified_times
@@ -133,10 +139,12 @@ def test_rerun_with_other_settings_reuses_the_encoder_and_settings_do_not_stick(
     from SPDSegmentLib import logic
 
     volume_node, curve, segmentation, _, _ = build_scene(slicer_scene, mr_crop, "plain")
-    first = segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu", segmentName="TI")
+    nodes = SegmentNodes(volume_node, segmentation, curve=curve, segment_name="TI")
+    first = segment_nodes(nodes, adapter_path, CPU)
+    config = logic._cache.predictor.config
     logic._cache.predictor.model.backbone.encode = lambda images: pytest.fail("encoder ran again")
-    strict = segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu", segmentName="TI",
-                           tau=0.99999)
-    again = segment_nodes(volume_node, segmentation, curve, model=adapter_path, device="cpu", segmentName="TI")
+    strict = segment_nodes(nodes, adapter_path, InferenceOptions(device="cpu", tau=0.99999))
+    again = segment_nodes(nodes, adapter_path, CPU)
     assert strict.prompts_kept < first.prompts_kept
     assert (again.prompts_kept, again.slices_processed) == (first.prompts_kept, first.slices_processed)
+    assert logic._cache.predictor.config is config and config.cpd.tau == 0.5

@@ -5,8 +5,8 @@ import pytest
 import torch
 from scipy.spatial.distance import cdist
 
-from SPDSegmentLib.engine.losses import dice_loss, focal_loss, psc_loss
-from SPDSegmentLib.engine.metrics import (compute_assd, compute_dice, compute_hd95, compute_iou, paired_wilcoxon,
+from SPDSegmentLib.training.losses import dice_loss, focal_loss, psc_loss
+from SPDSegmentLib.inference.metrics import (compute_assd, compute_dice, compute_hd95, compute_iou, paired_wilcoxon,
                                           volume_and_slice_metrics)
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from SPDSegmentLib import model_store
-from SPDSegmentLib.engine.backbones import CheckpointError
+from SPDSegmentLib.errors import CheckpointError
 
 
 @pytest.fixture
@@ -53,9 +53,9 @@ def test_import_checks_the_architecture(store, tmp_path):
 
 def test_render_shows_the_saliency_heat_map_and_the_segment_outline(slicer_scene, tmp_path):
     from SPDSegmentLib.bridge.overlay import fill_saliency_node
-    from SPDSegmentLib.bridge.render import render_slice
+    from SPDSegmentLib.tools.render import render_slice
     from SPDSegmentLib.bridge.segmentation import write_segment
-    from SPDSegmentLib.engine.volume import Volume
+    from SPDSegmentLib.inference.volume import Volume
 
     image = np.random.default_rng(0).normal(100.0, 10.0, (8, 64, 64)).astype(np.float32)
     volume_node = slicer_scene.add_volume(Volume(image, (1.5, 1.5, 3.0), (0, 0, 0), np.eye(3)), "MR")

@@ -6,12 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from SPDSegmentLib.engine.backbones import CheckpointError
-from SPDSegmentLib.engine.io import read_label_mask, read_volume
-from SPDSegmentLib.engine.model import AdapterConfig, SpdModel, build_model, model_has_saliency, read_adapter
-from SPDSegmentLib.engine.predictor import Cancelled, SpdPredictor
-from SPDSegmentLib.engine.prompts import Prompts
-from SPDSegmentLib.engine.simulate import simulate_noisy_points
+from SPDSegmentLib.errors import CheckpointError
+from SPDSegmentLib.inference.io import read_label_mask, read_volume
+from SPDSegmentLib.inference.model import AdapterConfig, SpdModel, build_model, model_has_saliency, read_adapter
+from SPDSegmentLib.inference.options import InferenceOptions
+from SPDSegmentLib.inference.predictor import Cancelled, SpdPredictor
+from SPDSegmentLib.inference.prompts import Prompts
+from SPDSegmentLib.training.simulate import simulate_noisy_points
+
+CPU = InferenceOptions(device="cpu")
 
 
 def spd_model(litemedsam, saliency_bias: float, decoder_seed: int | None = None) -> SpdModel:
@@ -41,7 +44,7 @@ def test_only_slices_with_consensus_get_a_mask_and_saliency_is_a_probability(lit
     volume, mask = mr_case
     prompts = simulate_noisy_points(mask, 2, seed=1)
     prompts = prompts.select(prompts.slice_index == 0)
-    predictor = SpdPredictor(spd_model(litemedsam, 10.0), "cpu")
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), CPU)
     predictor.set_volume(volume, 2)
     result = predictor.predict(prompts)
     assert result.slices.tolist() == [0, 1, 2]  # slice 0 and its n = 2 neighbours
@@ -53,7 +56,7 @@ def test_only_slices_with_consensus_get_a_mask_and_saliency_is_a_probability(lit
 
 def test_prompts_the_prior_rejects_produce_no_mask(litemedsam, mr_case):
     volume, mask = mr_case
-    predictor = SpdPredictor(spd_model(litemedsam, -10.0), "cpu")
+    predictor = SpdPredictor(spd_model(litemedsam, -10.0), CPU)
     predictor.set_volume(volume, 2)
     result = predictor.predict(simulate_noisy_points(mask, 2, seed=2))
     assert result.mask_kji.sum() == 0 and result.consensus.audit.count("rejected") == len(result.consensus.audit.status)
@@ -61,7 +64,7 @@ def test_prompts_the_prior_rejects_produce_no_mask(litemedsam, mr_case):
 
 def test_rerun_after_prompt_edit_reuses_cached_embeddings(litemedsam, mr_case, monkeypatch):
     volume, mask = mr_case
-    predictor = SpdPredictor(spd_model(litemedsam, 10.0), "cpu")
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), CPU)
     predictor.set_volume(volume, 2)
     prompts = simulate_noisy_points(mask, 2, seed=3)
     first = predictor.predict(prompts)
@@ -73,14 +76,14 @@ def test_rerun_after_prompt_edit_reuses_cached_embeddings(litemedsam, mr_case, m
 
 def test_cancel_stops_before_any_result(litemedsam, mr_case):
     volume, mask = mr_case
-    predictor = SpdPredictor(spd_model(litemedsam, 10.0), "cpu")
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), CPU)
     predictor.set_volume(volume, 2)
     with pytest.raises(Cancelled):
         predictor.predict(simulate_noisy_points(mask, 2, seed=4), cancel=lambda: True)
 
 
 def test_predict_before_set_volume_names_the_missing_call(litemedsam):
-    predictor = SpdPredictor(spd_model(litemedsam, 0.0), "cpu")
+    predictor = SpdPredictor(spd_model(litemedsam, 0.0), CPU)
     with pytest.raises(RuntimeError, match="set_volume"):
         predictor.predict(Prompts(np.array([0]), np.array([[1.0, 1.0]]), np.array([True])))
 
@@ -98,7 +101,7 @@ def test_adapter_save_load_gives_identical_outputs_and_holds_no_backbone_weights
     reloaded = build_model(str(path))
     outputs = []
     for candidate in (model, reloaded):
-        predictor = SpdPredictor(candidate, "cpu")
+        predictor = SpdPredictor(candidate, CPU)
         predictor.set_volume(volume, 2)
         outputs.append(predictor.predict(prompts))
     assert np.array_equal(outputs[0].mask_kji, outputs[1].mask_kji)
@@ -122,9 +125,9 @@ def test_frozen_litemedsam_turns_points_into_boxes(litemedsam, mr_case):
     volume, mask = mr_case
     model = build_model("frozen")
     assert model.config.prompt_mode == "boxes" and not model.config.saliency
-    predictor = SpdPredictor(model, "cpu")
+    predictor = SpdPredictor(model, CPU)
     predictor.set_volume(volume, 2)
-    from SPDSegmentLib.engine.metrics import compute_dice
+    from SPDSegmentLib.inference.metrics import compute_dice
 
     from scipy import ndimage
 
@@ -141,19 +144,19 @@ def test_cuda_and_cpu_give_the_same_masks(litemedsam, mr_case):
     prompts = simulate_noisy_points(mask, 2, seed=6)
     outputs = []
     for device in ("cpu", "cuda"):
-        predictor = SpdPredictor(spd_model(litemedsam, 10.0), device)
+        predictor = SpdPredictor(spd_model(litemedsam, 10.0), InferenceOptions(device=device))
         predictor.set_volume(volume, 2)
         outputs.append(predictor.predict(prompts).mask_kji)
-    from SPDSegmentLib.engine.metrics import compute_dice
+    from SPDSegmentLib.inference.metrics import compute_dice
 
     assert compute_dice(outputs[0], outputs[1]) > 0.99
 
 
 def test_predictors_with_the_same_encoder_share_embeddings(litemedsam, mr_case):
     volume, mask = mr_case
-    first = SpdPredictor(build_model("frozen"), "cpu")
-    second = SpdPredictor(build_model("frozen"), "cpu")
-    assert first.encoder_key() == second.encoder_key() != SpdPredictor(spd_model(litemedsam, 0.0), "cpu").encoder_key()
+    first = SpdPredictor(build_model("frozen"), CPU)
+    second = SpdPredictor(build_model("frozen"), CPU)
+    assert first.encoder_key() == second.encoder_key() != SpdPredictor(spd_model(litemedsam, 0.0), CPU).encoder_key()
     shared = {}
     prompts = simulate_noisy_points(mask, 2, seed=7)
     first.set_volume(volume, 2, shared)
@@ -161,3 +164,34 @@ def test_predictors_with_the_same_encoder_share_embeddings(litemedsam, mr_case):
     second.set_volume(volume, 2, shared)
     second.model.backbone.encode = lambda images: pytest.fail("shared embeddings were encoded again")
     assert np.array_equal(second.predict(prompts).mask_kji, expected.mask_kji)
+
+
+def test_options_apply_per_call_and_never_change_the_adapter(litemedsam, mr_case):
+    """τ = 0.3 on one run, then the default: the second result equals a fresh predictor's, and the adapter's
+    config object is unchanged (options are per call, not written into the model)."""
+    volume, mask = mr_case
+    model = spd_model(litemedsam, 0.0)
+    torch.manual_seed(1)
+    with torch.no_grad():  # a saliency map that varies, so τ decides which prompts survive
+        model.saliency_head.layers[-1].weight.normal_(std=0.5)
+    config = model.config
+    prompts = simulate_noisy_points(mask, 2, seed=8)
+    predictor = SpdPredictor(model, CPU)
+    predictor.set_volume(volume, 2)
+    loose = predictor.predict(prompts, InferenceOptions(device="cpu", tau=0.3))
+    default = predictor.predict(prompts)
+    assert model.config is config and config.cpd.tau == 0.5
+    assert loose.consensus.audit.count("rejected") < default.consensus.audit.count("rejected")
+    fresh = SpdPredictor(copy.deepcopy(model), CPU)
+    fresh.set_volume(volume, 2)
+    expected = fresh.predict(prompts)
+    assert np.array_equal(default.mask_kji, expected.mask_kji)
+    assert default.consensus.audit.count("rejected") == expected.consensus.audit.count("rejected")
+
+
+def test_a_predictor_refuses_options_for_another_device_or_precision(litemedsam, mr_case):
+    volume, mask = mr_case
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), CPU)
+    predictor.set_volume(volume, 2)
+    with pytest.raises(ValueError, match="precision"):
+        predictor.predict(simulate_noisy_points(mask, 2, seed=9), InferenceOptions(device="cpu", precision="bf16"))

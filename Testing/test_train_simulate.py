@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from SPDSegmentLib.engine.dataset import read_case_list
-from SPDSegmentLib.engine.io import InputError, read_label_mask, read_volume
-from SPDSegmentLib.engine.model import read_adapter
-from SPDSegmentLib.engine.simulate import CenterlineNoise, simulate_clinician_centerline, simulate_noisy_points
-from SPDSegmentLib.engine.slices import ijk_to_slice_points, to_stack
-from SPDSegmentLib.engine.train import TrainConfig, Trainer
+from SPDSegmentLib.training.dataset import read_case_list
+from SPDSegmentLib.errors import InputError
+from SPDSegmentLib.inference.io import read_label_mask, read_volume
+from SPDSegmentLib.inference.model import read_adapter
+from SPDSegmentLib.training.simulate import CenterlineNoise, simulate_clinician_centerline, simulate_noisy_points
+from SPDSegmentLib.inference.slices import ijk_to_slice_points, to_stack
+from SPDSegmentLib.training.train import TrainConfig, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,7 @@ def test_cached_embeddings_encode_each_slice_once_and_need_a_frozen_encoder(case
 
 def test_synthesize_writes_a_case_list_that_loads(tmp_path, capsys):
     from SPDSegmentLib.cli import main
-    from SPDSegmentLib.engine.dataset import load_case
+    from SPDSegmentLib.training.dataset import load_case
 
     assert main(["synthesize", "--seeds", "3", "4", "--out", str(tmp_path)]) == 0
     specs = read_case_list(tmp_path / "cases.json")
@@ -129,8 +130,8 @@ def test_same_seed_gives_the_same_initial_model(case_list, tmp_path):
 
 def test_spd_on_the_vit_b_architecture_trains_lora_both_stages_and_its_adapter_is_refused(case_list, tmp_path):
     """The ViT-B path end to end with random weights (no SAM weights here); such an adapter cannot segment."""
-    from SPDSegmentLib.engine.backbones import CheckpointError
-    from SPDSegmentLib.engine.model import build_model
+    from SPDSegmentLib.errors import CheckpointError
+    from SPDSegmentLib.inference.model import build_model
 
     config = TrainConfig(backbone="sam_vit_b:random", image_size=64, stage1_steps=2, stage2_steps=2, batch_slices=2,
                          window=2, tau=0.0, checkpoint_every=100, device="cpu")

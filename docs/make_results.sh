@@ -32,6 +32,6 @@ PYTHON
   --method cpd="$TRAIN/ablation_cpd/adapter.safetensors" --method spd="$DEFAULT" \
   --prompts centerline noise --seeds 0 1 --robustness 2 4 6 8 10 --device cpu --out "$OUT" > "$OUT/evaluate.log" 2>&1
 tail -1 "$OUT/evaluate.log"
-"$PY" -m SPDSegmentLib.results_page "$OUT" docs --notes docs/results_notes.md --time "$(tail -1 "$OUT/evaluate.log")" \
+"$PY" -m SPDSegmentLib.tools.results_page "$OUT" docs --notes docs/results_notes.md --time "$(tail -1 "$OUT/evaluate.log")" \
   --subset "Generated volumes only (in domain)=synthetic-" --subset "Real MR cases only (modality never trained)=mr-" \
   --subset "Real CT cases only (structures never trained)=ct-"

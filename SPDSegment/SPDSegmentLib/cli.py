@@ -15,15 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine.io import (InputError, atomic_output, check_output_path, read_volume, write_segmentation,
+from .errors import InputError
+from .inference.io import (atomic_output, check_output_path, read_volume, write_segmentation,
                         write_volume)
 
 log = logging.getLogger("spdsegment")
 
 
 def _prompts_from_files(args, volume, axis):
-    from .engine.markups import read_curve, read_markup_points
-    from .engine.prompts import Prompts, curve_to_prompts, points_to_prompts
+    from .inference.markup_files import read_curve, read_markup_points
+    from .inference.prompts import Prompts, curve_to_prompts, points_to_prompts
 
     prompts = Prompts.empty()
     if args.curve:
@@ -40,18 +41,27 @@ def _prompts_from_files(args, volume, axis):
 
 def write_consensus_markups(path, consensus, volume, axis, force=False) -> None:
     """The audit as a Fiducial list: label = status, description = status, saliency and source slice."""
-    from .engine.markups import write_markups
+    from .inference.markup_files import write_markups
 
     audit = consensus.audit
     write_markups(path, "Fiducial", audit.to_lps(volume, axis), labels=[str(s) for s in audit.status],
                   descriptions=audit.descriptions(), name="SPD prompt audit", force=force)
 
 
+def inference_options(args) -> "InferenceOptions":
+    from .inference.options import InferenceOptions
+
+    return InferenceOptions(tau=args.tau, neighbours=args.neighbours, prompt_mode=args.prompt_mode,
+                            empty_slices=args.empty_slices, axis=args.axis, device=args.device,
+                            precision=args.precision, batch_size=args.batch_size)
+
+
 def cmd_segment(args) -> int:
     from tqdm import tqdm
 
-    from .engine.model import build_model, set_inference_options
-    from .engine.predictor import SpdPredictor
+    from .inference.model import build_model
+    from .inference.model_spec import parse_model_spec
+    from .inference.predictor import SpdPredictor
 
     outputs = [p for p in (args.output, args.saliency, args.consensus) if p]
     for path in outputs:
@@ -60,16 +70,17 @@ def cmd_segment(args) -> int:
         raise InputError("--output, --saliency and --consensus must be different files.")
     if not (args.curve or args.points):
         raise InputError("Give a centerline (--curve C.mrk.json) and/or points (--points P.mrk.json).")
+    options = inference_options(args)
+    spec = parse_model_spec(args.model, args.backbone_checkpoint)
     started = time.perf_counter()
     volume = read_volume(args.image)
-    axis = volume.slicing_axis(args.axis)
+    axis = volume.slicing_axis(options.axis)
     prompts = _prompts_from_files(args, volume, axis)
-    model = set_inference_options(build_model(args.model, args.backbone_checkpoint), tau=args.tau,
-                                  neighbours=args.neighbours, prompt_mode=args.prompt_mode)
+    model = build_model(spec)
     if args.saliency and not model.config.saliency:
         raise InputError(f"Model {args.model!r} has no saliency head (it is a frozen backbone); drop --saliency "
                          "or pass an SPD adapter with --model.")
-    predictor = SpdPredictor(model, args.device, precision=args.precision)
+    predictor = SpdPredictor(model, options)
     predictor.set_volume(volume, axis)
     with tqdm(desc="SPD", unit="batch", disable=args.quiet) as bar:
         def progress(done, total, stage):
@@ -77,7 +88,7 @@ def cmd_segment(args) -> int:
             bar.set_description(f"SPD {stage.value}")
             bar.n = done
             bar.refresh()
-        result = predictor.predict(prompts, progress)
+        result = predictor.predict(prompts, options, progress)
     write_segmentation(args.output, result.mask_kji, volume, args.segment_name, force=args.force)
     if args.saliency:
         write_volume(args.saliency, result.saliency_kji.astype(np.float32), volume, force=args.force)
@@ -108,7 +119,7 @@ def _binary_from_file(path, label):
 
 
 def cmd_metrics(args) -> int:
-    from .engine.metrics import volume_and_slice_metrics
+    from .inference.metrics import volume_and_slice_metrics
 
     pred_volume, prediction = _binary_from_file(args.prediction, args.pred_label)
     ref_volume, reference = _binary_from_file(args.reference, args.label)
@@ -126,8 +137,8 @@ def cmd_metrics(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .engine.dataset import read_case_list
-    from .engine.train import TrainConfig, Trainer
+    from .training.dataset import read_case_list
+    from .training.train import TrainConfig, Trainer
 
     config = TrainConfig(backbone=args.backbone, image_size=args.image_size, variant=args.variant,
                          lora_rank=args.lora_rank, stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps,
@@ -142,8 +153,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .engine.dataset import read_case_list
-    from .engine.evaluate import evaluate, markdown_report, standard_methods, write_report
+    from .training.dataset import read_case_list
+    from .training.evaluate import evaluate, markdown_report, standard_methods, write_report
 
     adapters = dict(item.split("=", 1) for item in args.method)
     report = evaluate(read_case_list(args.data), standard_methods(adapters, args.backbone_checkpoint),
@@ -154,7 +165,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_synthesize(args) -> int:
-    from .engine.synthetic import generate_case
+    from .training.synthetic import generate_case
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -173,7 +184,7 @@ def cmd_synthesize(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import format_report, report_json, run_benchmark
+    from .tools.bench import format_report, report_json, run_benchmark
 
     if args.slices < 1:
         raise InputError("--slices must be at least 1.")
@@ -202,13 +213,18 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--model", default="default", help="default | frozen | ADAPTER.safetensors | sam_vit_b:CKPT")
     seg.add_argument("--backbone-checkpoint", help="SAM weights an adapter of a SAM backbone was trained on")
     seg.add_argument("--axis", default="auto", choices=["auto", "axial", "coronal", "sagittal"])
-    seg.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    seg.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                     help="auto: CUDA, then Apple MPS, then the CPU")
     seg.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                      help="encoder and decoder arithmetic (auto: fp16 on CUDA, fp32 on the CPU; bf16 is faster "
                           "on the CPU but changes masks slightly)")
     seg.add_argument("--tau", type=float, help="saliency threshold (default: the model's, 0.5)")
     seg.add_argument("--neighbours", type=int, help="CPD neighbour slices n on each side (default: the model's, 2)")
     seg.add_argument("--prompt-mode", choices=["points", "boxes"], help="how consensus prompts reach the decoder")
+    seg.add_argument("--empty-slices", choices=["skip", "argmax"],
+                     help="a slice whose prompts the prior all rejects: no mask (skip) or a prompt at its saliency "
+                          "maximum if above tau (argmax); default: the model's")
+    seg.add_argument("--batch-size", type=int, help="slices per encoder call (default: chosen for the device)")
     seg.add_argument("--output", required=True, help="segmentation: .seg.nrrd, .nii.gz or .nrrd")
     seg.add_argument("--saliency", help="saliency map output (.nii.gz or .nrrd), values in [0, 1]")
     seg.add_argument("--consensus", help="prompt audit output, .mrk.json Fiducial")

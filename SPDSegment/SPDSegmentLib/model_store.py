@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .engine.backbones import CheckpointError, SAM_VIT_SPECS, describe_state_dict, read_state_dict
-from .engine.io import InputError
+from .errors import CheckpointError, InputError
+from .inference.backbones import SAM_VIT_SPECS, describe_state_dict, read_state_dict
 
 CATALOG = Path(__file__).resolve().parent / "models" / "catalog.json"
 

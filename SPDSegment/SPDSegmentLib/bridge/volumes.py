@@ -6,8 +6,8 @@ import numpy as np
 import vtk
 from vtk.util import numpy_support
 
-from ..engine.io import InputError
-from ..engine.volume import Volume
+from ..errors import InputError
+from ..inference.volume import Volume
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 

@@ -26,11 +26,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .io import InputError, sha256_of_file
-
-
-class CheckpointError(InputError):
-    """A checkpoint that cannot be used; the message names what was expected and what was found."""
+from ..errors import CheckpointError, InputError
+from .io import sha256_of_file
+from .model_spec import BACKBONE_NAMES, LITEMEDSAM, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,6 @@ SAM_VIT_SPECS = {
     "sam_vit_l": SamVitSpec(1024, 24, 16, (5, 11, 17, 23)),
     "sam_vit_h": SamVitSpec(1280, 32, 16, (7, 15, 23, 31)),
 }
-BACKBONE_NAMES = ("litemedsam",) + tuple(SAM_VIT_SPECS)
 SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)
 SAM_PIXEL_STD = (58.395, 57.12, 57.375)
 
@@ -79,10 +76,6 @@ class Backbone(nn.Module):
         std = torch.ones(3) if pixel_std is None else torch.tensor(pixel_std) / 255.0
         self.register_buffer("pixel_mean", mean.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", std.view(1, 3, 1, 1), persistent=False)
-
-    @property
-    def embedding_size(self) -> int:
-        return int(self.prompt_encoder.image_embedding_size[0])
 
     @property
     def device(self) -> torch.device:
@@ -181,22 +174,17 @@ def build_sam_vit(name: str, checkpoint: str | os.PathLike | None = None, image_
     return backbone.eval()
 
 
-def build_backbone(spec: str, image_size: int | None = None) -> Backbone:
-    """Build from ``NAME`` or ``NAME:CHECKPOINT`` (for example ``sam_vit_b:/models/sam_vit_b_01ec64.pth``)."""
-    name, _, checkpoint = spec.partition(":")
-    name = name.strip().lower()
-    if name in ("default", "litemedsam", "lite_medsam"):
-        return build_litemedsam(checkpoint or None)
-    if name in SAM_VIT_SPECS:
-        if not checkpoint:
-            raise InputError(f"{name} needs a checkpoint file: pass {name}:/path/to/checkpoint.pth "
-                             "(the official segment-anything weights, or MedSAM's), or {name}:random to prove a "
-                             "training path with random weights.")
-        if checkpoint == "random":  # the architecture only: for checking the pipeline, never for real use
-            warnings.warn(f"{name} built with random weights: its outputs are meaningless.", stacklevel=2)
-            return build_sam_vit(name, None, image_size or 1024)
-        return build_sam_vit(name, checkpoint, image_size or 1024)
-    raise InputError(f"Unknown backbone {name!r}; choose one of {', '.join(BACKBONE_NAMES)}.")
+def build_backbone(spec: ModelSpec, image_size: int | None = None) -> Backbone:
+    """The frozen backbone a :class:`ModelSpec` names (``litemedsam``, ``sam_vit_b:CHECKPOINT`` ...)."""
+    if spec.is_adapter:
+        raise InputError(f"{spec} is an SPD adapter, not a backbone; name the backbone it was trained on "
+                         f"({', '.join(BACKBONE_NAMES)}).")
+    if spec.backbone == LITEMEDSAM:
+        return build_litemedsam(spec.checkpoint, image_size or 256)
+    if spec.random_weights:  # the architecture only: for checking a pipeline, never for real use
+        warnings.warn(f"{spec.backbone} built with random weights: its outputs are meaningless.", stacklevel=2)
+        return build_sam_vit(spec.backbone, None, image_size or 1024)
+    return build_sam_vit(spec.backbone, spec.checkpoint, image_size or 1024)
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

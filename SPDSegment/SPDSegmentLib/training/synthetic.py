@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .volume import Volume
+from ..inference.volume import Volume
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from .io import InputError
+from ..errors import InputError
 from .slices import ijk_to_slice_points, slice_points_to_ijk
 from .volume import Volume
 

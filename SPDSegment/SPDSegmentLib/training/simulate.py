@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .prompts import Prompts
-from .slices import in_plane_spacing, slice_points_to_ijk, to_stack
-from .volume import Volume
+from ..inference.prompts import Prompts
+from ..inference.slices import in_plane_spacing, slice_points_to_ijk, to_stack
+from ..inference.volume import Volume
 
 
 def simulate_noisy_points(mask_kji: np.ndarray, axis: int, seed: int, random_points: tuple[int, int] = (2, 5),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from vtk.util import numpy_support
 
-from ..engine.io import InputError
+from ..errors import InputError
 
 RAS_TO_LPS = np.array([-1.0, -1.0, 1.0])
 

@@ -1,6 +1,6 @@
 """Write docs/RESULTS.md from an ``spdsegment evaluate`` folder (the last step of docs/make_results.sh).
 
-    python -m SPDSegmentLib.results_page EVAL_DIR DOCS_DIR --notes docs/results_notes.md --time "..."
+    python -m SPDSegmentLib.tools.results_page EVAL_DIR DOCS_DIR --notes docs/results_notes.md --time "..."
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from .engine.evaluate import markdown_report, markdown_table, read_report, subset_report, target_checks
+from ..training.evaluate import markdown_report, markdown_table, read_report, subset_report, target_checks
 
 PLOTS = {"evaluation.png": "results.png", "evaluation_cases.png": "results_cases.png",
          "evaluation_robustness.png": "results_robustness.png"}

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .io import InputError, atomic_output
+from ..errors import InputError
+from .io import atomic_output
 
 SCHEMA = "https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/markups-schema-v1.0.3.json#"
 RAS_LPS = np.array([-1.0, -1.0, 1.0])

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import InputError, read_label_mask, read_volume
-from .markups import read_curve
-from .slices import normalise_intensity, to_stack
-from .volume import Volume
+from ..errors import InputError
+from ..inference.io import read_label_mask, read_volume
+from ..inference.markup_files import read_curve
+from ..inference.slices import normalise_intensity, to_stack
+from ..inference.volume import Volume
 
 
 @dataclass(frozen=True)

@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from .backbones import Backbone, CheckpointError, build_litemedsam, build_sam_vit, SAM_VIT_SPECS
+from ..errors import CheckpointError
+from .backbones import Backbone, build_backbone, build_litemedsam, build_sam_vit
 from .cpd import CpdConfig
 from .io import atomic_output
 from .lora import add_lora, load_lora_state_dict, lora_state_dict
+from .model_spec import LITEMEDSAM, ModelSpec, parse_model_spec
+from .options import PROMPT_MODES
 from .saliency_head import SaliencyHead
 
 ADAPTER_FORMAT = "spdsegment-adapter/1"
 VARIANTS = ("frozen", "sam_tuning", "local", "cpd", "spd")
-PROMPT_MODES = ("points", "boxes")
-DEFAULT_ADAPTER = Path(__file__).resolve().parent.parent / "models" / "spd_litemedsam_small_bowel.safetensors"
 
 
 @dataclass(frozen=True)
@@ -176,64 +177,38 @@ def read_adapter(path: str | os.PathLike) -> tuple[AdapterConfig, dict[str, torc
     return AdapterConfig.from_json(metadata["config"]), tensors
 
 
-def resolve_model_name(model: str) -> str:
-    """``default`` -> the embedded adapter's path, or ``frozen`` while none ships."""
-    if model == "default":
-        return str(DEFAULT_ADAPTER) if DEFAULT_ADAPTER.is_file() else "frozen"
-    return model
+def model_has_saliency(spec: ModelSpec | str) -> bool:
+    """Whether the model ``spec`` names has a saliency head, read without building it."""
+    spec = parse_model_spec(spec)
+    return spec.is_adapter and read_adapter(spec.adapter)[0].saliency
 
 
-def model_has_saliency(model: str) -> bool:
-    """Whether ``model`` (as :func:`build_model` takes it) has a saliency head, read without building it."""
-    model = resolve_model_name(model)
-    if model in ("frozen", "litemedsam") or (model.partition(":")[0] in SAM_VIT_SPECS and not Path(model).exists()):
-        return False
-    return read_adapter(model)[0].saliency
+def build_model(spec: ModelSpec | str = "default", check_backbone_hash: bool = True) -> SpdModel:
+    """The model ``spec`` names (a :class:`ModelSpec`, or a name :func:`parse_model_spec` reads).
 
-
-def build_model(model: str = "default", backbone_checkpoint: str | os.PathLike | None = None,
-                check_backbone_hash: bool = True) -> SpdModel:
-    """The model named by ``model``.
-
-    Args:
-        model: ``default`` (the embedded adapter, else frozen LiteMedSAM), ``frozen`` (LiteMedSAM, no
-            adapter), ``NAME:CHECKPOINT`` (a frozen SAM backbone), or a path to an adapter file.
-        backbone_checkpoint: the SAM weights an adapter of a SAM backbone was trained on.
+    A frozen backbone gets the frozen variant's settings; an adapter is rebuilt around its backbone (for a
+    SAM backbone, ``spec.checkpoint``), whose weights must be the ones it was trained on (SHA256).
     """
-    model = resolve_model_name(model)
-    if model in ("frozen", "litemedsam"):
-        backbone = build_litemedsam()
+    spec = parse_model_spec(spec)
+    if not spec.is_adapter:
+        backbone = build_backbone(spec)
         return SpdModel(backbone, AdapterConfig.for_variant("frozen", backbone)).eval()
-    name, sep, checkpoint = model.partition(":")
-    if sep and name in SAM_VIT_SPECS and not Path(model).exists():
-        backbone = build_sam_vit(name, checkpoint)
-        return SpdModel(backbone, AdapterConfig.for_variant("frozen", backbone)).eval()
-    config, tensors = read_adapter(model)
-    if config.backbone == "litemedsam":
-        backbone = build_litemedsam(backbone_checkpoint)
+    config, tensors = read_adapter(spec.adapter)
+    if config.backbone == LITEMEDSAM:
+        backbone = build_litemedsam(spec.checkpoint)
     elif not config.backbone_sha256:
-        raise CheckpointError(f"Adapter {model} was trained on randomly initialised {config.backbone} weights (a "
-                              "check of the training path), so it cannot segment. Train on real weights "
+        raise CheckpointError(f"Adapter {spec.adapter} was trained on randomly initialised {config.backbone} weights "
+                              "(a check of the training path), so it cannot segment. Train on real weights "
                               f"({config.backbone}:/path/to/checkpoint.pth).")
-    elif backbone_checkpoint is None:
-        raise CheckpointError(f"Adapter {model} was trained on {config.backbone}; pass that backbone's checkpoint "
-                              "file too (--backbone-checkpoint).")
+    elif spec.checkpoint is None:
+        raise CheckpointError(f"Adapter {spec.adapter} was trained on {config.backbone}; give that backbone's "
+                              "checkpoint file too (--backbone-checkpoint, or Download/Import it in the panel).")
     else:
-        backbone = build_sam_vit(config.backbone, backbone_checkpoint, config.image_size)
+        backbone = build_sam_vit(config.backbone, spec.checkpoint, config.image_size)
     if check_backbone_hash and config.backbone_sha256 and backbone.checkpoint_sha256 != config.backbone_sha256:
-        raise CheckpointError(f"Adapter {model} was trained on {config.backbone} weights with SHA256 "
+        raise CheckpointError(f"Adapter {spec.adapter} was trained on {config.backbone} weights with SHA256 "
                               f"{config.backbone_sha256[:12]}…, but the backbone file given has "
                               f"{backbone.checkpoint_sha256[:12] or 'random weights'}…. Use the same backbone file.")
     spd = SpdModel(backbone, config)
     spd.load_adapter_tensors(tensors)
     return spd.eval()
-
-
-def set_inference_options(model: SpdModel, tau: float | None = None, neighbours: int | None = None,
-                          prompt_mode: str | None = None) -> SpdModel:
-    """Override τ, n or the prompt mode for inference (None keeps the adapter's value)."""
-    cpd = model.config.cpd
-    cpd = replace(cpd, tau=cpd.tau if tau is None else tau,
-                  neighbours=cpd.neighbours if neighbours is None else neighbours)
-    model.config = replace(model.config, cpd=cpd, prompt_mode=prompt_mode or model.config.prompt_mode)
-    return model

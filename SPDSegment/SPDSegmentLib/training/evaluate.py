@@ -1,25 +1,27 @@
 """The methods side by side on the same prompts, with paired Wilcoxon tests against SPD.
 
-Methods are models (see :func:`model.build_model`) plus how prompts reach them. Built in: the frozen
-backbone with raw points, with raw points turned into boxes, and (given an SPD adapter) the zero-shot
-case, the frozen decoder fed SPD's consensus prompts.
+Methods are models (see :func:`~..inference.model.build_model`) plus the options they run with (how
+prompts reach the decoder). Built in: the frozen backbone with raw points, with raw points turned into
+boxes, and (given an SPD adapter) the zero-shot case, the frozen decoder fed SPD's consensus prompts.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from .dataset import Case, CaseSpec, load_case
-from .metrics import mean_sd, paired_wilcoxon, volume_and_slice_metrics
-from .model import SpdModel, build_model
-from .predictor import SpdPredictor
-from .prompts import Prompts, curve_to_prompts
+from ..inference.metrics import mean_sd, paired_wilcoxon, volume_and_slice_metrics
+from ..inference.model import SpdModel, build_model, read_adapter
+from ..inference.model_spec import LITEMEDSAM, parse_model_spec
+from ..inference.options import InferenceOptions
+from ..inference.predictor import SpdPredictor
+from ..inference.prompts import Prompts, curve_to_prompts
 from .simulate import simulate_clinician_centerline, simulate_noisy_points
 
 log = logging.getLogger(__name__)
@@ -27,30 +29,30 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Method:
+    """A model and the options it runs with (device and precision come from :func:`evaluate`)."""
+
     name: str
     build: Callable[[], SpdModel]
+    options: InferenceOptions = field(default_factory=InferenceOptions)
 
 
 def standard_methods(adapters: dict[str, str], backbone_checkpoint: str | None = None) -> list[Method]:
     """Frozen-points, frozen-boxes, zero-shot consensus (if an ``spd`` adapter is given), then ``adapters``."""
-
-    def frozen(mode: str) -> Callable[[], SpdModel]:
-        def build():
-            model = build_model("frozen")
-            model.config = replace(model.config, prompt_mode=mode)
-            return model
-        return build
-
-    methods = [Method("frozen-points", frozen("points")), Method("frozen-boxes", frozen("boxes"))]
-    if "spd" in adapters:
+    specs = {name: parse_model_spec(path, backbone_checkpoint) for name, path in adapters.items()}
+    methods = [Method("frozen-points", lambda: build_model("frozen"), InferenceOptions(prompt_mode="points")),
+               Method("frozen-boxes", lambda: build_model("frozen"), InferenceOptions(prompt_mode="boxes"))]
+    spd = specs.get("spd")
+    if spd is not None and spd.is_adapter:
         def zero_shot():
-            model = build_model(adapters["spd"], backbone_checkpoint)
+            model = build_model(spd)
             model.reset_decoder()
-            model.config = replace(model.config, prompt_mode="boxes" if model.backbone.box_trained else "points")
             return model
-        methods.append(Method("zero-shot-consensus", zero_shot))
-    for name, path in adapters.items():
-        methods.append(Method(name, lambda p=path: build_model(p, backbone_checkpoint)))
+        # the untuned decoder of a box-trained backbone (LiteMedSAM) takes boxes
+        box_trained = read_adapter(spd.adapter)[0].backbone == LITEMEDSAM
+        methods.append(Method("zero-shot-consensus", zero_shot,
+                              InferenceOptions(prompt_mode="boxes" if box_trained else "points")))
+    for name, spec in specs.items():
+        methods.append(Method(name, lambda s=spec: build_model(s)))
     return methods
 
 
@@ -95,13 +97,14 @@ def evaluate(specs: list[CaseSpec], methods: list[Method], protocols=("centerlin
     # methods with the same encoder (e.g. every rank-0 adapter on one backbone) share its embeddings
     shared: dict[tuple[str, int], dict] = {}
     for method in methods:
-        predictor = SpdPredictor(method.build(), device)
+        options = replace(method.options, device=device)
+        predictor = SpdPredictor(method.build(), options)
         encoder_key = predictor.encoder_key()
         for case_index, case in enumerate(cases):
             predictor.set_volume(case.volume, case.axis, shared.setdefault((encoder_key, case_index), {}))
             for protocol in all_protocols:
                 for seed in seeds:
-                    result = predictor.predict(prompts[case_index, protocol, seed])
+                    result = predictor.predict(prompts[case_index, protocol, seed], options)
                     metrics = volume_and_slice_metrics(result.mask_kji, case.mask_kji, case.volume.spacing, case.axis)
                     rows.append({"method": method.name, "case": case.spec.name, "protocol": protocol, "seed": seed,
                                  **metrics["volume"], "slices": metrics["slices"]})

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import main as cli_main
-from .engine.io import read_volume, write_volume
-from .engine.markups import read_markups, write_markups
-from .engine.metrics import compute_dice, compute_hd95
-from .engine.simulate import simulate_clinician_centerline
-from .engine.synthetic import generate_case
+from ..cli import main as cli_main
+from ..inference.io import read_volume, write_volume
+from ..inference.markup_files import read_markups, write_markups
+from ..inference.metrics import compute_dice, compute_hd95
+from ..training.simulate import simulate_clinician_centerline
+from ..training.synthetic import generate_case
 
 STATUS_COLOURS = {"kept-local": "lime", "kept-neighbour": "yellow", "rejected": "red", "saliency-argmax": "cyan"}
 
@@ -69,7 +69,7 @@ def run(out: Path, seed: int = 2026, model: str = "default") -> dict:
     curve = simulate_clinician_centerline(case.label_kji, case.volume, 2, seed, neighbour_kji=case.neighbours_kji)
     write_markups(out / "sample_centerline.mrk.json", "Curve", curve, name="TI centerline (simulated clinician)")
 
-    from .engine.model import model_has_saliency
+    from ..inference.model import model_has_saliency
 
     has_saliency = model_has_saliency(model)
     args = ["segment", str(out / "sample_image.nii.gz"), "--curve", str(out / "sample_centerline.mrk.json"),

@@ -10,8 +10,8 @@ import numpy as np
 
 import slicer
 
-from ..engine.volume import Volume
-from .volumes import RAS_TO_LPS, image_data_from_array, numpy_to_matrix
+from ..inference.volume import Volume
+from ..bridge.volumes import RAS_TO_LPS, image_data_from_array, numpy_to_matrix
 
 
 class HeadlessSlicer:

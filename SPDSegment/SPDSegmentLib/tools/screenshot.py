@@ -4,7 +4,7 @@ A generated MR-enterography-like sample, a simulated clinician centerline, ``seg
 given model, then Slicer's own slice logic renders the input, the saliency heat map (foreground) and
 the segment outline on three slices.
 
-    .venv/bin/python docs/make_screenshot.py --model ADAPTER.safetensors --out Resources/Screenshot01.png
+    .venv/bin/python -m SPDSegmentLib.tools.screenshot --model ADAPTER.safetensors --out Resources/Screenshot01.png
 """
 
 import argparse
@@ -29,14 +29,15 @@ def main(argv=None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from SPDSegmentLib.bridge.headless import HeadlessSlicer
-    from SPDSegmentLib.bridge.render import render_slice
-    from SPDSegmentLib.engine.metrics import compute_dice
-    from SPDSegmentLib.engine.model import model_has_saliency
-    from SPDSegmentLib.engine.simulate import simulate_clinician_centerline
-    from SPDSegmentLib.engine.synthetic import generate_case
+    from SPDSegmentLib.tools.headless_scene import HeadlessSlicer
+    from SPDSegmentLib.tools.render import render_slice
+    from SPDSegmentLib.inference.metrics import compute_dice
+    from SPDSegmentLib.inference.model import model_has_saliency
+    from SPDSegmentLib.training.simulate import simulate_clinician_centerline
+    from SPDSegmentLib.training.synthetic import generate_case
     from SPDSegmentLib.bridge.segmentation import segment_array
-    from SPDSegmentLib.logic import segment_nodes
+    from SPDSegmentLib.inference.options import InferenceOptions
+    from SPDSegmentLib.logic import SegmentNodes, segment_nodes
 
     case = generate_case(args.seed)
     app = HeadlessSlicer()
@@ -50,9 +51,9 @@ def main(argv=None) -> int:
     saliency = app.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "SPD saliency") \
         if model_has_saliency(args.model) else None
     audit = app.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "SPD prompt audit")
-    result = segment_nodes(volume_node, segmentation, curve, model=args.model, device="cpu",
-                           segmentName="terminal ileum", saliencyNode=saliency, consensusNode=audit, tau=args.tau,
-                           promptMode=args.prompt_mode)
+    nodes = SegmentNodes(volume_node, segmentation, curve=curve, saliency=saliency, audit=audit,
+                         segment_name="terminal ileum")
+    result = segment_nodes(nodes, args.model, InferenceOptions(device="cpu", tau=args.tau, prompt_mode=args.prompt_mode))
     mask = segment_array(segmentation, result.segment_id, volume_node)
 
     slices = np.flatnonzero(case.label_kji.any(axis=(1, 2)))

@@ -29,15 +29,19 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 
-from .engine.backbones import build_backbone
-from .engine.cpd import CpdConfig
-from .engine.metrics import compute_dice
-from .engine.model import AdapterConfig, SpdModel, build_model
-from .engine.predictor import SpdPredictor, resolve_device
-from .engine.prompts import Prompts, curve_to_prompts
-from .engine.simulate import simulate_clinician_centerline
-from .engine.slices import ModelFrame, in_plane_spacing, normalise_intensity, to_stack
-from .engine.synthetic import generate_case
+from ..errors import InputError
+from ..inference.backbones import build_backbone
+from ..inference.cpd import CpdConfig
+from ..inference.device import resolve_device
+from ..inference.metrics import compute_dice
+from ..inference.model import AdapterConfig, SpdModel, build_model
+from ..inference.model_spec import LITEMEDSAM, RANDOM_WEIGHTS, ModelSpec, parse_model_spec
+from ..inference.options import InferenceOptions
+from ..inference.predictor import SpdPredictor
+from ..inference.prompts import Prompts, curve_to_prompts
+from ..inference.slices import ModelFrame, in_plane_spacing, normalise_intensity, to_stack
+from ..training.simulate import simulate_clinician_centerline
+from ..training.synthetic import generate_case
 
 
 @dataclass
@@ -126,30 +130,24 @@ def bench_case(n_slices: int, seed: int = 2026, prompts: str = "every-slice"):
     return case, Prompts(np.arange(n_slices), np.array(xy), np.ones(n_slices, bool))
 
 
-def _backbone(spec: str, image_size: int | None):
-    """``build_backbone``, with random weights for a SAM ViT named without a checkpoint (timing only)."""
-    if ":" not in spec and spec != "litemedsam":
-        spec = f"{spec}:random"
-    return build_backbone(spec, image_size)
-
-
-def _spd_model(spec: str, image_size: int | None) -> SpdModel:
+def _spd_model(spec: ModelSpec, image_size: int | None) -> SpdModel:
     """The embedded SPD adapter, as shipped, for LiteMedSAM. On a SAM ViT, a randomly initialised saliency
     head with τ = 0 (so CPD keeps every prompt) and point prompts, as the stock loop uses."""
-    if spec == "litemedsam":
+    if spec.backbone == LITEMEDSAM:
         return build_model("default").eval()
-    backbone = _backbone(spec, image_size)
-    model = SpdModel(backbone, AdapterConfig.for_variant("spd", backbone, lora_rank=0))
-    model.config = replace(model.config, cpd=CpdConfig(tau=0.0, neighbours=2, validate=True), prompt_mode="points")
-    return model.eval()
+    backbone = build_backbone(spec, image_size)
+    config = AdapterConfig.for_variant("spd", backbone, lora_rank=0, cpd=CpdConfig(tau=0.0, neighbours=2),
+                                       prompt_mode="points")
+    return SpdModel(backbone, config).eval()
 
 
-def run_stock(spec: str, image_size: int | None, device: torch.device, case, prompts: Prompts, box_mm: float):
+def run_stock(spec: ModelSpec, image_size: int | None, device: torch.device, case, prompts: Prompts,
+              box_mm: float):
     """segment-anything's SamPredictor, one slice at a time, fp32. Returns (masks (S, H, W), seconds)."""
     from segment_anything import SamPredictor
     from segment_anything.modeling import Sam
 
-    backbone = _backbone(spec, image_size)
+    backbone = build_backbone(spec, image_size)
     sam = Sam(backbone.image_encoder, backbone.prompt_encoder, backbone.mask_decoder,
               pixel_mean=(backbone.pixel_mean.flatten() * 255).tolist(),
               pixel_std=(backbone.pixel_std.flatten() * 255).tolist()).to(device).eval()
@@ -181,6 +179,9 @@ def run_benchmark(backbone: str = "litemedsam", device: str = "auto", n_slices: 
                   image_size: int | None = None, precision: str = "auto", compile: bool = False,
                   batch_size: int | None = None, box_mm: float = 10.0, skip_stock: bool = False,
                   prompt_kind: str = "every-slice") -> dict:
+    spec = parse_model_spec(backbone, missing_checkpoint=RANDOM_WEIGHTS)
+    if spec.is_adapter:
+        raise InputError(f"bench times a backbone; {backbone} is an adapter. Name its backbone instead.")
     torch_device = resolve_device(device)
     case, prompts = bench_case(n_slices, prompts=prompt_kind)
     n_prompted = len(prompts.slices)
@@ -189,14 +190,14 @@ def run_benchmark(backbone: str = "litemedsam", device: str = "auto", n_slices: 
     stock_masks = None
     if not skip_stock:
         with memory.measure():
-            stock_masks, seconds = run_stock(backbone, image_size, torch_device, case, prompts, box_mm)
+            stock_masks, seconds = run_stock(spec, image_size, torch_device, case, prompts, box_mm)
         timings.append(Timing("stock", n_prompted, seconds, memory.peak_bytes / 2**20,
                               dsc_vs_truth=float(compute_dice(stock_masks, to_stack(case.label_kji > 0, 2)))))
 
     results = {}
     for name, fast, path_precision in (("spd-fp32", False, "fp32"), ("spd-fast", True, precision)):
-        predictor = SpdPredictor(_spd_model(backbone, image_size), str(torch_device), batch_size,
-                                 path_precision, fast=fast, compile=compile and fast)
+        options = InferenceOptions(device=torch_device.type, precision=path_precision, batch_size=batch_size)
+        predictor = SpdPredictor(_spd_model(spec, image_size), options, fast=fast, compile=compile and fast)
         if compile and fast:  # compile outside the timed run, as a warm Slicer session would have it
             predictor.set_volume(case.volume, 2)
             predictor.predict(Prompts(prompts.slice_index[:2], prompts.xy[:2], prompts.positive[:2]))
@@ -212,9 +213,9 @@ def run_benchmark(backbone: str = "litemedsam", device: str = "auto", n_slices: 
             timings.append(Timing("spd-rerun", n_prompted, rerun.seconds, memory.peak_bytes / 2**20))
             timings[-2].dsc_vs_fp32 = float(compute_dice(results["spd-fast"].mask_kji, results["spd-fp32"].mask_kji))
     report = {"device": torch.cuda.get_device_name(torch_device) if torch_device.type == "cuda" else
-              f"CPU, {torch.get_num_threads()} threads", "backbone": backbone,
-              "image_size": image_size or (256 if backbone.startswith("litemedsam") else 1024),
-              "weights": "bundled" if backbone == "litemedsam" else ("given" if ":" in backbone else "random"),
+              f"CPU, {torch.get_num_threads()} threads", "backbone": spec.backbone,
+              "image_size": image_size or (256 if spec.backbone == LITEMEDSAM else 1024),
+              "weights": "random" if spec.random_weights else ("bundled" if spec.checkpoint is None else "given"),
               "volume_slices": n_slices, "prompted_slices": n_prompted, "prompts": prompt_kind,
               "precision": precision, "compile": compile,
               "timings": [{**asdict(t), "ms_per_slice": t.ms_per_slice, "slices_per_second": t.slices_per_second}

@@ -51,10 +51,6 @@ class Volume:
         m[:3, 3] = self.origin
         return m
 
-    @property
-    def ijk_to_ras(self) -> np.ndarray:
-        return np.diag([-1.0, -1.0, 1.0, 1.0]) @ self.ijk_to_lps
-
     def lps_to_ijk(self, points_lps: np.ndarray) -> np.ndarray:
         """(N, 3) LPS mm -> (N, 3) continuous (i, j, k)."""
         pts = np.asarray(points_lps, float).reshape(-1, 3)
@@ -64,12 +60,6 @@ class Volume:
     def ijk_to_lps_points(self, points_ijk: np.ndarray) -> np.ndarray:
         pts = np.asarray(points_ijk, float).reshape(-1, 3)
         return pts @ (self.direction * self.spacing[None, :]).T + self.origin
-
-    def with_array(self, array_kji: np.ndarray) -> "Volume":
-        """Same geometry, other voxels (for example a mask or a saliency map)."""
-        if array_kji.shape != self.array_kji.shape:
-            raise ValueError(f"Array shape {array_kji.shape} differs from the volume's {self.array_kji.shape}.")
-        return Volume(array_kji, self.spacing.copy(), self.origin.copy(), self.direction.copy())
 
     def slicing_axis(self, axis: str | int = "auto") -> int:
         """The IJK axis to step through slice by slice.

@@ -17,13 +17,10 @@ from typing import Iterator
 import numpy as np
 import SimpleITK as sitk
 
+from ..errors import InputError
 from .volume import Volume
 
 IMAGE_SUFFIXES = (".seg.nrrd", ".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
-
-
-class InputError(ValueError):
-    """Input the user can fix: the message says what is wrong and what to do."""
 
 
 def file_suffix(path: str | os.PathLike) -> str:

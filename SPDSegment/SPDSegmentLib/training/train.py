@@ -25,15 +25,16 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from .backbones import build_backbone
-from .cpd import CpdConfig, distil_prompts
+from ..inference.backbones import build_backbone
+from ..inference.cpd import CpdConfig, distil_prompts
 from .dataset import Case, CaseSpec, load_case
 from .losses import psc_loss, segmentation_loss
-from .model import AdapterConfig, SpdModel
-from .predictor import resolve_device
-from .prompts import Prompts, curve_to_prompts
+from ..inference.model import AdapterConfig, SpdModel
+from ..inference.model_spec import parse_model_spec
+from ..inference.device import resolve_device
+from ..inference.prompts import Prompts, curve_to_prompts
 from .simulate import simulate_clinician_centerline, simulate_noisy_points
-from .slices import ModelFrame, in_plane_spacing
+from ..inference.slices import ModelFrame, in_plane_spacing
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ class Trainer:
         self.rng = np.random.default_rng([config.seed, self.rank])
         torch.manual_seed(config.seed)  # the same head/LoRA initialisation on every rank and every rerun
         self.cases = [load_case(spec) for spec in cases]
-        backbone = build_backbone(config.backbone, config.image_size)
+        backbone = build_backbone(parse_model_spec(config.backbone), config.image_size)
         prior = config.variant in ("local", "cpd", "spd")
         cpd = CpdConfig(tau=config.tau, neighbours=config.neighbours if config.variant != "local" else 0,
                         validate=prior)

@@ -3,9 +3,10 @@
 ``set_volume`` normalises the volume, encodes the slices the prompts need and computes their saliency
 (cached); ``predict`` runs CPD and the decoder, so re-running after a prompt edit skips the encoder.
 
-    predictor = SpdPredictor(build_model("default"))
+    predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))
     predictor.set_volume(volume, axis="auto")
-    result = predictor.predict(prompts)            # masks, saliency, consensus audit
+    result = predictor.predict(prompts)                               # masks, saliency, consensus audit
+    stricter = predictor.predict(prompts, InferenceOptions(tau=0.7))  # per call; the adapter is unchanged
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .cpd import Consensus, distil_prompts, prompt_boxes
+from .cpd import Consensus, CpdConfig, distil_prompts
+from .decoder_prompts import prompt_boxes
+from .device import resolve_device
 from .fast_inference import autocast, resolve_precision
 from .model import SpdModel
+from .options import InferenceOptions
 from .prompts import Prompts
 from .slices import ModelFrame, from_stack, in_plane_spacing, normalise_intensity, to_stack
 from .volume import Volume
@@ -40,16 +44,6 @@ class Cancelled(Exception):
 
 ProgressFn = Callable[[int, int, Stage], None]
 CancelFn = Callable[[], bool]
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but no CUDA device is available; use --device cpu or auto.")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}.")
-    return torch.device(device)
 
 
 @dataclass
@@ -75,22 +69,23 @@ class Prediction:
 
 class SpdPredictor:
     """Args:
-        model: the model; the predictor owns it from here (``fast`` rewrites it for inference only).
-        device: auto | cpu | cuda.
-        batch_size: slices per encoder call (default: 1 on the CPU; on CUDA 32 at 256 px, 4 at 1024 px, whose
-            global attention holds a 4096 x 4096 bias per head and slice).
-        precision: encoder and decoder autocast, auto | fp32 | bf16 | fp16 (auto: fp16 on CUDA, fp32 on the CPU).
+        model: the model; the predictor owns it from here (``fast`` rewrites it for inference only). Its
+            adapter config is only read.
+        options: the default settings of :meth:`predict`; the device and precision are fixed here (a run with
+            another device or precision needs another predictor). The batch size defaults to 1 on the CPU; on
+            CUDA 32 at 256 px, 4 at 1024 px, whose global attention holds a 4096 x 4096 bias per head and slice.
         fast: fold Conv+BN, fused attention, channels-last (same results to float rounding).
         compile: ``torch.compile`` the encoder (pays off on long volumes on CUDA).
     """
 
-    def __init__(self, model: SpdModel, device: str = "auto", batch_size: int | None = None,
-                 precision: str = "auto", fast: bool = True, compile: bool = False):
-        self.device = resolve_device(device)
+    def __init__(self, model: SpdModel, options: InferenceOptions = InferenceOptions(), fast: bool = True,
+                 compile: bool = False):
+        self.options = options
+        self.device = resolve_device(options.device)
         self.model = model.to(self.device).eval()
-        self.batch_size = batch_size or self._default_batch_size()
+        self.batch_size = options.batch_size or self._default_batch_size()
         self.decode_batch_size = max(self.batch_size, 8)
-        self.dtype = resolve_precision(precision, self.device)
+        self.dtype = resolve_precision(options.precision, self.device)
         if fast:
             self.model.backbone.optimise_for_inference()
         self._encoder = torch.compile(self.model.backbone.encode) if compile else self.model.backbone.encode
@@ -141,8 +136,8 @@ class SpdPredictor:
                 digest.update(tensor.detach().float().cpu().numpy().tobytes())
         return digest.hexdigest()
 
-    def slices_needed(self, prompts: Prompts) -> np.ndarray:
-        reach = self.config.cpd.neighbours if self.config.cpd.validate else 0
+    def slices_needed(self, prompts: Prompts, cpd: CpdConfig) -> np.ndarray:
+        reach = cpd.neighbours if cpd.validate else 0
         n_slices = len(self._stack)
         wanted = {int(t + d) for t in prompts.slices for d in range(-reach, reach + 1) if 0 <= t + d < n_slices}
         return np.array(sorted(wanted), int)
@@ -180,8 +175,13 @@ class SpdPredictor:
 
     def _with_memory_fallback(self, run: Callable[[list], torch.Tensor], items: list, limit: str) -> torch.Tensor:
         """``run(items)``; out of memory, halve ``items`` and the batch-size attribute ``limit`` for later
-        batches; on one item, go on on the CPU."""
+        batches; on one item, go on on the CPU. An operation missing on Apple MPS also moves the run to the CPU."""
         try:
+            return run(items)
+        except NotImplementedError as error:
+            if self.device.type != "mps":
+                raise
+            self.move_to_cpu(f"an operation is missing on Apple MPS ({str(error).splitlines()[0][:80]})")
             return run(items)
         except torch.OutOfMemoryError:
             if self.device.type == "cuda":
@@ -200,7 +200,8 @@ class SpdPredictor:
     def move_to_cpu(self, reason: str) -> None:
         """Go on on the CPU (kept embeddings move along); the reason is kept in :attr:`notices`."""
         log.warning("Continuing on the CPU, which is slower: %s.", reason)
-        self.notices.append(f"Ran on the CPU: {reason}. Close other GPU programs or lower the batch size.")
+        advice = " Close other GPU programs or lower the batch size." if "memory" in reason else ""
+        self.notices.append(f"Ran on the CPU: {reason}.{advice}")
         self.device = torch.device("cpu")
         self.model.to(self.device)
         self.dtype = torch.float32
@@ -208,30 +209,31 @@ class SpdPredictor:
         for t in list(self._embeddings):
             self._embeddings[t] = self._embeddings[t].to(self.device, torch.float32)
 
-    def _decode_requests(self, consensus: Consensus) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]]:
+    def _decode_requests(self, consensus: Consensus, prompt_mode: str,
+                         tau: float) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]]:
         """(slice, points_xy, labels, box_xyxy) per decoder call, in slice pixels."""
         requests = []
         spacing = min(self._frame.spacing_xy)
         for t in consensus.slices:
             positive = consensus.prompts.on_slice(t, positive=True)
             negative = consensus.prompts.on_slice(t, positive=False)
-            if self.config.prompt_mode == "points":
+            if prompt_mode == "points":
                 points = np.concatenate([positive, negative])
                 labels = np.r_[np.ones(len(positive)), np.zeros(len(negative))]
                 requests.append((int(t), points, labels, None))
                 continue
             saliency_t = self._saliency[t] if self._saliency is not None else None
-            for box in prompt_boxes(positive, saliency_t, self.config.cpd.tau, self.config.cluster_mm / spacing,
+            for box in prompt_boxes(positive, saliency_t, tau, self.config.cluster_mm / spacing,
                                     self.config.box_margin_mm / spacing):
                 requests.append((int(t), negative, np.zeros(len(negative)), box))
         return requests
 
     @torch.no_grad()
-    def decode(self, consensus: Consensus, progress: ProgressFn | None = None,
+    def decode(self, consensus: Consensus, prompt_mode: str, tau: float, progress: ProgressFn | None = None,
                cancel: CancelFn | None = None) -> np.ndarray:
         """(S, H, W) uint8 masks: the union of every decoder call on each slice."""
         masks = np.zeros(self._stack.shape, np.uint8)
-        requests = self._decode_requests(consensus)
+        requests = self._decode_requests(consensus, prompt_mode, tau)
         done = 0
         while done < len(requests):
             if cancel is not None and cancel():
@@ -264,17 +266,34 @@ class SpdPredictor:
         with autocast(self.device, self.dtype):
             return self.model.backbone.decode(embeddings, points, labels, boxes).float()
 
-    def predict(self, prompts: Prompts, progress: ProgressFn | None = None,
+    def _check_options(self, options: InferenceOptions) -> None:
+        if options.device != self.options.device and resolve_device(options.device) != self.device:
+            raise ValueError(f"This predictor runs on {self.device}; build another one for device {options.device}.")
+        if options.precision != self.options.precision:
+            raise ValueError(f"This predictor runs in precision {self.options.precision}; build another one for "
+                             f"{options.precision}.")
+
+    def predict(self, prompts: Prompts, options: InferenceOptions | None = None, progress: ProgressFn | None = None,
                 cancel: CancelFn | None = None) -> Prediction:
-        """Encode what is missing, run CPD, decode; raise :class:`Cancelled` if ``cancel()`` turns True."""
+        """Encode what is missing, run CPD, decode; raise :class:`Cancelled` if ``cancel()`` turns True.
+
+        Args:
+            options: this run's settings (default: the predictor's); None fields keep the adapter's.
+        """
         if self._stack is None:
             raise RuntimeError("Call set_volume(...) before predict(...).")
         if len(prompts) == 0 or not prompts.positive.any():
             raise ValueError("No positive prompt lies on any slice; draw the centerline or points on this volume.")
+        options = options or self.options
+        self._check_options(options)
+        if options.batch_size:
+            self.batch_size = options.batch_size
+            self.decode_batch_size = max(self.batch_size, 8)
+        cpd = options.cpd_config(self.config.cpd)
         started = time.perf_counter()
-        self.encode(self.slices_needed(prompts), progress, cancel)
-        consensus = distil_prompts(prompts, self._saliency, self.config.cpd)
-        masks = self.decode(consensus, progress, cancel)
+        self.encode(self.slices_needed(prompts, cpd), progress, cancel)
+        consensus = distil_prompts(prompts, self._saliency, cpd)
+        masks = self.decode(consensus, options.decoder_prompt_mode(self.config.prompt_mode), cpd.tau, progress, cancel)
         saliency = None if self._saliency is None else from_stack(self._saliency, self.axis).copy()
         seconds = time.perf_counter() - started
         log.info("SPD: %d slices decoded, %d prompts kept, %d rejected, %.1f s", len(consensus.slices),
