@@ -288,7 +288,7 @@ def test_ctrl_c_during_a_run_exits_130_and_writes_nothing(oblique_case, tmp_path
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(SpdPredictor, "decode", interrupted)
+    monkeypatch.setattr(SpdPredictor, "_decode", interrupted)
     out, audit = tmp_path / "out.nii.gz", tmp_path / "audit.mrk.json"
     assert main(segment_args(folder / "image.nii.gz", folder / "curve.mrk.json", out, "--consensus", str(audit))) == 130
     assert "interrupted" in capsys.readouterr().err

@@ -39,19 +39,21 @@ def _prompts_from_files(args, volume, axis):
     return prompts
 
 
-def write_consensus_markups(path, consensus, volume, axis, force=False) -> None:
-    """The audit as a Fiducial list: label = status, description = status, saliency and source slice."""
+def write_consensus_markups(path, prediction, volume, axis, force=False) -> None:
+    """The audit as a Fiducial list: label = status; description = status, saliency, the prior that gave it and
+    the source slice; the list's name says which prior checked the prompts."""
     from .inference.markup_files import write_markups
 
-    audit = consensus.audit
+    audit = prediction.consensus.audit
     write_markups(path, "Fiducial", audit.to_lps(volume, axis), labels=[str(s) for s in audit.status],
-                  descriptions=audit.descriptions(), name="SPD prompt audit", force=force)
+                  descriptions=audit.descriptions(prediction.prior.label),
+                  name=f"SPD prompt audit ({prediction.prior.label})", force=force)
 
 
 def inference_options(args) -> "InferenceOptions":
     from .inference.options import InferenceOptions
 
-    return InferenceOptions(tau=args.tau, neighbours=args.neighbours, prompt_mode=args.prompt_mode,
+    return InferenceOptions(prior=args.prior, tau=args.tau, neighbours=args.neighbours, prompt_mode=args.prompt_mode,
                             empty_slices=args.empty_slices, axis=args.axis, device=args.device,
                             precision=args.precision, batch_size=args.batch_size)
 
@@ -76,10 +78,10 @@ def cmd_segment(args) -> int:
     volume = read_volume(args.image)
     axis = volume.slicing_axis(options.axis)
     prompts = _prompts_from_files(args, volume, axis)
+    if args.saliency and options.prior == "raw":
+        raise InputError("--prior raw checks no prompt, so there is no saliency map to write; drop --saliency or "
+                         "choose another --prior.")
     model = build_model(spec)
-    if args.saliency and not model.config.saliency:
-        raise InputError(f"Model {args.model!r} has no saliency head (it is a frozen backbone); drop --saliency "
-                         "or pass an SPD adapter with --model.")
     predictor = SpdPredictor(model, options)
     predictor.set_volume(volume, axis)
     with tqdm(desc="SPD", unit="batch", disable=args.quiet) as bar:
@@ -93,14 +95,18 @@ def cmd_segment(args) -> int:
     if args.saliency:
         write_volume(args.saliency, result.saliency_kji.astype(np.float32), volume, force=args.force)
     if args.consensus:
-        write_consensus_markups(args.consensus, result.consensus, volume, axis, force=args.force)
+        write_consensus_markups(args.consensus, result, volume, axis, force=args.force)
     audit = result.consensus.audit
     for notice in result.notices:
         print(f"spdsegment: note: {notice}", file=sys.stderr)
     if len(result.slices) == 0:
-        print("spdsegment: warning: every prompt disagreed with the saliency prior, so the segmentation is empty. "
-              "Check the curve, or lower --tau.", file=sys.stderr)
-    summary = {"output": str(args.output), "slices_with_mask": int(len(result.slices)),
+        print("spdsegment: warning: the segmentation is empty: " + (
+              "every prompt was rejected (see --consensus for each prompt's fate). Check that the prompts lie on "
+              "the structure, or try --prior none." if audit.count("rejected") == len(audit.status) else
+              "the decoder found nothing at the kept prompts. Try --prompt-mode boxes or another --prior."),
+              file=sys.stderr)
+    summary = {"output": str(args.output), "prior": result.prior.route, "slices_with_mask": int(len(result.slices)),
+               "slices_filled": len(result.filled_slices),
                "kept_local": audit.count("kept-local"), "kept_neighbour": audit.count("kept-neighbour"),
                "rejected": audit.count("rejected"), "voxels": int(result.mask_kji.sum()),
                "device": str(predictor.device), "seconds": round(time.perf_counter() - started, 2)}
@@ -218,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                      help="encoder and decoder arithmetic (auto: fp16 on CUDA, fp32 on the CPU; bf16 is faster "
                           "on the CPU but changes masks slightly)")
+    seg.add_argument("--prior", default="auto", choices=["auto", "learned", "none", "raw"],
+                     help="what checks the prompts: auto (the learned prior where it agrees with the prompts, else "
+                          "none), learned (the model's saliency head), none (no learned prior: the prompts are "
+                          "checked against each other and decoded with boxes fitted to the structure) or raw (every "
+                          "prompt as given, one box per cluster: the frozen baseline); default auto")
     seg.add_argument("--tau", type=float, help="saliency threshold (default: the model's, 0.5)")
     seg.add_argument("--neighbours", type=int, help="CPD neighbour slices n on each side (default: the model's, 2)")
     seg.add_argument("--prompt-mode", choices=["points", "boxes"], help="how consensus prompts reach the decoder")

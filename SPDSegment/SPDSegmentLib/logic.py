@@ -71,7 +71,9 @@ class SegmentResult:
         prompts_rejected: prompts the saliency prior rejected.
         seconds: wall time.
         device: where the engine ran.
-        notices: what the user should know about the run (for example a fall-back to the CPU).
+        prior: which prior checked the prompts (``learned prior``, ``continuity prior`` or ``no prior``).
+        notices: what the user should know about the run (the learned prior was overruled, a fall-back to
+            the CPU).
     """
 
     segment_id: str
@@ -80,6 +82,7 @@ class SegmentResult:
     prompts_rejected: int
     seconds: float
     device: str
+    prior: str = ""
     notices: tuple[str, ...] = ()
 
 
@@ -140,6 +143,9 @@ def prepare_job(nodes: SegmentNodes, model: ModelSpec | str = "default",
     if not nodes.segment_name or not nodes.segment_name.strip():
         raise InputError("Give the output segment a name.")
     spec = parse_model_spec(model)
+    if nodes.saliency is not None and options.prior == "raw":
+        raise InputError("The raw prior checks no prompt, so there is no saliency map; choose another prior or no "
+                         "saliency volume.")
     volume = volume_from_node(nodes.volume)
     slicing_axis = volume.slicing_axis(options.axis)
     prompts = _prompts(volume, slicing_axis, nodes)
@@ -153,9 +159,6 @@ def run_job(job: SegmentJob, progress: Callable | None = None,
             cancel: Callable[[], bool] | None = None) -> tuple[Prediction, str]:
     """The engine part (safe on a worker thread: touches no node). Raises :class:`Cancelled` on cancel."""
     predictor = _cache.get(job)
-    if job.nodes.saliency is not None and not predictor.config.saliency:
-        raise InputError("This model has no saliency head (a frozen backbone); choose an SPD adapter or no "
-                         "saliency output.")
     return predictor.predict(job.prompts, job.options, progress, cancel), str(predictor.device)
 
 
@@ -168,10 +171,13 @@ def write_job(job: SegmentJob, prediction: Prediction, device: str) -> SegmentRe
     if nodes.saliency is not None:
         fill_saliency_node(nodes.saliency, nodes.volume, prediction.saliency_kji)
     if nodes.audit is not None:
-        fill_audit_node(nodes.audit, audit.to_lps(job.volume, job.axis), audit.status, audit.descriptions())
+        fill_audit_node(nodes.audit, audit.to_lps(job.volume, job.axis), audit.status,
+                        audit.descriptions(prediction.prior.label))
+        nodes.audit.SetAttribute("SPDSegment.Prior", prediction.prior.label)
     kept = audit.count("kept-local") + audit.count("kept-neighbour")
     outcome = SegmentResult(segment_id, int(len(prediction.slices)), kept, audit.count("rejected"),
-                            time.perf_counter() - job.started, device, tuple(prediction.notices))
+                            time.perf_counter() - job.started, device, prediction.prior.label,
+                            tuple(prediction.notices))
     log.info("SPDSegment: %s", outcome)
     return outcome
 

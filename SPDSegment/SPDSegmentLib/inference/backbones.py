@@ -101,34 +101,36 @@ class Backbone(nn.Module):
         return self
 
     def decode(self, embeddings: torch.Tensor, points: torch.Tensor | None = None,
-               labels: torch.Tensor | None = None, boxes: torch.Tensor | None = None) -> torch.Tensor:
-        """Mask logits for one prompt set per embedding.
+               labels: torch.Tensor | None = None, boxes: torch.Tensor | None = None,
+               mask_decoder: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mask logits and the decoder's predicted IoU for one prompt set per embedding.
 
         Args:
             embeddings: (B, 256, e, e) from :meth:`encode`.
             points: (B, N, 2) float, (x, y) in model-input pixels, or None.
             labels: (B, N) int, 1 positive, 0 negative, -1 padding (ignored).
             boxes: (B, 4) float, (x0, y0, x1, y1) in model-input pixels, or None.
+            mask_decoder: another decoder with this one's architecture (the untuned one of a tuned model).
 
         Returns:
-            (B, 1, r, r) logits over the padded square input (r = 4 e).
+            (B, 1, r, r) logits over the padded square input (r = 4 e), and (B,) predicted IoU.
         """
         if embeddings.shape[0] > 1 and not self.batched_decoder:
             # segment-anything's decoder pairs one image with many prompt sets; run one image at a time.
-            return torch.cat([self.decode(embeddings[b:b + 1], None if points is None else points[b:b + 1],
-                                          None if labels is None else labels[b:b + 1],
-                                          None if boxes is None else boxes[b:b + 1])
-                              for b in range(embeddings.shape[0])])
+            parts = [self.decode(embeddings[b:b + 1], None if points is None else points[b:b + 1],
+                                 None if labels is None else labels[b:b + 1], None if boxes is None else boxes[b:b + 1],
+                                 mask_decoder) for b in range(embeddings.shape[0])]
+            return torch.cat([logits for logits, _ in parts]), torch.cat([iou for _, iou in parts])
         point_prompt = None if points is None else (points, labels)
         sparse, dense = self.prompt_encoder(points=point_prompt, boxes=boxes, masks=None)
-        logits, _ = self.mask_decoder(
+        logits, iou = (mask_decoder or self.mask_decoder)(
             image_embeddings=embeddings,
             image_pe=self.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
             multimask_output=False,
         )
-        return logits
+        return logits, iou[:, 0]
 
 
 def build_litemedsam(checkpoint: str | os.PathLike | None = None, image_size: int = 256,

@@ -80,9 +80,11 @@ class Audit:
     def count(self, status: str) -> int:
         return int(np.sum(self.status == status))
 
-    def descriptions(self) -> list[str]:
-        """One line per row: status, saliency, slice and (for borrowed points) the source slice."""
-        return [f"{status}; saliency {s:.3f}; slice {t}" + (f"; from slice {j}" if j not in (t, -1) else "")
+    def descriptions(self, prior: str = "") -> list[str]:
+        """One line per row: status, saliency (and which prior gave it), slice and, for borrowed points, the
+        source slice."""
+        named = f" ({prior})" if prior else ""
+        return [f"{status}; saliency {s:.3f}{named}; slice {t}" + (f"; from slice {j}" if j not in (t, -1) else "")
                 for status, s, t, j in zip(self.status, self.saliency, self.slice_index, self.source_slice)]
 
     def to_lps(self, volume, axis: int) -> np.ndarray:

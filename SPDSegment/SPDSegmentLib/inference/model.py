@@ -8,6 +8,7 @@ backbone's own weights.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
@@ -115,6 +116,23 @@ class SpdModel(nn.Module):
     def reset_decoder(self) -> None:
         """Back to the backbone's own (untuned) mask decoder."""
         self.backbone.mask_decoder.load_state_dict(self._base_decoder)
+
+    @property
+    def decoder_tuned(self) -> bool:
+        return any(not torch.equal(value.cpu(), self._base_decoder[key].cpu())
+                   for key, value in self.backbone.mask_decoder.state_dict().items())
+
+    def base_decoder(self) -> nn.Module:
+        """The backbone's own (untuned) mask decoder: the model's decoder if it was not tuned, else a copy
+        holding the original weights (made once, on the decoder's device)."""
+        if not self.decoder_tuned:
+            return self.backbone.mask_decoder
+        if getattr(self, "_untuned_decoder", None) is None:
+            untuned = copy.deepcopy(self.backbone.mask_decoder)
+            untuned.load_state_dict(self._base_decoder)
+            object.__setattr__(self, "_untuned_decoder", untuned.eval())  # not a submodule: never saved
+        device = next(self.backbone.mask_decoder.parameters()).device
+        return self._untuned_decoder.to(device)
 
     def saliency_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         if self.saliency_head is None:

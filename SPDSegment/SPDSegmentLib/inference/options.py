@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import InputError
 from .cpd import EMPTY_RULES, CpdConfig
+from .prior_choice import PRIORS
 
 PROMPT_MODES = ("points", "boxes")
 AXES = ("auto", "axial", "coronal", "sagittal")
@@ -24,6 +25,9 @@ class InferenceOptions:
     """Settings of one run.
 
     Attributes:
+        prior: ``auto`` (the learned prior where it agrees with the prompts, else the prompts checked against
+            each other), ``learned``, ``none`` (no learned prior: prompts checked against each other) or ``raw``
+            (every prompt as given: the frozen-backbone baseline); see :mod:`.prior_choice`.
         tau: saliency threshold τ in [0, 1) (None: the adapter's).
         neighbours: CPD neighbour slices n on each side, 0-10 (None: the adapter's).
         prompt_mode: ``points`` or ``boxes``, how consensus prompts reach the decoder (None: the adapter's).
@@ -34,6 +38,7 @@ class InferenceOptions:
         batch_size: slices per encoder call (None: chosen for the device).
     """
 
+    prior: str = "auto"
     tau: float | None = None
     neighbours: int | None = None
     prompt_mode: str | None = None
@@ -52,7 +57,8 @@ class InferenceOptions:
                                      ("empty-slice rule", self.empty_slices, EMPTY_RULES)):
             if value is not None and value not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}, got {value!r}.")
-        for name, value, allowed in (("axis", self.axis, AXES), ("device", self.device, DEVICES),
+        for name, value, allowed in (("prior", self.prior, PRIORS), ("axis", self.axis, AXES),
+                                     ("device", self.device, DEVICES),
                                      ("precision", self.precision, PRECISIONS)):
             if value not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}, got {value!r}.")

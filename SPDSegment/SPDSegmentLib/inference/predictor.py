@@ -1,7 +1,13 @@
 """SpdPredictor: SAM's predictor for volumes.
 
-``set_volume`` normalises the volume, encodes the slices the prompts need and computes their saliency
-(cached); ``predict`` runs CPD and the decoder, so re-running after a prompt edit skips the encoder.
+``set_volume`` normalises the volume; ``predict`` encodes the slices it needs (cached, so re-running after
+a prompt edit skips the encoder), picks the prior that checks the prompts (:mod:`.prior_choice`), runs CPD
+with it and decodes:
+
+- learned prior: the adapter's saliency head, its decoder and prompt mode (the paper's SPD);
+- continuity prior: the prompts checked against each other (:mod:`.continuity_prior`), then the
+  backbone's own decoder with boxes fitted to the structure (:mod:`.box_fitting`);
+- raw: every prompt as given, one box per cluster (or points), nothing checked.
 
     predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))
     predictor.set_volume(volume, axis="auto")
@@ -13,19 +19,23 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Callable
 
 import numpy as np
 import torch
 
+from .box_fitting import (BoxFitting, Candidate, choose_half_size, cluster_points, decode_candidates, fill_gaps,
+                          keep_supported_regions)
+from .continuity_prior import continuity_saliency
 from .cpd import Consensus, CpdConfig, distil_prompts
 from .decoder_prompts import prompt_boxes
 from .device import resolve_device
 from .fast_inference import autocast, resolve_precision
 from .model import SpdModel
 from .options import InferenceOptions
+from .prior_choice import CONTINUITY, LEARNED, RAW, PriorChoice, choose_prior, structure_found
 from .prompts import Prompts
 from .slices import ModelFrame, from_stack, in_plane_spacing, normalise_intensity, to_stack
 from .volume import Volume
@@ -52,11 +62,14 @@ class Prediction:
 
     Attributes:
         mask_kji: (K, J, I) uint8 mask on the input grid.
-        saliency_kji: (K, J, I) float32 in [0, 1] (0 on slices not encoded), or None without a head.
+        saliency_kji: (K, J, I) float32 in [0, 1], the prior the prompts were checked against (learned or
+            continuity; 0 where it was not computed), or None when nothing checked them (``raw``).
         consensus: CPD output (kept prompts and audit).
-        slices: slice indices that got a mask.
+        slices: slice indices whose mask is not empty.
         seconds: wall time of ``predict``.
-        notices: what the user should know about how it ran (e.g. it fell back to the CPU).
+        prior: which prior checked the prompts, and why (:class:`PriorChoice`).
+        filled_slices: slices without a kept prompt that were filled from a segmented neighbour.
+        notices: what the user should know about how it ran (the prior was overruled, it fell back to the CPU).
     """
 
     mask_kji: np.ndarray
@@ -64,6 +77,8 @@ class Prediction:
     consensus: Consensus
     slices: np.ndarray
     seconds: float
+    prior: PriorChoice = PriorChoice(RAW)
+    filled_slices: tuple[int, ...] = ()
     notices: list[str] = field(default_factory=list)
 
 
@@ -76,11 +91,13 @@ class SpdPredictor:
             CUDA 32 at 256 px, 4 at 1024 px, whose global attention holds a 4096 x 4096 bias per head and slice.
         fast: fold Conv+BN, fused attention, channels-last (same results to float rounding).
         compile: ``torch.compile`` the encoder (pays off on long volumes on CUDA).
+        box_fitting: settings of the fitted boxes of the continuity route.
     """
 
     def __init__(self, model: SpdModel, options: InferenceOptions = InferenceOptions(), fast: bool = True,
-                 compile: bool = False):
+                 compile: bool = False, box_fitting: BoxFitting = BoxFitting()):
         self.options = options
+        self.box_fitting = box_fitting
         self.device = resolve_device(options.device)
         self.model = model.to(self.device).eval()
         self.batch_size = options.batch_size or self._default_batch_size()
@@ -136,8 +153,7 @@ class SpdPredictor:
                 digest.update(tensor.detach().float().cpu().numpy().tobytes())
         return digest.hexdigest()
 
-    def slices_needed(self, prompts: Prompts, cpd: CpdConfig) -> np.ndarray:
-        reach = cpd.neighbours if cpd.validate else 0
+    def _slices_around(self, prompts: Prompts, reach: int) -> np.ndarray:
         n_slices = len(self._stack)
         wanted = {int(t + d) for t in prompts.slices for d in range(-reach, reach + 1) if 0 <= t + d < n_slices}
         return np.array(sorted(wanted), int)
@@ -209,9 +225,9 @@ class SpdPredictor:
         for t in list(self._embeddings):
             self._embeddings[t] = self._embeddings[t].to(self.device, torch.float32)
 
-    def _decode_requests(self, consensus: Consensus, prompt_mode: str,
-                         tau: float) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]]:
-        """(slice, points_xy, labels, box_xyxy) per decoder call, in slice pixels."""
+    def _requests(self, consensus: Consensus, prompt_mode: str, tau: float,
+                  saliency: np.ndarray | None) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]]:
+        """(slice, points_xy, labels, box_xyxy) per decoder call of the learned and raw routes, in slice pixels."""
         requests = []
         spacing = min(self._frame.spacing_xy)
         for t in consensus.slices:
@@ -222,34 +238,33 @@ class SpdPredictor:
                 labels = np.r_[np.ones(len(positive)), np.zeros(len(negative))]
                 requests.append((int(t), points, labels, None))
                 continue
-            saliency_t = self._saliency[t] if self._saliency is not None else None
-            for box in prompt_boxes(positive, saliency_t, tau, self.config.cluster_mm / spacing,
-                                    self.config.box_margin_mm / spacing):
+            for box in prompt_boxes(positive, None if saliency is None else saliency[t], tau,
+                                    self.config.cluster_mm / spacing, self.config.box_margin_mm / spacing):
                 requests.append((int(t), negative, np.zeros(len(negative)), box))
         return requests
 
     @torch.no_grad()
-    def decode(self, consensus: Consensus, prompt_mode: str, tau: float, progress: ProgressFn | None = None,
-               cancel: CancelFn | None = None) -> np.ndarray:
-        """(S, H, W) uint8 masks: the union of every decoder call on each slice."""
-        masks = np.zeros(self._stack.shape, np.uint8)
-        requests = self._decode_requests(consensus, prompt_mode, tau)
-        done = 0
-        while done < len(requests):
+    def _decode(self, requests, decoder, progress: ProgressFn | None = None,
+                cancel: CancelFn | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Logits (N, H, W) on the slice grid and predicted IoU (N,) of every request, in batches."""
+        logits, quality = [], []
+        for done in range(0, len(requests), self.decode_batch_size):
             if cancel is not None and cancel():
                 raise Cancelled()
             batch = requests[done:done + self.decode_batch_size]
-            logits = self._with_memory_fallback(self._decode_batch, batch, "decode_batch_size")
-            binary = (self._frame.maps_to_slice(logits) > 0)[:, 0].cpu().numpy()
-            for (t, *_), mask in zip(batch, binary):
-                masks[t] |= mask.astype(np.uint8)
-            done += len(batch)
+            self.encode(np.unique([t for t, *_ in batch]), cancel=cancel)
+            batch_logits, batch_quality = self._with_memory_fallback(
+                lambda items: self._decode_batch(items, decoder), batch, "decode_batch_size")
+            logits.append(self._frame.maps_to_slice(batch_logits)[:, 0].cpu().numpy())
+            quality.append(batch_quality.cpu().numpy())
             if progress is not None:
-                progress(done, len(requests), Stage.DECODE)
-        return masks
+                progress(done + len(batch), len(requests), Stage.DECODE)
+        if not logits:
+            return np.zeros((0,) + self._stack.shape[1:], np.float32), np.zeros(0, np.float32)
+        return np.concatenate(logits), np.concatenate(quality)
 
-    def _decode_batch(self, batch) -> torch.Tensor:
-        embeddings = torch.stack([self._embeddings[t] for t, *_ in batch]).float()
+    def _decode_batch(self, batch, decoder) -> tuple[torch.Tensor, torch.Tensor]:
+        embeddings = torch.stack([self._embeddings[t] for t, *_ in batch]).float().to(self.device)
         longest = max(len(points) for _, points, _, _ in batch)
         points = labels = boxes = None
         if longest:
@@ -264,7 +279,37 @@ class SpdPredictor:
             boxes = torch.from_numpy(self._frame.points_to_model(corners).reshape(-1, 4).astype(np.float32))
             boxes = boxes.to(self.device)
         with autocast(self.device, self.dtype):
-            return self.model.backbone.decode(embeddings, points, labels, boxes).float()
+            logits, quality = self.model.backbone.decode(embeddings, points, labels, boxes, decoder)
+        return logits.float(), quality.float()
+
+    def _union(self, requests, logits: np.ndarray) -> np.ndarray:
+        masks = np.zeros(self._stack.shape, bool)
+        for (t, *_), slice_logits in zip(requests, logits):
+            masks[t] |= slice_logits > 0
+        return masks
+
+    def _fitted_boxes(self, consensus: Consensus, progress: ProgressFn | None,
+                      cancel: CancelFn | None) -> tuple[np.ndarray, list[int]]:
+        """The continuity route's decoding (:mod:`.box_fitting`) with the backbone's own decoder."""
+        fitting = self.box_fitting
+        spacing = min(self._frame.spacing_xy)
+        decoder = self.model.base_decoder()
+        negatives = consensus.prompts.select(~consensus.prompts.positive)
+
+        def decode(slices: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            negative = [negatives.on_slice(int(t)) for t in slices]
+            requests = [(int(t), xy, np.zeros(len(xy)), box) for t, xy, box in zip(slices, negative, boxes)]
+            return self._decode(requests, decoder, progress, cancel)
+
+        kept = consensus.prompts.select(consensus.prompts.positive)
+        candidates = [Candidate(int(t), points) for t in kept.slices
+                      for points in cluster_points(kept.on_slice(t), fitting.cluster_mm / spacing)]
+        half_mm, scores = choose_half_size(candidates, decode, spacing, fitting)
+        log.info("Fitted box half-size %.0f mm (mean predicted IoU by size: %s)", half_mm,
+                 ", ".join(f"{h:.0f} mm {s:.2f}" for h, s in scores.items()))
+        masks = decode_candidates(candidates, decode, half_mm / spacing, self._stack.shape)
+        masks = keep_supported_regions(masks, candidates)
+        return fill_gaps(masks, decode, fitting)
 
     def _check_options(self, options: InferenceOptions) -> None:
         if options.device != self.options.device and resolve_device(options.device) != self.device:
@@ -275,7 +320,8 @@ class SpdPredictor:
 
     def predict(self, prompts: Prompts, options: InferenceOptions | None = None, progress: ProgressFn | None = None,
                 cancel: CancelFn | None = None) -> Prediction:
-        """Encode what is missing, run CPD, decode; raise :class:`Cancelled` if ``cancel()`` turns True.
+        """Encode what is missing, choose the prior, run CPD, decode; raise :class:`Cancelled` if ``cancel()``
+        turns True.
 
         Args:
             options: this run's settings (default: the predictor's); None fields keep the adapter's.
@@ -289,15 +335,52 @@ class SpdPredictor:
         if options.batch_size:
             self.batch_size = options.batch_size
             self.decode_batch_size = max(self.batch_size, 8)
-        cpd = options.cpd_config(self.config.cpd)
         started = time.perf_counter()
-        self.encode(self.slices_needed(prompts, cpd), progress, cancel)
-        consensus = distil_prompts(prompts, self._saliency, cpd)
-        masks = self.decode(consensus, options.decoder_prompt_mode(self.config.prompt_mode), cpd.tau, progress, cancel)
-        saliency = None if self._saliency is None else from_stack(self._saliency, self.axis).copy()
+        cpd = replace(options.cpd_config(self.config.cpd), validate=True)
+        learned = None
+        if self.config.saliency and options.prior in ("auto", "learned"):
+            self.encode(self._slices_around(prompts, cpd.neighbours), progress, cancel)
+            learned = self._saliency
+        continuity = None
+        if options.prior != "raw":
+            continuity = continuity_saliency(prompts, self._stack.shape, self._frame.spacing_xy, cpd.neighbours)
+        choice = choose_prior(options.prior, learned, continuity, prompts, cpd.tau)
+        filled: list[int] = []
+        if choice.route == LEARNED:
+            saliency = learned.copy()
+            for t in choice.overruled_slices:
+                saliency[t] = continuity[t]
+            consensus = distil_prompts(prompts, saliency, cpd)
+            requests = self._requests(consensus, options.decoder_prompt_mode(self.config.prompt_mode), cpd.tau,
+                                      saliency)
+            masks = self._union(requests, self._decode(requests, None, progress, cancel)[0])
+        else:
+            # the continuity map stays the saliency output even when it was too thin to trust: it shows why
+            saliency = continuity
+            consensus = distil_prompts(prompts, continuity, cpd) if choice.route == CONTINUITY else None
+            if consensus is not None and not structure_found(consensus.prompts, prompts):
+                choice = PriorChoice(RAW, "the prompts do not form one continuous structure (too few agree with "
+                                          "their neighbours), so each was segmented as given",
+                                     choice.agreement)
+            if choice.route == CONTINUITY:
+                masks, filled = self._fitted_boxes(consensus, progress, cancel)
+            else:
+                # asked for: the model as it is; fallen back to: the frozen baseline (the untuned decoder, with
+                # boxes on a box-trained backbone), so the fallback is never worse than plain boxes
+                fell_back = options.prior != "raw"
+                mode = options.decoder_prompt_mode("boxes" if fell_back and self.model.backbone.box_trained
+                                                   else self.config.prompt_mode)
+                consensus = distil_prompts(prompts, None, replace(cpd, validate=False))
+                requests = self._requests(consensus, mode, cpd.tau, None)
+                decoder = self.model.base_decoder() if fell_back else None
+                masks = self._union(requests, self._decode(requests, decoder, progress, cancel)[0])
+        notices = list(self.notices) + ([f"{choice.reason[0].upper()}{choice.reason[1:]}."] if choice.reason else [])
         seconds = time.perf_counter() - started
-        log.info("SPD: %d slices decoded, %d prompts kept, %d rejected, %.1f s", len(consensus.slices),
-                 consensus.audit.count("kept-local") + consensus.audit.count("kept-neighbour"),
-                 consensus.audit.count("rejected"), seconds)
-        return Prediction(np.ascontiguousarray(from_stack(masks, self.axis)), saliency, consensus,
-                          consensus.slices, seconds, list(self.notices))
+        audit = consensus.audit
+        log.info("SPD (%s): %d slices segmented, %d prompts kept, %d rejected, %.1f s", choice.label,
+                 int(masks.reshape(len(masks), -1).any(axis=1).sum()),
+                 audit.count("kept-local") + audit.count("kept-neighbour"), audit.count("rejected"), seconds)
+        return Prediction(np.ascontiguousarray(from_stack(masks.astype(np.uint8), self.axis)),
+                          None if saliency is None else from_stack(saliency, self.axis).copy(), consensus,
+                          np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1)), seconds, choice, tuple(filled),
+                          notices)

@@ -1,10 +1,12 @@
-"""Render Resources/Screenshot01.png headless from a real MRML scene (slicer-core).
+"""Render Resources/Screenshot01.png headless from a real MRML scene (slicer-core) on a real scan.
 
-A generated MR-enterography-like sample, a simulated clinician centerline, ``segment_nodes`` with the
-given model, then Slicer's own slice logic renders the input, the saliency heat map (foreground) and
-the segment outline on three slices.
+The scan and a label of it are read, a clinician-like centerline is simulated on the label (a quarter of it
+drifting off the structure, gaps, jitter), ``segment_nodes`` runs with the given model into a headless
+scene, and Slicer's own slice logic renders three slices: the input, the saliency the prompts were checked
+against (heat map), the segment outline and the prompt audit (kept green, borrowed yellow, rejected red).
 
-    .venv/bin/python -m SPDSegmentLib.tools.screenshot --model ADAPTER.safetensors --out Resources/Screenshot01.png
+    .venv/bin/python -m SPDSegmentLib.tools.screenshot --image IMAGE --label LABELS --label-value 15 \\
+        --out Resources/Screenshot01.png
 """
 
 import argparse
@@ -14,13 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
+STATUS_COLOURS = {"kept-local": (60, 220, 60), "kept-neighbour": (250, 220, 40), "rejected": (235, 40, 40),
+                  "saliency-argmax": (40, 220, 235)}
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image", required=True, type=Path, help="the scan (NIfTI or NRRD)")
+    parser.add_argument("--label", required=True, type=Path, help="its label image")
+    parser.add_argument("--label-value", type=int, default=1)
+    parser.add_argument("--structure", default="colon", help="what the label value is, for the titles")
+    parser.add_argument("--credit", default="", help="where the scan comes from, printed under the picture")
     parser.add_argument("--model", default="default")
-    parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--tau", type=float, help="saliency threshold (default: the model's)")
-    parser.add_argument("--prompt-mode", choices=["points", "boxes"], help="default: the model's")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("Resources/Screenshot01.png"))
     args = parser.parse_args(argv)
 
@@ -29,55 +37,62 @@ def main(argv=None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from SPDSegmentLib.tools.headless_scene import HeadlessSlicer
-    from SPDSegmentLib.tools.render import render_slice
-    from SPDSegmentLib.inference.metrics import compute_dice
-    from SPDSegmentLib.inference.model import model_has_saliency
-    from SPDSegmentLib.training.simulate import simulate_clinician_centerline
-    from SPDSegmentLib.training.synthetic import generate_case
     from SPDSegmentLib.bridge.segmentation import segment_array
+    from SPDSegmentLib.inference.io import read_label_mask, read_volume
+    from SPDSegmentLib.inference.metrics import compute_dice
     from SPDSegmentLib.inference.options import InferenceOptions
     from SPDSegmentLib.logic import SegmentNodes, segment_nodes
+    from SPDSegmentLib.tools.headless_scene import HeadlessSlicer
+    from SPDSegmentLib.tools.render import render_slice
+    from SPDSegmentLib.training.simulate import simulate_clinician_centerline
 
-    case = generate_case(args.seed)
+    volume = read_volume(args.image)
+    truth = read_label_mask(args.label, args.label_value, volume)
+    axis = volume.slicing_axis("auto")
     app = HeadlessSlicer()
-    volume_node = app.add_volume(case.volume, "MRE sample")
+    volume_node = app.add_volume(volume, args.image.name)
     volume_node.CreateDefaultDisplayNodes()
-    curve_lps = simulate_clinician_centerline(case.label_kji, case.volume, 2, args.seed,
-                                              neighbour_kji=case.neighbours_kji)
-    curve = app.add_curve(curve_lps, "TI centerline")
+    curve = app.add_curve(simulate_clinician_centerline(truth, volume, axis, args.seed), f"{args.structure} centerline")
     segmentation = app.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "SPD")
     segmentation.CreateDefaultDisplayNodes()
-    saliency = app.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "SPD saliency") \
-        if model_has_saliency(args.model) else None
+    saliency = app.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "SPD saliency")
     audit = app.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "SPD prompt audit")
     nodes = SegmentNodes(volume_node, segmentation, curve=curve, saliency=saliency, audit=audit,
-                         segment_name="terminal ileum")
-    result = segment_nodes(nodes, args.model, InferenceOptions(device="cpu", tau=args.tau, prompt_mode=args.prompt_mode))
+                         segment_name=args.structure)
+    result = segment_nodes(nodes, args.model, InferenceOptions(device="cpu"))
     mask = segment_array(segmentation, result.segment_id, volume_node)
 
-    slices = np.flatnonzero(case.label_kji.any(axis=(1, 2)))
-    chosen = slices[np.linspace(0, len(slices) - 1, 3).round().astype(int)]
-    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ case.volume.ijk_to_lps
-    if saliency is not None and args.tau is not None:
-        from SPDSegmentLib.bridge.overlay import fill_saliency_display
-
-        fill_saliency_display(saliency, threshold=args.tau)
-    panels = [render_slice(volume_node, None, saliency, segmentation, result.segment_id,
-                           slice_offset=float((ras @ [0, 0, k, 1])[2]), size=360) for k in chosen]
-    figure, axes = plt.subplots(1, 3, figsize=(10.8, 3.9))
-    for ax, k, panel in zip(axes, chosen, panels):
+    audit_ras = np.array([audit.GetNthControlPointPositionWorld(i) for i in range(audit.GetNumberOfControlPoints())])
+    statuses = [audit.GetNthControlPointLabel(i) for i in range(audit.GetNumberOfControlPoints())]
+    colours = np.array([STATUS_COLOURS.get(s, (255, 255, 255)) for s in statuses], np.uint8)
+    slices = np.flatnonzero(np.moveaxis(truth, 2 - axis, 0).reshape(truth.shape[2 - axis], -1).any(axis=1))
+    chosen = slices[np.linspace(0, len(slices) - 1, 5).round().astype(int)[1:4]]
+    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ volume.ijk_to_lps
+    orientation = {0: "Sagittal", 1: "Coronal", 2: "Axial"}[axis]
+    panels = []
+    for t in chosen:
+        ijk = np.zeros(4)
+        ijk[axis], ijk[3] = t, 1.0
+        offset = float((ras @ ijk)[{0: 0, 1: 1, 2: 2}[axis]])
+        panels.append(render_slice(volume_node, None, saliency, segmentation, result.segment_id, slice_offset=offset,
+                                   size=360, orientation=orientation, points_ras=audit_ras, point_colors=colours))
+    figure, axes = plt.subplots(1, 3, figsize=(10.8, 4.2))
+    for ax, t, panel in zip(axes, chosen, panels):
         ax.imshow(panel[..., :3])
-        ax.set_title(f"slice {k}", fontsize=9)
+        ax.set_title(f"slice {t}", fontsize=9)
         ax.axis("off")
-    figure.suptitle(f"SPDSegment in a headless MRML scene (slicer-core): saliency heat map and segment outline; "
-                    f"model {Path(args.model).name}, tau {args.tau if args.tau is not None else 'default'}",
-                    fontsize=9)
-    figure.tight_layout()
+    dsc = compute_dice(mask, truth)
+    figure.suptitle(f"SPDSegment on a real MR scan ({args.structure}, simulated drifting centerline): {result.prior}; "
+                    f"saliency (heat), segment (outline), prompts kept (green), borrowed (yellow), rejected (red); "
+                    f"DSC {dsc:.2f}", fontsize=8.5, wrap=True)
+    if args.credit:
+        figure.text(0.5, 0.01, args.credit, ha="center", fontsize=7.5)
+    figure.tight_layout(rect=(0, 0.04, 1, 0.93))
     figure.savefig(args.out, dpi=100)
-    print(json.dumps({"out": str(args.out), "model": args.model, "dsc": round(compute_dice(mask, case.label_kji), 4),
+    print(json.dumps({"out": str(args.out), "model": args.model, "prior": result.prior, "dsc": round(dsc, 4),
                       "slices": result.slices_processed, "kept": result.prompts_kept,
-                      "rejected": result.prompts_rejected, "seconds": round(result.seconds, 1), "tau": args.tau}))
+                      "rejected": result.prompts_rejected, "notices": list(result.notices),
+                      "seconds": round(result.seconds, 1)}))
     return 0
 
 

@@ -1,8 +1,7 @@
 """The methods side by side on the same prompts, with paired Wilcoxon tests against SPD.
 
-Methods are models (see :func:`~..inference.model.build_model`) plus the options they run with (how
-prompts reach the decoder). Built in: the frozen backbone with raw points, with raw points turned into
-boxes, and (given an SPD adapter) the zero-shot case, the frozen decoder fed SPD's consensus prompts.
+Methods are models (see :func:`~..inference.model.build_model`) plus the options they run with (which prior
+checks the prompts, how they reach the decoder); :func:`standard_methods` lists the built-in ones.
 """
 
 from __future__ import annotations
@@ -37,12 +36,21 @@ class Method:
 
 
 def standard_methods(adapters: dict[str, str], backbone_checkpoint: str | None = None) -> list[Method]:
-    """Frozen-points, frozen-boxes, zero-shot consensus (if an ``spd`` adapter is given), then ``adapters``."""
+    """The yardsticks, then ``adapters`` as shipped (prior ``auto``).
+
+    - ``frozen-points`` / ``frozen-boxes``: the frozen backbone with every prompt as given (prior ``raw``),
+      as points or as one box per cluster grown by 10 mm (the baseline every gain is measured against);
+    - given an ``spd`` adapter: ``zero-shot-consensus`` (its learned prior's consensus fed to the untuned
+      decoder) and ``spd-learned`` (the learned prior forced, the paper's route).
+    """
     specs = {name: parse_model_spec(path, backbone_checkpoint) for name, path in adapters.items()}
-    methods = [Method("frozen-points", lambda: build_model("frozen"), InferenceOptions(prompt_mode="points")),
-               Method("frozen-boxes", lambda: build_model("frozen"), InferenceOptions(prompt_mode="boxes"))]
+    def frozen():
+        return build_model("frozen")
+
+    methods = [Method("frozen-points", frozen, InferenceOptions(prior="raw", prompt_mode="points")),
+               Method("frozen-boxes", frozen, InferenceOptions(prior="raw", prompt_mode="boxes"))]
     spd = specs.get("spd")
-    if spd is not None and spd.is_adapter:
+    if spd is not None and spd.is_adapter and read_adapter(spd.adapter)[0].saliency:
         def zero_shot():
             model = build_model(spd)
             model.reset_decoder()
@@ -50,7 +58,8 @@ def standard_methods(adapters: dict[str, str], backbone_checkpoint: str | None =
         # the untuned decoder of a box-trained backbone (LiteMedSAM) takes boxes
         box_trained = read_adapter(spd.adapter)[0].backbone == LITEMEDSAM
         methods.append(Method("zero-shot-consensus", zero_shot,
-                              InferenceOptions(prompt_mode="boxes" if box_trained else "points")))
+                              InferenceOptions(prior="learned", prompt_mode="boxes" if box_trained else "points")))
+        methods.append(Method("spd-learned", lambda: build_model(spd), InferenceOptions(prior="learned")))
     for name, spec in specs.items():
         methods.append(Method(name, lambda s=spec: build_model(s)))
     return methods
@@ -95,19 +104,21 @@ def evaluate(specs: list[CaseSpec], methods: list[Method], protocols=("centerlin
                for c, case in enumerate(cases) for protocol in all_protocols for seed in seeds}
     rows = []
     # methods with the same encoder (e.g. every rank-0 adapter on one backbone) share its embeddings
-    shared: dict[tuple[str, int], dict] = {}
+    # and cases on one image (several labels of one scan) share them too
+    shared: dict[tuple[str, str, int], dict] = {}
     for method in methods:
         options = replace(method.options, device=device)
         predictor = SpdPredictor(method.build(), options)
         encoder_key = predictor.encoder_key()
         for case_index, case in enumerate(cases):
-            predictor.set_volume(case.volume, case.axis, shared.setdefault((encoder_key, case_index), {}))
+            image = str(Path(case.spec.image).resolve())
+            predictor.set_volume(case.volume, case.axis, shared.setdefault((encoder_key, image, case.axis), {}))
             for protocol in all_protocols:
                 for seed in seeds:
                     result = predictor.predict(prompts[case_index, protocol, seed], options)
                     metrics = volume_and_slice_metrics(result.mask_kji, case.mask_kji, case.volume.spacing, case.axis)
                     rows.append({"method": method.name, "case": case.spec.name, "protocol": protocol, "seed": seed,
-                                 **metrics["volume"], "slices": metrics["slices"]})
+                                 "route": result.prior.route, **metrics["volume"], "slices": metrics["slices"]})
                     log.info("%s %s %s seed %d: DSC %.3f", method.name, case.spec.name, protocol, seed,
                              metrics["volume"]["dsc"])
     names = [m.name for m in methods]

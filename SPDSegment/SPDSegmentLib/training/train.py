@@ -262,7 +262,7 @@ class Trainer:
             xy = consensus.prompts.on_slice(t)
             points[row, :len(xy)] = torch.from_numpy(frame.points_to_model(xy)).float()
             labels[row, :len(xy)] = 1.0
-        logits = self.model.backbone.decode(embeddings[decoded], points.to(self.device), labels.to(self.device))
+        logits, _ = self.model.backbone.decode(embeddings[decoded], points.to(self.device), labels.to(self.device))
         goal = (frame.masks_to_model(torch.from_numpy(masks[decoded]).to(self.device), logits.shape[-1]) > 0.5).float()
         loss = segmentation_loss(logits, goal)
         if self.config.variant == "spd" and self.config.lambda_psc > 0:

@@ -35,6 +35,7 @@ class SPDSegmentParameterNode:
     adapterPath: Path = Path()
     samBackbone: Annotated[str, Choice(["sam_vit_b", "sam_vit_l", "sam_vit_h"])] = "sam_vit_b"
     device: Annotated[str, Choice(["auto", "cuda", "mps", "cpu"])] = "auto"
+    prior: Annotated[str, Choice(["auto", "learned", "none", "raw"])] = "auto"
     tau: Annotated[float, WithinRange(0.0, 0.99)] = 0.5
     neighbours: Annotated[int, WithinRange(0, 10)] = 2
     slicingAxis: Annotated[str, Choice(["auto", "axial", "coronal", "sagittal"])] = "auto"

@@ -75,7 +75,7 @@ class SPDSegmentLogic(ScriptedLoadableModuleLogic):
         def modelSetting(value):
             return None if value == MODEL_SETTING else value
 
-        return InferenceOptions(tau=parameterNode.tau, neighbours=parameterNode.neighbours,
+        return InferenceOptions(prior=parameterNode.prior, tau=parameterNode.tau, neighbours=parameterNode.neighbours,
                                 prompt_mode=modelSetting(parameterNode.promptMode),
                                 empty_slices=modelSetting(parameterNode.emptySlices), axis=parameterNode.slicingAxis,
                                 device=parameterNode.device, precision=parameterNode.precision)
@@ -317,9 +317,9 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if p.saliencyVolume is not None:
                 self.onOverlayChanged()
             self.ui.statusLabel.text = _(
-                "{slices} slices segmented; {kept} prompts kept, {rejected} rejected; {seconds:.1f} s on {device}."
-            ).format(slices=result.slices_processed, kept=result.prompts_kept, rejected=result.prompts_rejected,
-                     seconds=result.seconds, device=result.device)
+                "{slices} slices segmented ({prior}); {kept} prompts kept, {rejected} rejected; {seconds:.1f} s on "
+                "{device}.").format(slices=result.slices_processed, prior=result.prior, kept=result.prompts_kept,
+                                    rejected=result.prompts_rejected, seconds=result.seconds, device=result.device)
             if result.notices:
                 self.ui.statusLabel.text += " " + " ".join(result.notices)
 

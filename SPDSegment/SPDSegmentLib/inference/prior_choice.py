@@ -1,0 +1,102 @@
+"""Which prior checks the prompts of a run, and why: the learned saliency, the continuity of the prompts
+themselves, or none at all.
+
+- ``learned``: the adapter's saliency head (the paper's SPD).
+- ``none``: no learned prior; the prompts are checked against each other
+  (:mod:`.continuity_prior`) and decoded with fitted boxes. If they do not form one continuous
+  structure, every prompt is decoded as given (``raw``) and the run says so.
+- ``raw``: every prompt as given, one box per cluster (the frozen-backbone baseline).
+- ``auto`` (default): the learned prior where it agrees with the prompts, else ``none``. A prior trained
+  on other scans can reject every prompt of a real one; the run then says that it overruled it.
+
+Agreement is measured on the prompts the continuity prior keeps (those that form the traced structure):
+the share of them the learned prior accepts. At least ``MIN_AGREEMENT`` keeps the learned prior for the
+volume; on a slice where it rejects every prompt the continuity prior keeps, it is overruled there only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from .cpd import saliency_at
+from .prompts import Prompts
+
+PRIORS = ("auto", "learned", "none", "raw")
+LEARNED, CONTINUITY, RAW = "learned", "continuity", "raw"
+MIN_AGREEMENT = 0.5
+# the continuity route needs this share of the prompted slices (and two slices at least) to keep a prompt
+MIN_STRUCTURE_SLICES = 0.3
+
+
+@dataclass(frozen=True)
+class PriorChoice:
+    """The route a run took.
+
+    Attributes:
+        route: ``learned``, ``continuity`` or ``raw``.
+        reason: one line for the user when the route is not the one asked for ('' otherwise).
+        agreement: share of the continuity-kept prompts the learned prior accepted (None without a head).
+        overruled_slices: slices where the continuity prior replaced the learned one.
+    """
+
+    route: str
+    reason: str = ""
+    agreement: float | None = None
+    overruled_slices: tuple[int, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return {LEARNED: "learned prior", CONTINUITY: "continuity prior", RAW: "no prior"}[self.route]
+
+
+def _accepted(saliency: np.ndarray, prompts: Prompts, tau: float) -> np.ndarray:
+    accepted = np.zeros(len(prompts), bool)
+    for t in prompts.slices:
+        on = prompts.slice_index == t
+        accepted[on] = saliency_at(saliency[t], prompts.xy[on]) > tau
+    return accepted
+
+
+def choose_prior(requested: str, learned: np.ndarray | None, continuity: np.ndarray, prompts: Prompts,
+                 tau: float) -> PriorChoice:
+    """The route for ``requested`` (see the module docstring), given both saliency maps on the slice stack.
+
+    Raises:
+        InputError: ``learned`` asked of a model without a saliency head.
+    """
+    if requested not in PRIORS:
+        raise InputError(f"prior must be one of {', '.join(PRIORS)}, got {requested!r}.")
+    if requested == "raw":
+        return PriorChoice(RAW)
+    if requested == "learned":
+        if learned is None:
+            raise InputError("This model has no learned prior (no saliency head); use prior auto or none.")
+        return PriorChoice(LEARNED)
+    if requested == "none" or learned is None:
+        return PriorChoice(CONTINUITY)
+    positive = prompts.select(prompts.positive)
+    consistent = _accepted(continuity, positive, tau)
+    learned_ok = _accepted(learned, positive, tau)
+    if not consistent.any():
+        return PriorChoice(LEARNED, agreement=None)
+    agreement = float(learned_ok[consistent].mean())
+    if agreement < MIN_AGREEMENT:
+        return PriorChoice(CONTINUITY, f"the learned prior was overruled for this volume: it accepted "
+                                       f"{int(learned_ok[consistent].sum())} of the {int(consistent.sum())} prompts "
+                                       f"that agree with their neighbours (it needs {100 * MIN_AGREEMENT:.0f} %), so "
+                                       "the prompts were checked against each other instead", agreement)
+    overruled = tuple(int(t) for t in positive.slices
+                      if consistent[positive.slice_index == t].any() and not learned_ok[positive.slice_index == t].any())
+    reason = (f"the learned prior was overruled on {len(overruled)} slice(s) where it rejected every prompt that "
+              f"agrees with its neighbours ({', '.join(map(str, overruled[:8]))}{'…' if len(overruled) > 8 else ''})"
+              if overruled else "")
+    return PriorChoice(LEARNED, reason, agreement, overruled)
+
+
+def structure_found(kept: Prompts, prompts: Prompts) -> bool:
+    """Whether the prompts the continuity prior kept span enough slices to be one traced structure."""
+    prompted = len(prompts.select(prompts.positive).slices)
+    return len(kept.select(kept.positive).slices) >= max(2, MIN_STRUCTURE_SLICES * prompted)

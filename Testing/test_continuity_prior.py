@@ -1,0 +1,179 @@
+"""The prior that needs no training: prompts checked against each other, the route choice, fitted boxes.
+
+Hand-built prompts and a hand-made decoder whose answers are known, so every expectation is computed
+without the code under test.
+"""
+
+import numpy as np
+import pytest
+
+from SPDSegmentLib.errors import InputError
+from SPDSegmentLib.inference.box_fitting import (BoxFitting, Candidate, choose_half_size, cluster_points,
+                                                 decode_candidates, fill_gaps, keep_supported_regions,
+                                                 region_holding)
+from SPDSegmentLib.inference.continuity_prior import continuity_saliency
+from SPDSegmentLib.inference.cpd import KEPT_LOCAL, REJECTED, CpdConfig, distil_prompts
+from SPDSegmentLib.inference.prior_choice import CONTINUITY, LEARNED, RAW, choose_prior, structure_found
+from SPDSegmentLib.inference.prompts import Prompts
+
+SHAPE = (12, 60, 80)
+SPACING = (2.0, 1.0)  # non-square pixels: x is 2 mm, y is 1 mm
+
+
+def traced(slices, x=20.0, y=30.0, stray=None):
+    """One prompt per slice on a straight structure; ``stray`` = (slice, x, y) adds one elsewhere."""
+    rows = [(t, x, y) for t in slices] + ([stray] if stray else [])
+    return Prompts(np.array([r[0] for r in rows]), np.array([r[1:] for r in rows], float), np.ones(len(rows), bool))
+
+
+def test_continuity_keeps_a_traced_structure_and_rejects_a_stray_click():
+    prompts = traced(range(2, 10), stray=(5, 60.0, 30.0))  # 40 px = 80 mm away in x
+    saliency = continuity_saliency(prompts, SHAPE, SPACING, neighbours=2, sigma_mm=10.0)
+    assert saliency[5, 30, 20] == pytest.approx(1.0)
+    assert saliency[5, 30, 60] < 1e-6
+    result = distil_prompts(prompts, saliency, CpdConfig(tau=0.5, neighbours=2))
+    statuses = {(int(t), float(x)): s for t, (x, _), s in zip(result.audit.slice_index, result.audit.xy,
+                                                             result.audit.status) if s != "kept-neighbour"}
+    assert statuses[(5, 60.0)] == REJECTED
+    assert all(statuses[(t, 20.0)] == KEPT_LOCAL for t in range(2, 10))
+
+
+def test_a_prompt_is_vouched_for_by_the_better_side_only_averaged_over_its_n_slices():
+    # slice 5 has a prompt 6 mm away (3 px in x at 2 mm) on slice 4 only: one side, half its slices
+    prompts = traced([4], x=23.0).__add__(traced([5]))
+    saliency = continuity_saliency(prompts, SHAPE, SPACING, neighbours=2, sigma_mm=10.0)
+    expected = np.exp(-6.0 ** 2 / (2 * 10.0 ** 2)) / 2  # mean of slices 4 and 3 (nothing there) on the left
+    assert saliency[5, 30, 20] == pytest.approx(expected, rel=1e-5)
+    # in y, pixels are 1 mm: 6 px away is 6 mm
+    assert continuity_saliency(traced([4], y=36.0), SHAPE, SPACING, 2, 10.0)[5, 30, 20] == pytest.approx(expected,
+                                                                                                          rel=1e-5)
+
+
+def test_the_ends_of_the_structure_and_the_edges_of_a_gap_keep_their_support():
+    prompts = traced([1, 2, 3, 4, 8, 9, 10])  # a gap over 5-7
+    saliency = continuity_saliency(prompts, SHAPE, SPACING, neighbours=2, sigma_mm=10.0)
+    for t in (1, 4, 8, 10):
+        assert saliency[t, 30, 20] == pytest.approx(1.0), t
+    assert saliency[6, 30, 20] == pytest.approx(0.5)  # slice 6 has one prompt on each side, 2 slices off
+
+
+def learned_map(accept_slices, at=(30, 20)):
+    saliency = np.zeros(SHAPE, np.float32)
+    for t in accept_slices:
+        saliency[t, at[0], at[1]] = 0.9
+    return saliency
+
+
+def test_auto_overrules_a_learned_prior_that_rejects_the_traced_structure_and_says_why():
+    prompts = traced(range(2, 10))
+    continuity = continuity_saliency(prompts, SHAPE, SPACING, 2, 10.0)
+    choice = choose_prior("auto", learned_map([3]), continuity, prompts, 0.5)
+    assert choice.route == CONTINUITY and choice.agreement == pytest.approx(1 / 8)
+    assert "overruled" in choice.reason and "1 of the 8 prompts" in choice.reason
+
+
+def test_auto_keeps_an_agreeing_learned_prior_and_overrules_it_only_on_slices_it_rejects():
+    prompts = traced(range(2, 10))
+    continuity = continuity_saliency(prompts, SHAPE, SPACING, 2, 10.0)
+    choice = choose_prior("auto", learned_map([2, 3, 4, 5, 6, 8]), continuity, prompts, 0.5)
+    assert choice.route == LEARNED and choice.overruled_slices == (7, 9)
+    assert "7, 9" in choice.reason
+
+
+def test_forced_routes_and_a_model_without_a_learned_prior():
+    prompts = traced(range(2, 10))
+    continuity = continuity_saliency(prompts, SHAPE, SPACING, 2, 10.0)
+    assert choose_prior("learned", learned_map([]), continuity, prompts, 0.5).route == LEARNED
+    assert choose_prior("none", learned_map(range(12)), continuity, prompts, 0.5).route == CONTINUITY
+    assert choose_prior("raw", None, continuity, prompts, 0.5).route == RAW
+    assert choose_prior("auto", None, continuity, prompts, 0.5) == choose_prior("none", None, continuity, prompts, 0.5)
+    with pytest.raises(InputError, match="no learned prior"):
+        choose_prior("learned", None, continuity, prompts, 0.5)
+
+
+def test_scattered_clicks_are_not_a_structure():
+    clicks = Prompts(np.array([1, 5, 9]), np.array([[10.0, 10.0], [40.0, 40.0], [70.0, 20.0]]), np.ones(3, bool))
+    continuity = continuity_saliency(clicks, SHAPE, SPACING, 2, 10.0)
+    kept = distil_prompts(clicks, continuity, CpdConfig()).prompts
+    assert len(kept) == 0 and not structure_found(kept, clicks)
+    prompts = traced(range(2, 10))
+    kept = distil_prompts(prompts, continuity_saliency(prompts, SHAPE, SPACING, 2, 10.0), CpdConfig()).prompts
+    assert structure_found(kept, prompts)
+
+
+class DiscDecoder:
+    """A stand-in decoder over a volume holding one disc of radius ``radius`` px per slice at ``centre``:
+    a box covers the disc -> the disc, predicted IoU 0.9; a box inside it -> the box's inscribed disc, IoU
+    0.5 (a part); a box that also covers ``neighbour`` (a bigger organ, 30 px off) -> disc and organ, IoU 0.8."""
+
+    def __init__(self, radius=6.0, centre=(20.0, 30.0), neighbour=(50.0, 30.0)):
+        self.radius, self.centre, self.neighbour = radius, np.array(centre), np.array(neighbour)
+        self.calls = []
+        yy, xx = np.mgrid[:SHAPE[1], :SHAPE[2]]
+        self.grid = np.stack([xx, yy], -1).astype(float)
+
+    def disc(self, centre, radius):
+        return np.linalg.norm(self.grid - centre, axis=-1) <= radius
+
+    def __call__(self, slices, boxes):
+        self.calls.append(len(slices))
+        logits, iou = [], []
+        for box in boxes:
+            covers = box[0] <= self.centre[0] - self.radius and box[2] >= self.centre[0] + self.radius
+            if covers and box[2] >= self.neighbour[0]:
+                mask, quality = self.disc(self.centre, self.radius) | self.disc(self.neighbour, 10), 0.8
+            elif covers:
+                mask, quality = self.disc(self.centre, self.radius), 0.9
+            else:
+                half = (box[2] - box[0]) / 2
+                mask, quality = self.disc((box[:2] + box[2:]) / 2, half), 0.5
+            logits.append(np.where(mask, 1.0, -1.0))
+            iou.append(quality)
+        return np.array(logits), np.array(iou)
+
+
+def test_the_box_size_is_the_smallest_that_holds_the_structure():
+    decoder = DiscDecoder(radius=6.0)
+    candidates = [Candidate(t, np.array([[20.0, 30.0]])) for t in range(2, 10)]
+    # half-sizes 2, 4, 8, 40 px: 8 covers the disc (0.9), 40 also takes the neighbour (0.8)
+    fitting = BoxFitting(half_sizes_mm=(2.0, 4.0, 8.0, 40.0), sample=4, tolerance=0.05)
+    half, scores = choose_half_size(candidates, decoder, 1.0, fitting)
+    assert half == 8.0 and scores == {2.0: 0.5, 4.0: 0.5, 8.0: 0.9, 40.0: 0.8}
+    assert decoder.calls == [4, 4, 4, 4]
+    masks = decode_candidates(candidates, decoder, 8.0, SHAPE)
+    assert np.array_equal(masks[5], decoder.disc(decoder.centre, 6.0)) and not masks[0].any()
+
+
+def test_gaps_are_filled_from_a_neighbour_only_where_the_result_overlaps_it():
+    decoder = DiscDecoder(radius=6.0)
+    masks = np.zeros(SHAPE, bool)
+    disc = decoder.disc(decoder.centre, 6.0)
+    for t in (1, 2, 5, 6):
+        masks[t] = disc
+    filled, done = fill_gaps(masks, decoder, BoxFitting(gap_slices=2))
+    assert done == [3, 4] and all(np.array_equal(filled[t], disc) for t in (3, 4))
+    # a gap longer than gap_slices stays empty
+    assert fill_gaps(masks, decoder, BoxFitting(gap_slices=1))[1] == []
+    # a decoder answering somewhere else is not trusted
+    elsewhere = lambda slices, boxes: (np.array([np.where(decoder.disc((60.0, 10.0), 6), 1.0, -1.0)] * len(slices)),
+                                       np.full(len(slices), 0.9))
+    assert fill_gaps(masks, elsewhere, BoxFitting(gap_slices=2))[1] == []
+
+
+def test_cleanup_keeps_regions_holding_prompts_across_slices_and_drops_strays():
+    masks = np.zeros(SHAPE, bool)
+    masks[2:8, 25:35, 15:25] = True    # the structure, 6 slices
+    masks[4, 5:9, 60:70] = True        # a stray blob on one slice, holding a prompt
+    masks[2:5, 45:55, 60:70] = True    # a region no prompt lies in
+    candidates = [Candidate(t, np.array([[20.0, 30.0]])) for t in range(2, 8)] + [Candidate(4, np.array([[65.0, 7.0]]))]
+    kept = keep_supported_regions(masks, candidates)
+    assert kept[2:8, 25:35, 15:25].all() and kept.sum() == 6 * 10 * 10
+
+
+def test_clusters_and_the_region_holding_the_points():
+    groups = cluster_points(np.array([[0.0, 0.0], [3.0, 0.0], [30.0, 0.0]]), 5.0)
+    assert sorted(len(g) for g in groups) == [1, 2]
+    mask = np.zeros((20, 20), bool)
+    mask[2:5, 2:5] = mask[10:15, 10:15] = True
+    assert region_holding(mask, np.array([[12.0, 11.0]])).sum() == 25
+    assert not region_holding(mask, np.array([[8.0, 8.0]])).any()
