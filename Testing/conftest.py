@@ -1,4 +1,5 @@
-"""Shared fixtures: real cases from ../shared/data, cropped small so the real models run fast on CPU."""
+"""Shared fixtures: small real CT/MR crops kept in Testing/Data (see its README), so the real models run fast
+on the CPU and the suite needs nothing beside the clone."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("SPD_SHARED_DATA", REPO.parent / "shared" / "data")) / "totalsegmentator"
+DATA = REPO / "Testing" / "Data"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -26,28 +26,18 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def data_dir() -> Path:
-    if not DATA.is_dir():
-        pytest.fail(f"Real test data not found at {DATA}; set SPD_SHARED_DATA to the shared/data folder.")
-    return DATA
-
-
-@pytest.fixture(scope="session")
-def mr_crop(data_dir, tmp_path_factory):
-    """MR abdomen cropped to 4 axial slices through the colon (label 15), with its label file.
+def mr_crop():
+    """MR abdomen, 4 axial slices through the colon (label 15), with its label file.
 
     Returns (image_path, label_path, label_value).
     """
-    image = sitk.ReadImage(str(data_dir / "mr" / "image.nii.gz"))
-    labels = sitk.ReadImage(str(data_dir / "mr" / "labels.nii.gz"))
-    colon = sitk.GetArrayFromImage(labels) == 15
-    best = int(np.argmax(colon.reshape(colon.shape[0], -1).sum(1)))
-    k0 = int(np.clip(best - 1, 0, colon.shape[0] - 4))
-    out = tmp_path_factory.mktemp("mr_crop")
-    image_path, label_path = out / "image.nii.gz", out / "labels.nii.gz"
-    sitk.WriteImage(image[:, :, k0:k0 + 4], str(image_path))
-    sitk.WriteImage(labels[:, :, k0:k0 + 4], str(label_path))
-    return image_path, label_path, 15
+    return DATA / "mr_colon_image.nii.gz", DATA / "mr_colon_labels.nii.gz", 15
+
+
+@pytest.fixture(scope="session")
+def ct_crop():
+    """Contrast CT abdomen, 3 axial slices through the right kidney (label 2): (image_path, label_path, value)."""
+    return DATA / "ct_kidney_image.nii.gz", DATA / "ct_kidney_labels.nii.gz", 2
 
 
 @pytest.fixture(scope="session")

@@ -20,10 +20,11 @@ def vit_b_small():
     return build_sam_vit("sam_vit_b", image_size=128)
 
 
-def test_litemedsam_with_bundled_weights_segments_a_real_kidney_from_a_tight_box(data_dir, litemedsam):
-    image = sitk.GetArrayFromImage(sitk.ReadImage(str(data_dir / "ct" / "image.nii.gz")))
-    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(data_dir / "ct" / "labels.nii.gz")))
-    kidney = labels == 2
+def test_litemedsam_with_bundled_weights_segments_a_real_kidney_from_a_tight_box(ct_crop, litemedsam):
+    image_path, label_path, value = ct_crop
+    image = sitk.GetArrayFromImage(sitk.ReadImage(str(image_path)))
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(label_path)))
+    kidney = labels == value
     k = int(np.argmax(kidney.reshape(len(kidney), -1).sum(1)))
     slice_image = normalise_intensity(image)[k]
     ys, xs = np.nonzero(kidney[k])
@@ -31,18 +32,19 @@ def test_litemedsam_with_bundled_weights_segments_a_real_kidney_from_a_tight_box
     box = frame.points_to_model(np.array([[xs.min(), ys.min()], [xs.max(), ys.max()]], float)).reshape(1, 4)
     with torch.no_grad():
         embeddings = litemedsam.encode(frame.images_to_model(torch.from_numpy(slice_image)[None]))
-        logits = litemedsam.decode(embeddings, boxes=torch.from_numpy(box).float())
+        logits, quality = litemedsam.decode(embeddings, boxes=torch.from_numpy(box).float())
     mask = (frame.maps_to_slice(logits) > 0)[0, 0].numpy()
     assert compute_dice(mask, kidney[k]) > 0.75
+    assert quality.shape == (1,) and 0.5 < float(quality[0]) <= 1.0  # a tight box on a kidney: a confident mask
     assert len(litemedsam.checkpoint_sha256) == 64
 
 
 def test_vit_b_at_small_input_encodes_and_decodes_points(vit_b_small):
     with torch.no_grad():
         embeddings = vit_b_small.encode(torch.rand(2, 3, 128, 128))
-        logits = vit_b_small.decode(embeddings, torch.tensor([[[10.0, 20.0], [0, 0]], [[50.0, 60.0], [70, 80]]]),
-                                    torch.tensor([[1.0, -1.0], [1.0, 0.0]]))
-    assert embeddings.shape == (2, 256, 8, 8) and logits.shape == (2, 1, 32, 32)
+        points = torch.tensor([[[10.0, 20.0], [0, 0]], [[50.0, 60.0], [70, 80]]])
+        logits, quality = vit_b_small.decode(embeddings, points, torch.tensor([[1.0, -1.0], [1.0, 0.0]]))
+    assert embeddings.shape == (2, 256, 8, 8) and logits.shape == (2, 1, 32, 32) and quality.shape == (2,)
 
 
 def test_vit_checkpoint_of_another_input_size_loads_with_interpolated_position_tables(vit_b_small, tmp_path):

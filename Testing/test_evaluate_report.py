@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from SPDSegmentLib.training.evaluate import parse_protocol, robustness_summary, summarise, target_checks, write_report
+from SPDSegmentLib.training.evaluate import parse_protocol, robustness_summary, summarise
+from SPDSegmentLib.training.report import target_checks, write_report
 
 
 def rows_for(method, values, protocol="noise"):
@@ -64,22 +65,44 @@ def test_subset_report_is_summarised_and_tested_on_its_cases_only():
     assert subset["summary"][0]["p_dsc_vs_reference"] < 0.01
 
 
-def test_results_page_holds_every_table_the_subsets_and_the_notes(tmp_path):
+def test_results_page_leads_with_real_cases_and_checks_the_real_scan_targets(tmp_path):
     from SPDSegmentLib.tools.results_page import results_page
 
     rng = np.random.default_rng(2)
-    base = rng.random(12) * 0.5
-    rows = rows_for("sam_tuning", base) + rows_for("spd", base + 0.2)
-    robust = rows_for("spd", base, "random:2") + rows_for("spd", base, "random:4")
-    names = ["sam_tuning", "spd"]
-    report = {"rows": rows + robust, "summary": summarise(rows, names, "spd"), "reference": "spd",
-              "cases": ["c0", "c1", "c2"], "protocols": ["noise"], "seeds": [0, 1, 2, 3],
-              "robustness": robustness_summary(rows + robust, names, (2, 4))}
+    base = rng.random(24) * 0.5 + 0.1  # 8 runs a case: enough pairs for a Wilcoxon p < 0.05 on one case
+
+    def rows(method, values, protocol="noise", hd=10.0):
+        out = rows_for(method, values, protocol)
+        for row in out:
+            row["case"] = ("real-a", "real-b", "synthetic-c")[int(row["case"][1])]
+            row["hd95_mm"], row["route"] = hd, "continuity" if method == "spd" else "raw"
+        return out
+
+    # spd: +12 points on the real cases, +25 on the generated one; half the HD95; loses 3 points to K = 10
+    spd = base + np.where(np.arange(24) % 3 == 2, 0.25, 0.12)
+    main = rows("frozen-boxes", base, hd=40.0) + rows("spd", spd, hd=15.0)
+    robust = rows("spd", spd, "random:2") + rows("spd", spd - 0.03, "random:10")
+    names = ["frozen-boxes", "spd"]
+    report = {"rows": main + robust, "summary": summarise(main, names, "spd"), "reference": "spd",
+              "cases": ["real-a", "real-b", "synthetic-c"], "protocols": ["noise"], "seeds": list(range(8)),
+              "robustness": robustness_summary(main + robust, names, (2, 10))}
+    checks = {target: met for target, _, met in target_checks(report, ["real-a", "real-b"], ["synthetic-c"])}
+    assert checks["every real case: spd ≥ frozen-boxes − 2 DSC points"]
+    assert checks["real cases: spd ≥ frozen-boxes + 10 DSC points, p < 0.05"]
+    assert checks["real cases: spd HD95 ≤ half of frozen-boxes's"]
+    assert checks["no spd run on a real case ends with an empty segment"]
+    assert checks["generated volumes: spd ≥ frozen-boxes + 20 DSC points, p < 0.05"]
+    assert checks["real cases: spd loses ≤ 5 DSC points from 2 to 10 random points"]
+    report["rows"][len(base)]["hd95_mm"] = float("nan")  # one spd run on real-a came out empty
+    assert not {t: m for t, _, m in target_checks(report, ["real-a", "real-b"], [])}[
+        "no spd run on a real case ends with an empty segment"]
+    report["rows"][len(base)]["hd95_mm"] = 15.0
     eval_dir, docs = tmp_path / "eval", tmp_path / "docs"
     docs.mkdir()
     write_report(report, eval_dir)
-    page = results_page(eval_dir, docs, "## Notes\nhand-written", "12 s", [("Only c0", "c0")]).read_text()
-    assert "## All cases" in page and "## Only c0" in page and "Cases: c0." in page
-    assert "K = 4" in page and "hand-written" in page and "12 s" in page
+    page = results_page(eval_dir, docs, "## Notes\nhand-written", "12 s", "real-", "synthetic-").read_text()
+    assert page.index("## Real cases") < page.index("## Generated volumes") < page.index("## All cases")
+    assert "Cases: real-a, real-b." in page and "| spd | 0 % | 100 % | 0 % |" in page
+    assert "K = 10" in page and "hand-written" in page and "12 s" in page and "Targets met:" in page
     assert {p.name for p in docs.iterdir()} >= {"RESULTS.md", "results.png", "results_cases.png",
                                                  "results_robustness.png"}

@@ -127,8 +127,9 @@ def test_bad_input_raises_before_any_node_is_modified(slicer_scene, mr_crop, ada
     with pytest.raises(InputError, match="name"):
         segment_nodes(SegmentNodes(volume_node, segmentation, curve=curve, segment_name=" "), adapter_path, CPU)
     saliency = slicer_scene.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "saliency")
-    with pytest.raises(InputError, match="saliency head"):
-        segment_nodes(SegmentNodes(volume_node, segmentation, curve=curve, saliency=saliency), "frozen", CPU)
+    with pytest.raises(InputError, match="raw prior"):
+        segment_nodes(SegmentNodes(volume_node, segmentation, curve=curve, saliency=saliency), "frozen",
+                      InferenceOptions(device="cpu", prior="raw"))
     assert scene_snapshot(slicer_scene.scene, segmentation, volume_node)[1:] == before[1:]
     assert {node_id: slicer_scene.scene.GetNodeByID(node_id).GetMTime() for node_id in modified_times} == \
         modified_times
@@ -143,7 +144,7 @@ def test_rerun_with_other_settings_reuses_the_encoder_and_settings_do_not_stick(
     first = segment_nodes(nodes, adapter_path, CPU)
     config = logic._cache.predictor.config
     logic._cache.predictor.model.backbone.encode = lambda images: pytest.fail("encoder ran again")
-    strict = segment_nodes(nodes, adapter_path, InferenceOptions(device="cpu", tau=0.99999))
+    strict = segment_nodes(nodes, adapter_path, InferenceOptions(device="cpu", prior="learned", tau=0.99999))
     again = segment_nodes(nodes, adapter_path, CPU)
     assert strict.prompts_kept < first.prompts_kept
     assert (again.prompts_kept, again.slices_processed) == (first.prompts_kept, first.slices_processed)

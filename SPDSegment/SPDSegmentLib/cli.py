@@ -160,7 +160,8 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .training.dataset import read_case_list
-    from .training.evaluate import evaluate, markdown_report, standard_methods, write_report
+    from .training.evaluate import evaluate, standard_methods
+    from .training.report import markdown_report, write_report
 
     adapters = dict(item.split("=", 1) for item in args.method)
     report = evaluate(read_case_list(args.data), standard_methods(adapters, args.backbone_checkpoint),

@@ -88,8 +88,9 @@ def choose_prior(requested: str, learned: np.ndarray | None, continuity: np.ndar
                                        f"{int(learned_ok[consistent].sum())} of the {int(consistent.sum())} prompts "
                                        f"that agree with their neighbours (it needs {100 * MIN_AGREEMENT:.0f} %), so "
                                        "the prompts were checked against each other instead", agreement)
-    overruled = tuple(int(t) for t in positive.slices
-                      if consistent[positive.slice_index == t].any() and not learned_ok[positive.slice_index == t].any())
+    on_slice = [positive.slice_index == t for t in positive.slices]
+    overruled = tuple(int(t) for t, on in zip(positive.slices, on_slice)
+                      if consistent[on].any() and not learned_ok[on].any())
     reason = (f"the learned prior was overruled on {len(overruled)} slice(s) where it rejected every prompt that "
               f"agrees with its neighbours ({', '.join(map(str, overruled[:8]))}{'…' if len(overruled) > 8 else ''})"
               if overruled else "")

@@ -1,6 +1,10 @@
 """Write docs/RESULTS.md from an ``spdsegment evaluate`` folder (the last step of docs/make_results.sh).
 
-    python -m SPDSegmentLib.tools.results_page EVAL_DIR DOCS_DIR --notes docs/results_notes.md --time "..."
+The page leads with the real cases, then the generated volumes, then every case together; each part has
+its summary, the target checks it allows and, for the real cases, the per-case table.
+
+    python -m SPDSegmentLib.tools.results_page EVAL_DIR DOCS_DIR --notes docs/results_notes.md \
+        --real-prefix real- --generated-prefix synthetic- --time "..."
 """
 
 from __future__ import annotations
@@ -9,28 +13,55 @@ import argparse
 import shutil
 from pathlib import Path
 
-from ..training.evaluate import markdown_report, markdown_table, read_report, subset_report, target_checks
+from ..training.evaluate import case_summary, subset_report
+from ..training.report import markdown_report, markdown_table, read_report, route_table, target_checks
 
 PLOTS = {"evaluation.png": "results.png", "evaluation_cases.png": "results_cases.png",
          "evaluation_robustness.png": "results_robustness.png"}
 
 
-def subset_section(report: dict, title: str, prefix: str) -> str:
-    """Summary table and target checks on the cases whose name starts with ``prefix``."""
-    subset = subset_report(report, [c for c in report["cases"] if c.startswith(prefix)])
-    lines = [f"\n## {title}\n", f"Cases: {', '.join(subset['cases'])}.\n", markdown_table(subset),
-             "| target | measured | met |", "|---|---|---|"]
-    lines += [f"| {target} | {measured} | {'yes' if met else '**no**'} |"
-              for target, measured, met in target_checks(subset)]
+def targets_table(checks: list[tuple[str, str, bool]]) -> str:
+    lines = ["| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {target} | {measured} | {'yes' if met else '**no**'} |" for target, measured, met in checks]
     return "\n".join(lines) + "\n"
 
 
-def results_page(eval_dir: Path, docs_dir: Path, notes: str = "", timing: str = "",
-                 subsets: list[tuple[str, str]] = ()) -> Path:
+def per_case_table(report: dict) -> str:
+    per_case = case_summary(report)
+    lines = ["| method | " + " | ".join(report["cases"]) + " |", "|---|" + "---|" * len(report["cases"])]
+    lines += [f"| {name} | " + " | ".join(f"{values[c] * 100:.1f}" for c in report["cases"]) + " |"
+              for name, values in per_case.items()]
+    return "\n".join(lines) + "\n"
+
+
+def subset_section(report: dict, title: str, cases: list[str], checks: list[tuple[str, str, bool]]) -> str:
+    subset = subset_report(report, cases)
+    parts = [f"\n## {title}\n", f"Cases: {', '.join(subset['cases'])}.\n", markdown_table(subset),
+             "\n**DSC (%) per case** (mean over protocols and seeds)\n", per_case_table(subset)]
+    if subset.get("robustness"):
+        counts = sorted(subset["robustness"][0]["dsc_by_count"])
+        parts.append("\n**Robustness: DSC (%) with K random points per slice** "
+                     f"(K = {', '.join(map(str, counts))})\n")
+        parts.append("| method | " + " | ".join(f"K = {k}" for k in counts) + f" | change {counts[0]} → {counts[-1]} |")
+        parts.append("|---|" + "---|" * (len(counts) + 1))
+        for entry in subset["robustness"]:
+            values = [entry["dsc_by_count"][k][0] * 100 for k in counts]
+            parts.append(f"| {entry['method']} | " + " | ".join(f"{v:.1f}" for v in values)
+                         + f" | {values[-1] - values[0]:+.1f} |")
+    if checks:
+        parts += ["\n**Targets**\n", targets_table(checks)]
+    return "\n".join(parts) + "\n"
+
+
+def results_page(eval_dir: Path, docs_dir: Path, notes: str = "", timing: str = "", real_prefix: str = "",
+                 generated_prefix: str = "") -> Path:
     report = read_report(eval_dir / "evaluation.json")
     for source, target in PLOTS.items():
         if (eval_dir / source).is_file():
             shutil.copyfile(eval_dir / source, docs_dir / target)
+    real = [c for c in report["cases"] if real_prefix and c.startswith(real_prefix)]
+    generated = [c for c in report["cases"] if generated_prefix and c.startswith(generated_prefix)]
+    checks = target_checks(report, real, generated)
     runs = len([r for r in report["rows"]
                 if r["method"] == report["reference"] and r["protocol"] in report["protocols"]])
     header = [
@@ -46,9 +77,20 @@ def results_page(eval_dir: Path, docs_dir: Path, notes: str = "", timing: str = 
     ]
     if timing:
         header.append(f"- Evaluation on this machine's 2-core CPU: {timing}.")
-    page = ("\n".join(header) + "\n\n## All cases\n\n" + markdown_report(report, "results")
-            + "".join(subset_section(report, title, prefix) for title, prefix in subsets)
-            + ("\n" + notes if notes else ""))
+    if checks:
+        met = sum(met for _, _, met in checks)
+        header += ["", f"**Targets met: {met} of {len(checks)}.**", "", targets_table(checks)]
+    sections = []
+    if real:
+        sections.append(subset_section(report, "Real cases (never used to train or tune the default)", real,
+                                       [c for c in checks if c[0].startswith(("every real", "real", "no spd"))]))
+    if generated:
+        sections.append(subset_section(report, "Generated volumes (in domain)", generated,
+                                       [c for c in checks if c[0].startswith("generated")]))
+    routes = route_table(report)
+    page = ("\n".join(header) + "\n" + "".join(sections)
+            + (f"\n## Which prior checked the prompts (share of runs)\n\n{routes}" if routes else "")
+            + "\n## All cases\n\n" + markdown_report(report, "results") + ("\n" + notes if notes else ""))
     path = docs_dir / "RESULTS.md"
     path.write_text(page, encoding="utf-8")
     return path
@@ -60,12 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("docs_dir", type=Path)
     parser.add_argument("--notes", type=Path, help="hand-written markdown appended to the page")
     parser.add_argument("--time", default="", help="how long the evaluation took, as a line of text")
-    parser.add_argument("--subset", action="append", default=[], metavar="TITLE=CASE_PREFIX",
-                        help="also summarise and check the targets on the cases whose names start with the prefix")
+    parser.add_argument("--real-prefix", default="", help="cases whose names start with it are real scans")
+    parser.add_argument("--generated-prefix", default="", help="cases whose names start with it are generated")
     args = parser.parse_args(argv)
     notes = args.notes.read_text(encoding="utf-8") if args.notes else ""
-    subsets = [tuple(item.split("=", 1)) for item in args.subset]
-    print(results_page(args.eval_dir, args.docs_dir, notes, args.time, subsets))
+    print(results_page(args.eval_dir, args.docs_dir, notes, args.time, args.real_prefix, args.generated_prefix))
     return 0
 
 

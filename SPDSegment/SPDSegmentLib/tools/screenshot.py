@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from SPDSegmentLib.bridge.overlay import fill_saliency_display
     from SPDSegmentLib.bridge.segmentation import segment_array
     from SPDSegmentLib.inference.io import read_label_mask, read_volume
     from SPDSegmentLib.inference.metrics import compute_dice
@@ -61,6 +62,7 @@ def main(argv=None) -> int:
                          segment_name=args.structure)
     result = segment_nodes(nodes, args.model, InferenceOptions(device="cpu"))
     mask = segment_array(segmentation, result.segment_id, volume_node)
+    fill_saliency_display(saliency, threshold=0.5)  # colour where the prior accepts prompts (tau 0.5)
 
     audit_ras = np.array([audit.GetNthControlPointPositionWorld(i) for i in range(audit.GetNumberOfControlPoints())])
     statuses = [audit.GetNthControlPointLabel(i) for i in range(audit.GetNumberOfControlPoints())]
@@ -75,7 +77,8 @@ def main(argv=None) -> int:
         ijk[axis], ijk[3] = t, 1.0
         offset = float((ras @ ijk)[{0: 0, 1: 1, 2: 2}[axis]])
         panels.append(render_slice(volume_node, None, saliency, segmentation, result.segment_id, slice_offset=offset,
-                                   size=360, orientation=orientation, points_ras=audit_ras, point_colors=colours))
+                                   size=400, orientation=orientation, points_ras=audit_ras, point_colors=colours,
+                                   saliency_opacity=0.3))
     figure, axes = plt.subplots(1, 3, figsize=(10.8, 4.2))
     for ax, t, panel in zip(axes, chosen, panels):
         ax.imshow(panel[..., :3])

@@ -355,7 +355,8 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _observeCurve(self, curve) -> None:
         if curve is self._observedCurve:
             return
-        events = (slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent, slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent)
+        events = (slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent,
+                  slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent)
         if self._observedCurve is not None:
             for event in events:
                 self.removeObserver(self._observedCurve, event, self._onCurveEdited)

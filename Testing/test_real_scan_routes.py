@@ -1,0 +1,76 @@
+"""The shipped default on a real MR scan: the learned prior is overruled, the traced structure is segmented,
+never worse than plain boxes, and the user is told which prior checked the prompts (CLI, audit file)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from SPDSegmentLib.cli import main
+from SPDSegmentLib.inference.io import read_label_mask, read_volume
+from SPDSegmentLib.inference.markup_files import read_markups, write_markups
+from SPDSegmentLib.inference.metrics import compute_dice
+from SPDSegmentLib.inference.model import build_model
+from SPDSegmentLib.inference.options import InferenceOptions
+from SPDSegmentLib.inference.predictor import SpdPredictor
+from SPDSegmentLib.inference.prompts import curve_to_prompts
+from SPDSegmentLib.training.simulate import simulate_clinician_centerline
+
+
+@pytest.fixture(scope="module")
+def mr_colon(mr_crop):
+    image, label, value = mr_crop
+    volume = read_volume(image)
+    mask = read_label_mask(label, value, volume)
+    curve = simulate_clinician_centerline(mask, volume, 2, seed=3)
+    return volume, mask, curve
+
+
+def test_default_on_a_real_scan_segments_the_traced_colon_at_least_as_well_as_plain_boxes(mr_colon):
+    volume, mask, curve = mr_colon
+    prompts = curve_to_prompts([curve], volume, 2)
+    shared = {}
+    results = {}
+    for name, model, options in (("boxes", "frozen", InferenceOptions(device="cpu", prior="raw", prompt_mode="boxes")),
+                                 ("default", "default", InferenceOptions(device="cpu"))):
+        predictor = SpdPredictor(build_model(model), options)
+        predictor.set_volume(volume, 2, shared)
+        results[name] = predictor.predict(prompts)
+    default = results["default"]
+    assert default.prior.route == "continuity" and "overruled" in default.notices[-1]
+    assert default.mask_kji.any() and len(default.slices) == int(default.mask_kji.any(axis=(1, 2)).sum())
+    assert compute_dice(default.mask_kji, mask) >= compute_dice(results["boxes"].mask_kji, mask) - 0.02
+    assert default.saliency_kji.max() > 0.5  # the continuity prior is the saliency shown
+
+
+def test_forcing_each_prior_takes_that_route(mr_colon):
+    volume, mask, curve = mr_colon
+    predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))
+    predictor.set_volume(volume, 2)
+    prompts = curve_to_prompts([curve], volume, 2)
+    for prior, route in (("learned", "learned"), ("none", "continuity"), ("raw", "raw")):
+        result = predictor.predict(prompts, InferenceOptions(device="cpu", prior=prior))
+        assert result.prior.route == route and not result.notices, prior
+    assert predictor.predict(prompts, InferenceOptions(device="cpu", prior="raw")).saliency_kji is None
+
+
+def test_cli_says_which_prior_checked_the_prompts_in_its_output_and_the_audit_file(mr_crop, mr_colon, tmp_path,
+                                                                                    capsys):
+    image, _, _ = mr_crop
+    _, _, curve = mr_colon
+    write_markups(tmp_path / "curve.mrk.json", "Curve", curve)
+    out, audit, saliency = tmp_path / "seg.nii.gz", tmp_path / "audit.mrk.json", tmp_path / "saliency.nii.gz"
+    assert main(["segment", str(image), "--curve", str(tmp_path / "curve.mrk.json"), "--output", str(out),
+                 "--consensus", str(audit), "--saliency", str(saliency), "--device", "cpu", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    notes = [line for line in captured.err.splitlines() if line.startswith("spdsegment: note:")]
+    assert len(notes) == 1 and "learned prior was overruled" in notes[0]
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["prior"] == "continuity" and summary["voxels"] > 0
+    markup = read_markups(audit)[0]
+    assert "continuity prior" in markup.name and all("(continuity prior)" in d for d in markup.descriptions)
+    refused = main(["segment", str(image), "--curve", str(tmp_path / "curve.mrk.json"), "--output",
+                    str(tmp_path / "raw.nii.gz"), "--saliency", str(tmp_path / "s2.nii.gz"), "--prior", "raw"])
+    assert refused == 2 and "--prior raw" in capsys.readouterr().err
+    assert not (tmp_path / "raw.nii.gz").exists()
+    assert np.isfinite(read_volume(saliency).array_kji).all()
