@@ -106,7 +106,7 @@ def refuse(args, capsys, match, outputs):
     ("rgb", np.zeros((3, 20, 20, 3), np.uint8), "components"),
     ("nan", np.where(np.eye(20)[None].repeat(3, 0) > 0, np.nan, 1.0).astype(np.float32), "NaN"),
     ("inf", np.where(np.eye(20)[None].repeat(3, 0) > 0, np.inf, 1.0).astype(np.float32), "infinite"),
-])
+], ids=["2d", "4d", "rgb", "nan", "inf"])
 def test_bad_images_are_refused_before_any_output(kind, array, match, oblique_case, tmp_path, capsys):
     folder, _ = oblique_case
     image = write_image(tmp_path / f"{kind}.nrrd", array)

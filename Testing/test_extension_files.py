@@ -145,3 +145,18 @@ def test_only_model_spec_parses_model_names():
                  for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                  if parsing.search(line)]
     assert not offenders
+
+
+def test_robustness_page_names_only_tests_that_exist():
+    """Every `file.py::test[id]` docs/ROBUSTNESS.md names is one pytest collects."""
+    import subprocess
+    import sys
+
+    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                                str(REPO / "Testing")], capture_output=True, text=True, cwd=REPO).stdout
+    ids = {line.split("Testing/", 1)[-1] for line in collected.splitlines() if "::" in line}
+    functions = {test.split("[", 1)[0] for test in ids}
+    named = re.findall(r"`(test_\w+\.py::test_\w+(?:\[[^\]]+\])?)`", (REPO / "docs" / "ROBUSTNESS.md").read_text())
+    assert len(named) > 30
+    missing = [name for name in named if name not in (ids if "[" in name else functions)]
+    assert not missing

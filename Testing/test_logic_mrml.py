@@ -149,3 +149,28 @@ def test_rerun_with_other_settings_reuses_the_encoder_and_settings_do_not_stick(
     assert strict.prompts_kept < first.prompts_kept
     assert (again.prompts_kept, again.slices_processed) == (first.prompts_kept, first.slices_processed)
     assert logic._cache.predictor.config is config and config.cpd.tau == 0.5
+
+
+def test_undo_puts_the_segment_back_bit_exact_and_removes_a_segment_the_run_made(slicer_scene, mr_crop, adapter_path):
+    from SPDSegmentLib.logic import show_in_3d, undo
+
+    volume_node, curve, segmentation, other_id, other = build_scene(slicer_scene, mr_crop, "plain")
+    before = np.zeros(other.shape, np.uint8)
+    before[1:3, 30:50, 40:70] = 1  # a hand-drawn "TI" the run will overwrite
+    ti_id = write_segment(segmentation, volume_node, before, "TI")
+    nodes = SegmentNodes(volume_node, segmentation, curve=curve, segment_name="TI")
+    result = segment_nodes(nodes, adapter_path, CPU)
+    assert result.segment_id == ti_id and not np.array_equal(segment_array(segmentation, ti_id, volume_node), before)
+    undo(segmentation, result)
+    assert np.array_equal(segment_array(segmentation, ti_id, volume_node), before)
+    assert np.array_equal(segment_array(segmentation, other_id, volume_node), other)
+
+    fresh = segment_nodes(SegmentNodes(volume_node, segmentation, curve=curve, segment_name="new"), adapter_path, CPU)
+    undo(segmentation, fresh)
+    ids = [segmentation.GetSegmentation().GetNthSegmentID(i)
+           for i in range(segmentation.GetSegmentation().GetNumberOfSegments())]
+    assert fresh.segment_id not in ids and set(ids) == {other_id, ti_id}
+
+    show_in_3d(segmentation)
+    assert segmentation.GetSegmentation().ContainsRepresentation("Closed surface")
+    assert segmentation.GetDisplayNode().GetVisibility3D()

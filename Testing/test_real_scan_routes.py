@@ -74,3 +74,33 @@ def test_cli_says_which_prior_checked_the_prompts_in_its_output_and_the_audit_fi
     assert refused == 2 and "--prior raw" in capsys.readouterr().err
     assert not (tmp_path / "raw.nii.gz").exists()
     assert np.isfinite(read_volume(saliency).array_kji).all()
+
+
+def test_clicks_that_form_no_structure_are_segmented_as_given_and_said_so(mr_colon):
+    from SPDSegmentLib.inference.prompts import Prompts
+    from scipy import ndimage
+
+    volume, mask, _ = mr_colon
+    centres = [np.unravel_index(np.argmax(ndimage.distance_transform_edt(mask[k])), mask[k].shape) for k in (0, 3)]
+    clicks = Prompts(np.array([0, 3]), np.array([[x, y] for y, x in centres], float), np.ones(2, bool))
+    predictor = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu"))
+    predictor.set_volume(volume, 2)
+    result = predictor.predict(clicks)
+    assert result.prior.route == "raw" and "do not form one continuous structure" in result.notices[-1]
+    assert result.slices.tolist() == [0, 3] and compute_dice(result.mask_kji[[0, 3]], mask[[0, 3]]) > 0.0
+
+
+def test_a_forced_learned_prior_that_rejects_everything_is_said_in_one_warning(mr_crop, mr_colon, litemedsam,
+                                                                               tmp_path, capsys):
+    from test_predictor_model import spd_model
+
+    image, _, _ = mr_crop
+    _, _, curve = mr_colon
+    write_markups(tmp_path / "curve.mrk.json", "Curve", curve)
+    adapter = spd_model(litemedsam, -10.0).save_adapter(tmp_path / "rejects.safetensors")
+    assert main(["segment", str(image), "--curve", str(tmp_path / "curve.mrk.json"), "--model", str(adapter),
+                 "--prior", "learned", "--output", str(tmp_path / "seg.nii.gz"), "--device", "cpu", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("spdsegment: warning:")]
+    assert len(warnings) == 1 and "every prompt was rejected" in warnings[0] and "--prior none" in warnings[0]
+    assert json.loads(captured.out.strip().splitlines()[-1])["voxels"] == 0

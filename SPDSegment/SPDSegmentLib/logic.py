@@ -21,7 +21,7 @@ import numpy as np
 
 from .bridge.markup_nodes import control_points_lps, curve_points_lps, fill_audit_node
 from .bridge.overlay import fill_saliency_node
-from .bridge.segmentation import write_segment
+from .bridge.segmentation import SegmentSnapshot, show_in_3d, write_segment
 from .bridge.volumes import volume_from_node
 from .errors import InputError
 from .inference.model import build_model
@@ -32,7 +32,7 @@ from .inference.prompts import Prompts, curve_to_prompts, points_to_prompts
 from .inference.volume import Volume
 
 __all__ = ["Cancelled", "InferenceOptions", "InputError", "SegmentJob", "SegmentNodes", "SegmentResult",
-           "prepare_job", "run_job", "segment_nodes", "write_job"]
+           "prepare_job", "run_job", "segment_nodes", "show_in_3d", "undo", "write_job"]
 log = logging.getLogger(__name__)
 
 
@@ -74,6 +74,7 @@ class SegmentResult:
         prior: which prior checked the prompts (``learned prior``, ``continuity prior`` or ``no prior``).
         notices: what the user should know about the run (the learned prior was overruled, a fall-back to
             the CPU).
+        before: the output segment as it was before the run (:func:`undo` puts it back).
     """
 
     segment_id: str
@@ -84,6 +85,7 @@ class SegmentResult:
     device: str
     prior: str = ""
     notices: tuple[str, ...] = ()
+    before: SegmentSnapshot | None = None
 
 
 @dataclass
@@ -165,6 +167,7 @@ def run_job(job: SegmentJob, progress: Callable | None = None,
 def write_job(job: SegmentJob, prediction: Prediction, device: str) -> SegmentResult:
     """Write the segment, saliency and audit into the scene (main thread), all at the end."""
     nodes = job.nodes
+    before = SegmentSnapshot(nodes.segmentation, nodes.segment_name.strip())
     segment_id = write_segment(nodes.segmentation, nodes.volume, prediction.mask_kji,
                                nodes.segment_name.strip())
     audit = prediction.consensus.audit
@@ -177,7 +180,7 @@ def write_job(job: SegmentJob, prediction: Prediction, device: str) -> SegmentRe
     kept = audit.count("kept-local") + audit.count("kept-neighbour")
     outcome = SegmentResult(segment_id, int(len(prediction.slices)), kept, audit.count("rejected"),
                             time.perf_counter() - job.started, device, prediction.prior.label,
-                            tuple(prediction.notices))
+                            tuple(prediction.notices), before)
     log.info("SPDSegment: %s", outcome)
     return outcome
 
@@ -202,3 +205,11 @@ def segment_nodes(nodes: SegmentNodes, model: ModelSpec | str = "default",
     job = prepare_job(nodes, model, options)
     prediction, used_device = run_job(job, progress, cancel)
     return write_job(job, prediction, used_device)
+
+
+def undo(segmentation_node, result: SegmentResult) -> None:
+    """Put the segment a run wrote back as it was before the run (bit-exact), or remove it if the run made it.
+    Every other segment is left as it is."""
+    if result.before is None:
+        raise InputError("This result keeps no earlier state to go back to.")
+    result.before.restore(segmentation_node, result.segment_id)

@@ -65,3 +65,48 @@ def segment_array(segmentation_node, segment_id: str, volume_node) -> np.ndarray
     label = segmentation_node.GetSegmentation().GetSegment(segment_id).GetLabelValue()
     return (array == label).astype(np.uint8)
 
+
+
+class SegmentSnapshot:
+    """A segment as it was before a run overwrote it (or that it did not exist), to undo the run.
+
+    ``labelmap`` is a copy of the segment's own binary labelmap (its geometry and extent, as stored), so
+    restoring it is bit-exact.
+    """
+
+    def __init__(self, segmentation_node, name: str):
+        segmentation = segmentation_node.GetSegmentation()
+        self.name = name
+        self.segment_id = segmentation.GetSegmentIdBySegmentName(name) or None
+        self.labelmap = None
+        if self.segment_id is not None:
+            self.labelmap = slicer.vtkOrientedImageData()
+            slicer.vtkSlicerSegmentationsModuleLogic.GetSegmentBinaryLabelmapRepresentation(
+                segmentation_node, self.segment_id, self.labelmap)
+
+    def restore(self, segmentation_node, segment_id: str) -> None:
+        """Put segment ``segment_id`` back as it was; remove it if the run created it."""
+        segmentation = segmentation_node.GetSegmentation()
+        if segmentation.GetSegment(segment_id) is None:
+            raise RuntimeError(f"Segment '{self.name}' is no longer in '{segmentation_node.GetName()}'; nothing to "
+                               "undo.")
+        if self.segment_id is None:
+            segmentation.RemoveSegment(segment_id)
+            return
+        logic = slicer.vtkSlicerSegmentationsModuleLogic
+        logic.ClearSegment(segmentation_node, segment_id)
+        extent = self.labelmap.GetExtent()
+        if extent[1] < extent[0]:  # the segment was empty before
+            return
+        if not logic.SetBinaryLabelmapToSegment(self.labelmap, segmentation_node, segment_id, logic.MODE_REPLACE, extent):
+            raise RuntimeError(f"Could not restore segment '{self.name}'.")
+
+
+def show_in_3d(segmentation_node) -> None:
+    """Build the closed-surface representation of every segment and show it in the 3D views."""
+    segmentation_node.CreateClosedSurfaceRepresentation()
+    if segmentation_node.GetDisplayNode() is None:
+        segmentation_node.CreateDefaultDisplayNodes()
+    display = segmentation_node.GetDisplayNode()
+    if display is not None:
+        display.SetVisibility3D(True)

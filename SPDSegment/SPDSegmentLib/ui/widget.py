@@ -104,6 +104,8 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._rerunTimer = None
         self._environmentProblem = None
         self._accelerated = None
+        self._lastResult = None
+        self._shortcuts = []
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -128,6 +130,9 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.installButton.connect("clicked(bool)", self.onInstallDependencies)
         self.ui.downloadModelButton.connect("clicked(bool)", self.onDownloadModel)
         self.ui.importModelButton.connect("clicked(bool)", self.onImportModel)
+        self.ui.undoButton.connect("clicked(bool)", self.onUndo)
+        self.ui.show3DButton.connect("clicked(bool)", self.onShow3D)
+        self._installShortcuts()
         self.ui.saliencyThresholdSlider.connect("valueChanged(double)", self.onOverlayChanged)
         self.ui.saliencyOpacitySlider.connect("valueChanged(double)", self.onOverlayChanged)
         # never import torch here: a missing or broken torch is reported in the panel, which still opens
@@ -137,12 +142,17 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def cleanup(self) -> None:
         self._requestCancel()
         self._observeCurve(None)
+        for shortcut in self._shortcuts:
+            shortcut.setParent(None)
+        self._shortcuts = []
         self.removeObservers()
 
     def enter(self) -> None:
         self.initializeParameterNode()
+        self._enableShortcuts(True)
 
     def exit(self) -> None:
+        self._enableShortcuts(False)
         self._observeCurve(None)
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
@@ -224,7 +234,63 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.deviceWarningLabel.visible = bool(message)
         self.ui.deviceWarningLabel.text = message or ""
 
+    # ----- keyboard (active while the module is shown; every shortcut is in its button's tooltip)
+
+    SHORTCUTS = (("Ctrl+Return", "onApplyButton"), ("Escape", "_requestCancel"), ("Ctrl+Shift+L", "onCreateCurve"),
+                 ("Ctrl+Shift+P", "onPlacePositivePoint"), ("Ctrl+Shift+N", "onPlaceNegativePoint"),
+                 ("Ctrl+Alt+Z", "onUndo"), ("Ctrl+Shift+3", "onShow3D"))
+
+    def _installShortcuts(self) -> None:
+        for keys, method in self.SHORTCUTS:
+            shortcut = qt.QShortcut(qt.QKeySequence(keys), slicer.util.mainWindow())
+            shortcut.setContext(qt.Qt.ApplicationShortcut)
+            shortcut.connect("activated()", getattr(self, method))
+            shortcut.setEnabled(False)
+            self._shortcuts.append(shortcut)
+
+    def _enableShortcuts(self, enabled: bool) -> None:
+        for shortcut in self._shortcuts:
+            shortcut.setEnabled(enabled)
+
     # ----- actions
+
+    def onPlacePositivePoint(self) -> None:
+        self._placePoint("positivePoints", _("SPD positive points"))
+
+    def onPlaceNegativePoint(self) -> None:
+        self._placePoint("negativePoints", _("SPD negative points"))
+
+    def _placePoint(self, parameter: str, name: str) -> None:
+        """Start placing points into the positive (or negative) point list, creating it first if needed."""
+        node = getattr(self._parameterNode, parameter)
+        if node is None:
+            node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", name)
+            node.CreateDefaultDisplayNodes()
+            setattr(self._parameterNode, parameter, node)
+        markupsLogic = slicer.modules.markups.logic()
+        markupsLogic.SetActiveList(node)
+        markupsLogic.StartPlaceMode(True)
+
+    def onUndo(self) -> None:
+        if self._lastResult is None or self._running:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to undo the last result."), waitCursor=True):
+            from SPDSegmentLib import logic as libLogic
+
+            segmentation, result = self._lastResult
+            libLogic.undo(segmentation, result)
+            self._lastResult = None
+            self.ui.undoButton.enabled = False
+            self.ui.statusLabel.text = _("The last result was undone.")
+
+    def onShow3D(self) -> None:
+        p = self._parameterNode
+        if not p or not p.outputSegmentation:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Failed to show the segmentation in 3D."), waitCursor=True):
+            from SPDSegmentLib.bridge.segmentation import show_in_3d
+
+            show_in_3d(p.outputSegmentation)
 
     def onCreateCurve(self) -> None:
         curve = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsCurveNode", _("TI centerline"))
@@ -314,6 +380,8 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._setRunning(False)
             with slicer.util.RenderBlocker():
                 result = libLogic.write_job(job, prediction, device)
+            self._lastResult = (p.outputSegmentation, result)
+            self.ui.undoButton.enabled = True
             if p.saliencyVolume is not None:
                 self.onOverlayChanged()
             self.ui.statusLabel.text = _(
