@@ -126,6 +126,9 @@ def test_bad_input_raises_before_any_node_is_modified(slicer_scene, mr_crop, ada
         segment_nodes(SegmentNodes(empty, segmentation, curve=curve), adapter_path, CPU)
     with pytest.raises(InputError, match="name"):
         segment_nodes(SegmentNodes(volume_node, segmentation, curve=curve, segment_name=" "), adapter_path, CPU)
+    with pytest.raises(InputError, match="printable"):
+        segment_nodes(SegmentNodes(volume_node, segmentation, curve=curve, segment_name="TI\nSegment0_Name:=x"),
+                      adapter_path, CPU)
     saliency = slicer_scene.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "saliency")
     with pytest.raises(InputError, match="raw prior"):
         segment_nodes(SegmentNodes(volume_node, segmentation, curve=curve, saliency=saliency), "frozen",

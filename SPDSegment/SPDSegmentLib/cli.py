@@ -11,13 +11,14 @@ import json
 import logging
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
-from .inference.io import (atomic_output, check_output_path, read_volume, write_segmentation,
-                        write_volume)
+from .inference.io import (atomic_output, check_output_path, check_segment_name, file_suffix, json_text,
+                           output_set, read_volume, write_segmentation, write_volume)
 
 log = logging.getLogger("spdsegment")
 
@@ -39,7 +40,7 @@ def _prompts_from_files(args, volume, axis):
     return prompts
 
 
-def write_consensus_markups(path, prediction, volume, axis, force=False) -> None:
+def write_consensus_markups(path, prediction, volume, axis, force=False, outputs=None) -> None:
     """The audit as a Fiducial list: label = status; description = status, saliency, the prior that gave it and
     the source slice; the list's name says which prior checked the prompts."""
     from .inference.markup_files import write_markups
@@ -47,7 +48,7 @@ def write_consensus_markups(path, prediction, volume, axis, force=False) -> None
     audit = prediction.consensus.audit
     write_markups(path, "Fiducial", audit.to_lps(volume, axis), labels=[str(s) for s in audit.status],
                   descriptions=audit.descriptions(prediction.prior.label),
-                  name=f"SPD prompt audit ({prediction.prior.label})", force=force)
+                  name=f"SPD prompt audit ({prediction.prior.label})", force=force, outputs=outputs)
 
 
 def inference_options(args) -> "InferenceOptions":
@@ -68,8 +69,9 @@ def cmd_segment(args) -> int:
     outputs = [p for p in (args.output, args.saliency, args.consensus) if p]
     for path in outputs:
         check_output_path(path, args.force)
-    if len(set(map(str, outputs))) != len(outputs):
+    if len({Path(p).resolve() for p in outputs}) != len(outputs):
         raise InputError("--output, --saliency and --consensus must be different files.")
+    args.segment_name = check_segment_name(args.segment_name, nrrd_header=file_suffix(args.output) == ".seg.nrrd")
     if not (args.curve or args.points):
         raise InputError("Give a centerline (--curve C.mrk.json) and/or points (--points P.mrk.json).")
     options = inference_options(args)
@@ -91,11 +93,12 @@ def cmd_segment(args) -> int:
             bar.n = done
             bar.refresh()
         result = predictor.predict(prompts, options, progress)
-    write_segmentation(args.output, result.mask_kji, volume, args.segment_name, force=args.force)
-    if args.saliency:
-        write_volume(args.saliency, result.saliency_kji.astype(np.float32), volume, force=args.force)
-    if args.consensus:
-        write_consensus_markups(args.consensus, result, volume, axis, force=args.force)
+    with output_set(args.force) as files:  # all three move into place together, or none does
+        write_segmentation(args.output, result.mask_kji, volume, args.segment_name, outputs=files)
+        if args.saliency:
+            write_volume(args.saliency, result.saliency_kji.astype(np.float32), volume, outputs=files)
+        if args.consensus:
+            write_consensus_markups(args.consensus, result, volume, axis, outputs=files)
     audit = result.consensus.audit
     for notice in result.notices:
         print(f"spdsegment: note: {notice}", file=sys.stderr)
@@ -110,7 +113,7 @@ def cmd_segment(args) -> int:
                "kept_local": audit.count("kept-local"), "kept_neighbour": audit.count("kept-neighbour"),
                "rejected": audit.count("rejected"), "voxels": int(result.mask_kji.sum()),
                "device": str(predictor.device), "seconds": round(time.perf_counter() - started, 2)}
-    print(json.dumps(summary))
+    print(json_text(summary))
     return 0
 
 
@@ -133,8 +136,11 @@ def cmd_metrics(args) -> int:
         raise InputError("Prediction and reference are not on the same voxel grid; resample one onto the other.")
     axis = ref_volume.slicing_axis(args.axis)
     metrics = volume_and_slice_metrics(prediction, reference, ref_volume.spacing, axis)
+    if not prediction.any() or not reference.any():
+        print(f"spdsegment: warning: {'the prediction' if not prediction.any() else 'the reference'} is empty, so "
+              "HD95 and ASSD are undefined (null in --json).", file=sys.stderr)
     if args.json:
-        print(json.dumps(metrics, default=float))
+        print(json_text(metrics))
     else:
         v = metrics["volume"]
         print(f"DSC {v['dsc']:.4f}  IoU {v['iou']:.4f}  HD95 {v['hd95_mm']:.2f} mm  ASSD {v['assd_mm']:.2f} mm  "
@@ -153,6 +159,10 @@ def cmd_train(args) -> int:
                          psc_pairs=args.psc_pairs, tau=args.tau, neighbours=args.neighbours, prompts=args.prompts,
                          augment=not args.no_augment, seed=args.seed, device=args.device,
                          cache_embeddings=args.cache_embeddings, cache_dir=args.cache_dir)
+    for name in ("adapter.safetensors", "train_log.json"):  # a finished run is never overwritten unasked
+        out = Path(args.out)
+        if out.is_dir():
+            check_output_path(out / name, args.force)
     adapter = Trainer(read_case_list(args.data), config, args.out).run()
     print(json.dumps({"adapter": str(adapter), "log": str(Path(args.out) / "train_log.json")}))
     return 0
@@ -163,10 +173,15 @@ def cmd_evaluate(args) -> int:
     from .training.evaluate import evaluate, standard_methods
     from .training.report import markdown_report, write_report
 
+    if any("=" not in item or not item.split("=", 1)[0] for item in args.method):
+        raise InputError("--method takes NAME=ADAPTER (for example spd=runs/spd/adapter.safetensors).")
     adapters = dict(item.split("=", 1) for item in args.method)
+    for name in ("evaluation.json", "evaluation.md"):
+        if Path(args.out).is_dir():
+            check_output_path(Path(args.out) / name, args.force)
     report = evaluate(read_case_list(args.data), standard_methods(adapters, args.backbone_checkpoint),
                       tuple(args.prompts), tuple(args.seeds), args.device, robustness_counts=tuple(args.robustness))
-    write_report(report, args.out)
+    write_report(report, args.out, force=args.force)
     print(markdown_report(report))
     return 0
 
@@ -175,17 +190,23 @@ def cmd_synthesize(args) -> int:
     from .training.synthetic import generate_case
 
     out = Path(args.out)
+    if len(set(args.seeds)) != len(args.seeds):
+        raise InputError("--seeds lists a seed twice; each seed makes one case.")
+    if out.exists() and not out.is_dir() or out.is_symlink():
+        raise InputError(f"--out {out} is not a folder; give a folder to write the cases into.")
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for seed in args.seeds:
-        case = generate_case(seed)
-        image, label = out / f"synthetic-{seed}.nii.gz", out / f"synthetic-{seed}_ti.nii.gz"
-        write_volume(image, case.volume.array_kji, case.volume, force=args.force)
-        write_volume(label, case.label_kji.astype(np.uint8), case.volume, force=args.force)
-        rows.append({"image": image.name, "label": label.name, "label_value": 1, "name": f"synthetic-{seed}"})
+    names = [(out / f"synthetic-{seed}.nii.gz", out / f"synthetic-{seed}_ti.nii.gz") for seed in args.seeds]
     listing = out / "cases.json"
-    check_output_path(listing, args.force)
-    listing.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    for path in [listing, *(path for pair in names for path in pair)]:
+        check_output_path(path, args.force)  # every refusal before the first file is written
+    rows = []
+    with output_set(args.force) as files:
+        for seed, (image, label) in zip(args.seeds, names):
+            case = generate_case(seed)
+            write_volume(image, case.volume.array_kji, case.volume, outputs=files)
+            write_volume(label, case.label_kji.astype(np.uint8), case.volume, outputs=files)
+            rows.append({"image": image.name, "label": label.name, "label_value": 1, "name": f"synthetic-{seed}"})
+        files.add(listing).write_text(json.dumps(rows, indent=1), encoding="utf-8")
     print(json.dumps({"cases": str(listing), "count": len(rows)}))
     return 0
 
@@ -195,6 +216,8 @@ def cmd_bench(args) -> int:
 
     if args.slices < 1:
         raise InputError("--slices must be at least 1.")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise InputError("--batch-size must be at least 1.")
     if args.json:
         check_output_path(args.json, args.force)
     report = run_benchmark(args.backbone, args.device, args.slices, args.image_size, args.precision, args.compile,
@@ -254,30 +277,41 @@ def build_parser() -> argparse.ArgumentParser:
     met.add_argument("--json", action="store_true")
     met.set_defaults(run=cmd_metrics)
 
-    tr = sub.add_parser("train", help="train an SPD adapter (stage 1, then stage 2)")
-    tr.add_argument("--data", required=True, help="JSON or CSV list of cases")
-    tr.add_argument("--backbone", default="litemedsam", help="NAME or NAME:CHECKPOINT")
-    tr.add_argument("--image-size", type=int)
-    tr.add_argument("--out", required=True)
-    tr.add_argument("--variant", default="spd", choices=["sam_tuning", "local", "cpd", "spd"])
-    tr.add_argument("--lora-rank", type=int, default=4)
-    tr.add_argument("--stage1-steps", type=int, default=200)
-    tr.add_argument("--stage2-steps", type=int, default=200)
-    tr.add_argument("--batch-slices", type=int, default=4)
-    tr.add_argument("--window", type=int, default=3)
-    tr.add_argument("--lr", type=float, default=1e-3, help="stage 1 (LoRA and saliency head)")
-    tr.add_argument("--decoder-lr", type=float, default=1e-4, help="stage 2 (mask decoder)")
-    tr.add_argument("--lambda-psc", type=float, default=0.5)
-    tr.add_argument("--psc-pairs", default="next", choices=["next", "previous", "both"])
-    tr.add_argument("--tau", type=float, default=0.5)
-    tr.add_argument("--neighbours", type=int, default=2)
-    tr.add_argument("--prompts", default="mixed", choices=["noise", "centerline", "mixed"])
-    tr.add_argument("--no-augment", action="store_true")
+    tr = sub.add_parser("train", help="train an SPD adapter (stage 1, then stage 2)",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    tr.add_argument("--data", required=True, help="JSON or CSV list of cases (image, label, label_value, "
+                                                  "optional centerline)")
+    tr.add_argument("--backbone", default="litemedsam", help="litemedsam, or sam_vit_b/l/h:CHECKPOINT")
+    tr.add_argument("--image-size", type=int, help="SAM ViT input side (LiteMedSAM is always 256)")
+    tr.add_argument("--out", required=True, help="folder for adapter.safetensors, train_log.json and the resumable "
+                                                 "train_state.pt (a run in it resumes)")
+    tr.add_argument("--force", action="store_true", help="replace a finished run's adapter and log in --out")
+    tr.add_argument("--variant", default="spd", choices=["sam_tuning", "local", "cpd", "spd"],
+                    help="what is trained: sam_tuning (decoder on raw prompts), local (+ saliency prior, local "
+                         "validation), cpd (+ neighbours), spd (+ PSC loss)")
+    tr.add_argument("--lora-rank", type=int, default=4, help="LoRA rank on the encoder's qkv (0: frozen encoder)")
+    tr.add_argument("--stage1-steps", type=int, default=200, help="optimiser steps of stage 1 (LoRA, saliency head)")
+    tr.add_argument("--stage2-steps", type=int, default=200, help="optimiser steps of stage 2 (mask decoder)")
+    tr.add_argument("--batch-slices", type=int, default=4, help="slices per stage-1 step")
+    tr.add_argument("--window", type=int, default=3, help="consecutive slices decoded per stage-2 step")
+    tr.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate of stage 1")
+    tr.add_argument("--decoder-lr", type=float, default=1e-4, help="AdamW learning rate of stage 2")
+    tr.add_argument("--lambda-psc", type=float, default=0.5, help="weight of the pairwise slice consistency loss")
+    tr.add_argument("--psc-pairs", default="next", choices=["next", "previous", "both"],
+                    help="which neighbour PSC pulls each slice towards")
+    tr.add_argument("--tau", type=float, default=0.5, help="saliency threshold of CPD in stage 2 (kept in the adapter)")
+    tr.add_argument("--neighbours", type=int, default=2, help="CPD neighbour slices n on each side (kept in the "
+                                                             "adapter)")
+    tr.add_argument("--prompts", default="mixed", choices=["noise", "centerline", "mixed"],
+                    help="simulated prompts: 1 TP + 2-5 random points a slice, a clinician-like centerline, or "
+                         "both in turn")
+    tr.add_argument("--no-augment", action="store_true", help="no random flips and intensity changes")
     tr.add_argument("--cache-embeddings", action="store_true",
                     help="encode each slice once (CPU budgets; needs --lora-rank 0, turns image augmentation off)")
     tr.add_argument("--cache-dir", help="keep cached embeddings here between runs (e.g. the ablation variants)")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--device", default="auto")
+    tr.add_argument("--seed", type=int, default=0, help="seeds torch and the prompt draws (same seed, same run)")
+    tr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                    help="auto: CUDA, then Apple MPS, then the CPU")
     tr.set_defaults(run=cmd_train)
 
     syn = sub.add_parser("synthesize", help="write seeded MR-enterography-like volumes, labels and a case list")
@@ -314,7 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also measure DSC with 1 true positive + K random points a slice, for each K")
     ev.add_argument("--seeds", nargs="+", type=int, default=[0])
     ev.add_argument("--device", default="auto")
-    ev.add_argument("--out", required=True)
+    ev.add_argument("--out", required=True, help="folder for evaluation.json, evaluation.md and the plots")
+    ev.add_argument("--force", action="store_true", help="replace an earlier evaluation in --out")
     ev.set_defaults(run=cmd_evaluate)
     return parser
 
@@ -328,13 +363,14 @@ def main(argv: list[str] | None = None) -> int:
         print("spdsegment: interrupted; no output was written.", file=sys.stderr)
         return 130
     except (InputError, ValueError, RuntimeError) as error:
-        if args.verbose:
-            raise
-        print(f"spdsegment: error: {error}", file=sys.stderr)
+        if args.verbose:  # the details first, then the same one line and status as without -v
+            traceback.print_exc()
+        print(f"spdsegment: error: {str(error).strip().splitlines()[0] if str(error).strip() else error!r}",
+              file=sys.stderr)
         return 2
     except OSError as error:  # disk full, permission lost, file vanished: nothing half-written stays behind
         if args.verbose:
-            raise
+            traceback.print_exc()
         print(f"spdsegment: error: {error.strerror or error} ({error.filename or 'while reading or writing'}); "
               "no output was left behind. Free space or choose another location, then run again.", file=sys.stderr)
         return 2

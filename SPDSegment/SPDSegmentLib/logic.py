@@ -24,6 +24,7 @@ from .bridge.overlay import fill_saliency_node
 from .bridge.segmentation import SegmentSnapshot, show_in_3d, write_segment
 from .bridge.volumes import volume_from_node
 from .errors import InputError
+from .inference.io import check_segment_name
 from .inference.model import build_model
 from .inference.model_spec import ModelSpec, parse_model_spec
 from .inference.options import InferenceOptions
@@ -142,8 +143,7 @@ def prepare_job(nodes: SegmentNodes, model: ModelSpec | str = "default",
     started = time.perf_counter()
     if nodes.segmentation is None:
         raise InputError("Select or create an output segmentation.")
-    if not nodes.segment_name or not nodes.segment_name.strip():
-        raise InputError("Give the output segment a name.")
+    check_segment_name(nodes.segment_name or "")
     spec = parse_model_spec(model)
     if nodes.saliency is not None and options.prior == "raw":
         raise InputError("The raw prior checks no prompt, so there is no saliency map; choose another prior or no "

@@ -6,6 +6,7 @@ import numpy as np
 from vtk.util import numpy_support
 
 from ..errors import InputError
+from ..inference.markup_files import MAX_POINTS
 
 RAS_TO_LPS = np.array([-1.0, -1.0, 1.0])
 
@@ -14,6 +15,9 @@ def curve_points_lps(curve_node) -> np.ndarray:
     """(N, 3) LPS world positions of the curve as Slicer interpolates it (parent transforms applied)."""
     if curve_node.GetNumberOfDefinedControlPoints() < 2:
         raise InputError(f"Curve '{curve_node.GetName()}' needs at least two points; place more points on it.")
+    if curve_node.GetNumberOfControlPoints() > MAX_POINTS:
+        raise InputError(f"Curve '{curve_node.GetName()}' has {curve_node.GetNumberOfControlPoints()} control points, "
+                         f"more than {MAX_POINTS}; resample it with fewer points (Markups module, Resample).")
     points = curve_node.GetCurvePointsWorld()
     if points is None or points.GetNumberOfPoints() < 2:
         raise InputError(f"Curve '{curve_node.GetName()}' has no interpolated points.")

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from .io import atomic_output
+from .io import destination
+from .schema import expect, load_json, text
 
 SCHEMA = "https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/markups-schema-v1.0.3.json#"
 RAS_LPS = np.array([-1.0, -1.0, 1.0])
@@ -36,37 +37,51 @@ class Markup:
     name: str = ""
 
 
+MAX_POINTS = 100_000
+UNITS_TO_MM = {"mm": 1.0, "um": 0.001}
+FIX = "Save it from Slicer's Markups module as .mrk.json."
+
+
 def read_markups(path: str | os.PathLike) -> list[Markup]:
-    """All markups of a ``.mrk.json`` file; control points whose position is undefined are skipped."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
-    except FileNotFoundError:
-        raise InputError(f"Markups file not found: {path}.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path} is not a Slicer markups JSON file ({error}). Save it from Slicer as .mrk.json.") \
-            from None
-    if not isinstance(document, dict) or not isinstance(document.get("markups"), list):
-        raise InputError(f"{path} has no 'markups' list; save it from Slicer's Markups module as .mrk.json.")
+    """All markups of a ``.mrk.json`` file; control points whose position is undefined are skipped.
+
+    Raises:
+        InputError: not a markups document, a field of the wrong kind, units or coordinates the engine does not
+            handle, or more than ``MAX_POINTS`` control points; the message names the file and the field.
+    """
+    document = load_json(path, "markups file", FIX)
+    expect(isinstance(document, dict) and isinstance(document.get("markups"), list), path, "the document",
+           type(document).__name__, "an object with a 'markups' list", FIX)
     markups = []
-    for entry in document["markups"]:
+    for number, entry in enumerate(document["markups"], 1):
+        where = f"markup {number}"
+        expect(isinstance(entry, dict), path, where, entry, "an object", FIX)
         system = str(entry.get("coordinateSystem", "LPS")).upper()
-        if system not in ("LPS", "RAS"):
-            raise InputError(f"{path}: unknown coordinateSystem {system!r} (expected LPS or RAS).")
+        expect(system in ("LPS", "RAS"), path, f"{where} coordinateSystem", system, "LPS or RAS", FIX)
+        units = str(entry.get("coordinateUnits", "mm"))
+        expect(units in UNITS_TO_MM, path, f"{where} coordinateUnits", units, "mm or um", FIX)
+        control_points = entry.get("controlPoints", [])
+        expect(isinstance(control_points, list), path, f"{where} controlPoints", control_points, "a list", FIX)
+        expect(len(control_points) <= MAX_POINTS, path, f"{where} controlPoints", f"{len(control_points)} points",
+               f"at most {MAX_POINTS} (resample the curve with fewer control points)", FIX)
         points, labels, descriptions = [], [], []
-        for point in entry.get("controlPoints", []):
+        for point in control_points:
+            expect(isinstance(point, dict), path, f"{where} control point", point, "an object", FIX)
             if point.get("positionStatus", "defined") == "undefined" or "position" not in point:
                 continue
-            position = np.asarray(point["position"], float)
-            if position.shape != (3,) or not np.all(np.isfinite(position)):
-                raise InputError(f"{path}: control point {point.get('label', '?')} has an invalid position.")
+            position = point["position"]
+            valid = isinstance(position, list) and len(position) == 3 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in position)
+            position = np.asarray(position if valid else [np.nan] * 3, float)
+            expect(valid and bool(np.all(np.isfinite(position))), path,
+                   f"{where} control point {text(point.get('label', '?'))!r} position", point.get("position"),
+                   "three finite numbers", FIX)
             points.append(position * RAS_LPS if system == "RAS" else position)
-            labels.append(str(point.get("label", "")))
-            descriptions.append(str(point.get("description", "")))
-        if str(entry.get("coordinateUnits", "mm")) == "um":
-            points = [p / 1000.0 for p in points]
-        markups.append(Markup(str(entry.get("type", "")), np.reshape(points, (-1, 3)), labels, descriptions,
-                              str(entry.get("name", ""))))
+            labels.append(text(point.get("label", "")))
+            descriptions.append(text(point.get("description", "")))
+        points = [p * UNITS_TO_MM[units] for p in points]
+        markups.append(Markup(text(entry.get("type", "")), np.reshape(points, (-1, 3)), labels, descriptions,
+                              text(entry.get("name", ""))))
     return markups
 
 
@@ -93,8 +108,9 @@ def read_curve(path: str | os.PathLike) -> list[np.ndarray]:
 
 
 def write_markups(path: str | os.PathLike, kind: str, points_lps: np.ndarray, labels=None, descriptions=None,
-                  name: str = "", force: bool = False, color=None) -> None:
-    """Write one markup (``Curve`` or ``Fiducial``) in LPS, atomically."""
+                  name: str = "", force: bool = False, color=None, outputs=None) -> None:
+    """Write one markup (``Curve`` or ``Fiducial``) in LPS, atomically (or into the :class:`~.io.OutputSet`
+    ``outputs``)."""
     points_lps = np.asarray(points_lps, float).reshape(-1, 3)
     labels = labels or [f"{name or kind}-{i + 1}" for i in range(len(points_lps))]
     descriptions = descriptions or [""] * len(points_lps)
@@ -109,5 +125,5 @@ def write_markups(path: str | os.PathLike, kind: str, points_lps: np.ndarray, la
         markup["name"] = name
     if color is not None:
         markup["display"] = {"selectedColor": list(color), "color": list(color)}
-    with atomic_output(path, force) as tmp:
+    with destination(path, force, outputs) as tmp:
         tmp.write_text(json.dumps({"@schema": SCHEMA, "markups": [markup]}, indent=2), encoding="utf-8")

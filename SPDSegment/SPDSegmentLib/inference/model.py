@@ -30,6 +30,11 @@ ADAPTER_FORMAT = "spdsegment-adapter/1"
 VARIANTS = ("frozen", "sam_tuning", "local", "cpd", "spd")
 
 
+ADAPTER_FIELD_TYPES = {"backbone": str, "image_size": int, "backbone_sha256": str, "variant": str, "lora_rank": int,
+                       "lora_alpha": (int, float), "saliency": bool, "prompt_mode": str, "cpd": dict,
+                       "box_margin_mm": (int, float), "cluster_mm": (int, float), "description": str}
+
+
 @dataclass(frozen=True)
 class AdapterConfig:
     """Everything needed to rebuild an SPD model around its backbone.
@@ -76,15 +81,36 @@ class AdapterConfig:
         return json.dumps(data, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "AdapterConfig":
-        data = json.loads(text)
-        known = {f.name for f in fields(cls)}
+    def from_json(cls, text: str, source: str = "adapter") -> "AdapterConfig":
+        """The config an adapter's metadata holds, each field checked (a damaged or hand-edited file gets a
+        :class:`CheckpointError` naming the field)."""
+        fix = "Train the adapter again with 'spdsegment train', or copy the original file."
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, TypeError, RecursionError):
+            raise CheckpointError(f"{source}: its 'config' metadata is not valid JSON. {fix}") from None
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{source}: its 'config' metadata is not an object. {fix}")
+        known = {f.name: f for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
-        data["cpd"] = CpdConfig(**data.get("cpd", {}))
-        for key in ("lora_targets", "intensity_percentiles"):
-            if key in data:
-                data[key] = tuple(data[key])
-        return cls(**data)
+        for name, value in data.items():
+            kind = ADAPTER_FIELD_TYPES.get(name)
+            ok = kind is None or (isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool)))
+            if name in ("lora_targets", "intensity_percentiles"):
+                ok = isinstance(value, list) and all(isinstance(v, str if name == "lora_targets" else (int, float))
+                                                     for v in value)
+            if not ok:
+                raise CheckpointError(f"{source}: config field {name} is {value!r:.60}, which is not a "
+                                      f"{getattr(kind, '__name__', 'list')}. {fix}")
+        try:
+            data["cpd"] = CpdConfig(**data.get("cpd", {}))
+            for key in ("lora_targets", "intensity_percentiles"):
+                if key in data:
+                    data[key] = tuple(data[key])
+            return cls(**data)
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(f"{source}: its config does not hold ({str(error).splitlines()[0][:120]}). "
+                                  f"{fix}") from None
 
     @classmethod
     def for_variant(cls, variant: str, backbone: Backbone, **overrides) -> "AdapterConfig":
@@ -165,14 +191,20 @@ class SpdModel(nn.Module):
             if group not in groups:
                 raise CheckpointError(f"Unexpected tensor {key!r} in adapter.")
             groups[group][name] = value
-        if self.config.lora_rank > 0:
-            load_lora_state_dict(self.backbone.image_encoder, groups["lora"])
-        if self.saliency_head is not None:
-            self.saliency_head.load_state_dict(groups["saliency_head"], strict=True)
-        if groups["mask_decoder"]:
-            decoder_state = dict(self._base_decoder)
-            decoder_state.update(groups["mask_decoder"])
-            self.backbone.mask_decoder.load_state_dict(decoder_state, strict=True)
+        try:
+            if self.config.lora_rank > 0:
+                load_lora_state_dict(self.backbone.image_encoder, groups["lora"])
+            if self.saliency_head is not None:
+                self.saliency_head.load_state_dict(groups["saliency_head"], strict=True)
+            if groups["mask_decoder"]:
+                decoder_state = dict(self._base_decoder)
+                decoder_state.update(groups["mask_decoder"])
+                self.backbone.mask_decoder.load_state_dict(decoder_state, strict=True)
+        except (RuntimeError, ValueError) as error:  # torch lists every mismatched tensor: keep the first
+            first = next((line.strip() for line in str(error).splitlines()[1:] if line.strip()), str(error)[:160])
+            raise CheckpointError(f"The adapter's tensors do not fit its {self.config.backbone} backbone "
+                                  f"({first[:160]}). Use an adapter written by 'spdsegment train' for this "
+                                  "backbone.") from None
 
 
 def read_adapter(path: str | os.PathLike) -> tuple[AdapterConfig, dict[str, torch.Tensor]]:
@@ -192,7 +224,10 @@ def read_adapter(path: str | os.PathLike) -> tuple[AdapterConfig, dict[str, torc
     if metadata.get("format") != ADAPTER_FORMAT:
         raise CheckpointError(f"{path} is a safetensors file but not an SPDSegment adapter (no "
                               f"'{ADAPTER_FORMAT}' metadata). Pass an adapter written by 'spdsegment train'.")
-    return AdapterConfig.from_json(metadata["config"]), tensors
+    if "config" not in metadata:
+        raise CheckpointError(f"{path} has no 'config' metadata, so it cannot be rebuilt. Train the adapter again "
+                              "with 'spdsegment train', or copy the original file.")
+    return AdapterConfig.from_json(metadata["config"], str(path)), tensors
 
 
 def model_has_saliency(spec: ModelSpec | str) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 from ..errors import InputError
 from ..inference.io import read_label_mask, read_volume
 from ..inference.markup_files import read_curve
+from ..inference.schema import expect, load_json, positive_int, text
 from ..inference.slices import normalise_intensity, to_stack
 from ..inference.volume import Volume
 
@@ -52,35 +52,55 @@ class Case:
         return np.flatnonzero(self.target.reshape(len(self.target), -1).any(axis=1))
 
 
+CASE_LIST_FIX = ("A case list is a JSON list of objects or a CSV with a header row, with the fields image, label, "
+                 "label_value (default 1), centerline (optional) and name (optional).")
+
+
+def _csv_rows(path: Path) -> list[dict]:
+    content = path.read_text(encoding="utf-8-sig")  # Excel writes a byte-order mark first
+    try:
+        dialect = csv.Sniffer().sniff(content.split("\n", 1)[0], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    return [{(k or "").strip(): (v or "").strip() if isinstance(v, str) else v for k, v in row.items()}
+            for row in csv.DictReader(content.splitlines(), dialect=dialect)]
+
+
 def read_case_list(path: str | os.PathLike) -> list[CaseSpec]:
-    """Cases from a JSON list of objects or a CSV with a header; relative paths are from the list's folder.
+    """Cases from a JSON list of objects or a CSV with a header (comma, semicolon or tab separated); relative
+    paths are from the list's folder.
 
     Keys/columns: ``image``, ``label``, ``label_value`` (default 1), ``centerline`` (optional), ``name``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"Case list not found: {path}.")
     if path.suffix.lower() == ".json":
-        rows = json.loads(path.read_text(encoding="utf-8"))
+        rows = load_json(path, "case list", CASE_LIST_FIX)
         rows = rows.get("cases", rows) if isinstance(rows, dict) else rows
     elif path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        if not path.is_file():
+            raise InputError(f"Case list not found: {path}.")
+        rows = _csv_rows(path)
     else:
         raise InputError(f"Case list {path} must be .json or .csv.")
+    expect(isinstance(rows, list), path, "the document", rows, "a list of cases", CASE_LIST_FIX)
     specs = []
     for number, row in enumerate(rows, 1):
-        if not isinstance(row, dict) or not row.get("image") or not row.get("label"):
-            raise InputError(f"{path}: case {number} needs 'image' and 'label'.")
+        expect(isinstance(row, dict), path, f"case {number}", row, "an object", CASE_LIST_FIX)
+        for key in ("image", "label"):
+            expect(isinstance(row.get(key), str) and bool(row[key].strip()), path, f"case {number} {key}",
+                   row.get(key), "a file path", CASE_LIST_FIX)
+        label_value = row.get("label_value")
+        label_value = 1 if label_value in (None, "") else positive_int(label_value, path, f"case {number} label_value",
+                                                                       CASE_LIST_FIX)
 
         def resolve(value):
             value = Path(str(value)).expanduser()
             return value if value.is_absolute() else (path.parent / value)
 
         centerline = row.get("centerline") or None
-        specs.append(CaseSpec(resolve(row["image"]), resolve(row["label"]), int(row.get("label_value") or 1),
+        specs.append(CaseSpec(resolve(row["image"]), resolve(row["label"]), label_value,
                               resolve(centerline) if centerline else None,
-                              str(row.get("name") or f"case{number}")))
+                              text(row.get("name") or f"case{number}")))
     if not specs:
         raise InputError(f"{path} lists no cases.")
     return specs

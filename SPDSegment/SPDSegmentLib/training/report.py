@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..inference.io import json_text, output_set
 from .evaluate import case_summary, subset_report
 
 log = logging.getLogger(__name__)
@@ -212,28 +213,39 @@ def plot_report(report: dict, path: str | Path) -> None:
 
 
 def read_report(path: str | Path) -> dict:
-    """An ``evaluation.json`` back as :func:`evaluate` returned it (JSON turned the counts K into strings)."""
+    """An ``evaluation.json`` back as :func:`evaluate` returned it (JSON turned the counts K into strings and
+    undefined values into null)."""
     report = json.loads(Path(path).read_text(encoding="utf-8"))
+
+    def pair(values):
+        return tuple(float("nan") if v is None else v for v in values)
+
     for entry in report.get("robustness", []):
-        entry["dsc_by_count"] = {int(k): tuple(v) for k, v in entry["dsc_by_count"].items()}
+        entry["dsc_by_count"] = {int(k): pair(v) for k, v in entry["dsc_by_count"].items()}
     for entry in report["summary"]:
         for key in ("dsc", "iou", "hd95_mm", "assd_mm"):
-            entry[key] = tuple(entry[key])
+            entry[key] = pair(entry[key])
+    for row in report["rows"]:
+        for key in ("dsc", "iou", "hd95_mm", "assd_mm"):
+            row[key] = float("nan") if row[key] is None else row[key]
     return report
 
 
-def write_report(report: dict, out_dir: str | Path) -> tuple[Path, Path]:
-    """``evaluation.json``, ``evaluation.md`` and, when matplotlib is installed, a PNG per table."""
+def write_report(report: dict, out_dir: str | Path, force: bool = False) -> tuple[Path, Path]:
+    """``evaluation.json``, ``evaluation.md`` and, when matplotlib is installed, a PNG per table, written as one
+    set (an existing file is replaced only with ``force``)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / "evaluation.json", out_dir / "evaluation.md"
-    json_path.write_text(json.dumps(report, indent=1, default=float), encoding="utf-8")
-    md_path.write_text(markdown_report(report), encoding="utf-8")
-    try:
-        plot_report(report, out_dir / "evaluation.png")
-        plot_cases(report, out_dir / "evaluation_cases.png")
-        if report.get("robustness"):
-            plot_robustness(report, out_dir / "evaluation_robustness.png")
-    except ImportError:
-        log.info("matplotlib is not installed; no evaluation plots")
+    plots = [(plot_report, "evaluation.png"), (plot_cases, "evaluation_cases.png")]
+    if report.get("robustness"):
+        plots.append((plot_robustness, "evaluation_robustness.png"))
+    with output_set(force) as files:
+        files.add(json_path).write_text(json_text(report, indent=1), encoding="utf-8")
+        files.add(md_path).write_text(markdown_report(report), encoding="utf-8")
+        try:
+            for plot, name in plots:
+                plot(report, files.add(out_dir / name))
+        except ImportError:
+            log.info("matplotlib is not installed; no evaluation plots")
     return json_path, md_path

@@ -32,6 +32,7 @@ from .losses import psc_loss, segmentation_loss
 from ..inference.model import AdapterConfig, SpdModel
 from ..inference.model_spec import parse_model_spec
 from ..inference.device import resolve_device
+from ..inference.io import atomic_output, json_text
 from ..inference.prompts import Prompts, curve_to_prompts
 from .simulate import simulate_clinician_centerline, simulate_noisy_points
 from ..inference.slices import ModelFrame, in_plane_spacing
@@ -374,5 +375,6 @@ class Trainer:
             summary = {"config": asdict(self.config), "adapter": json.loads(self.adapter.to_json()),
                        "cases": [str(c.spec.image) for c in self.cases], "seconds": time.perf_counter() - started,
                        "device": str(self.device), "history": self.history}
-            (self.out_dir / "train_log.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+            with atomic_output(self.out_dir / "train_log.json", force=True) as tmp:
+                tmp.write_text(json_text(summary, indent=1), encoding="utf-8")
         return adapter_path
