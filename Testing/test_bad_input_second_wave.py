@@ -299,3 +299,30 @@ def test_a_dicom_series_folder_is_read_as_one_volume(tmp_path):
     assert volume.array_kji.shape == (4, 6, 7) and np.array_equal(volume.array_kji, array)
     assert np.allclose(volume.spacing, (0.8, 0.8, 2.5))
     assert read_volume(tmp_path / "slice2.dcm").array_kji.shape == (4, 6, 7)
+
+
+def test_finished_runs_and_earlier_evaluations_are_not_replaced_without_force(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "adapter.safetensors").write_bytes(b"earlier")
+    refused(["train", "--data", str(tmp_path / "cases.json"), "--out", str(tmp_path / "run")], capsys,
+            "already exists")
+    assert (tmp_path / "run" / "adapter.safetensors").read_bytes() == b"earlier"
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "evaluation.json").write_text("{}")
+    refused(["evaluate", "--data", str(tmp_path / "cases.json"), "--out", str(tmp_path / "eval")], capsys,
+            "already exists")
+
+
+def test_outputs_that_are_folders_or_pipes_and_oversized_curves_are_refused(small_case, tmp_path, capsys):
+    folder, image, _ = small_case
+    (tmp_path / "a_folder.nii.gz").mkdir()
+    os.mkfifo(tmp_path / "pipe.nii.gz")
+    for target, match in ((tmp_path / "a_folder.nii.gz", "folder"), (tmp_path / "pipe.nii.gz", "regular file")):
+        refused(["segment", str(image), "--curve", str(folder / "curve.mrk.json"), "--output", str(target),
+                 "--force", "--model", "frozen"], capsys, match)
+    refused(["metrics", str(tmp_path / "pipe.nii.gz"), str(image)], capsys, "regular file")
+    huge = tmp_path / "huge.mrk.json"
+    points = [{"position": [0.0, 0.0, float(i)]} for i in range(100_001)]
+    huge.write_text(json.dumps({"markups": [{"type": "Curve", "controlPoints": points}]}))
+    refused(["segment", str(image), "--curve", str(huge), "--output", str(tmp_path / "o.nii.gz")], capsys,
+            "at most 100000")
