@@ -6,7 +6,7 @@ STAMP := $(VENV)/.spdsegment-installed
 # The torch build this project is tested with; pip takes it from the local wheel store when present.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test clean
+.PHONY: install demo test mutants clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider Testing
+
+# mutation testing of the geometry, CPD, prior, metric and loss modules: hours of CPU, not part of `make test`
+mutants: install
+	$(PY) -m pip install -q cosmic-ray==8.7.0
+	bash docs/mutation_testing.sh runs/mutants
 
 clean:
 	rm -rf $(VENV) demo_output

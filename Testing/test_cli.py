@@ -184,7 +184,7 @@ def test_points_on_no_slice_and_malformed_markups_are_refused(oblique_case, tmp_
     refuse(["segment", str(folder / "image.nii.gz"), "--points", str(tmp_path / "far.mrk.json"), "--model", "frozen",
             "--output", str(out)], capsys, "lies inside the volume", [out])
     (tmp_path / "broken.mrk.json").write_text('{"markups": [', encoding="utf-8")
-    refuse(segment_args(folder / "image.nii.gz", tmp_path / "broken.mrk.json", out), capsys, "not a Slicer markups",
+    refuse(segment_args(folder / "image.nii.gz", tmp_path / "broken.mrk.json", out), capsys, "not valid JSON",
            [out])
 
 

@@ -177,3 +177,20 @@ def test_clusters_and_the_region_holding_the_points():
     mask[2:5, 2:5] = mask[10:15, 10:15] = True
     assert region_holding(mask, np.array([[12.0, 11.0]])).sum() == 25
     assert not region_holding(mask, np.array([[8.0, 8.0]])).any()
+
+
+def test_the_thresholds_sit_exactly_where_the_docs_put_them():
+    """Half the consistent prompts accepted keeps the learned prior; 30 % of the prompted slices is a structure."""
+    prompts = traced(range(2, 10))
+    continuity = continuity_saliency(prompts, SHAPE, SPACING, 2, 10.0)
+    half = choose_prior("auto", learned_map([2, 3, 4, 5]), continuity, prompts, 0.5)
+    assert half.route == LEARNED and half.agreement == 0.5 and half.overruled_slices == (6, 7, 8, 9)
+    below = choose_prior("auto", learned_map([2, 3, 4]), continuity, prompts, 0.5)
+    assert below.route == CONTINUITY and "3 of the 8 prompts" in below.reason and "it needs 50 %" in below.reason
+    ten = traced(range(10))
+    assert structure_found(traced([0, 1, 2]), ten) and not structure_found(traced([0, 1]), ten)
+    assert not structure_found(traced([4]), traced([4]))  # one slice is never a structure
+    assert structure_found(traced([4, 5]), traced([4, 5]))
+    assert [choose_prior(p, None, continuity, prompts, 0.5).label for p in ("none", "raw")] == \
+        ["continuity prior", "no prior"]
+    assert choose_prior("learned", learned_map([]), continuity, prompts, 0.5).label == "learned prior"

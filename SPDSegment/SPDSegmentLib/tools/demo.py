@@ -1,8 +1,8 @@
 """``make demo``: generate a sample, segment it from its noisy centerline, show and measure the result.
 
 Writes into ``--out``: the sample (image, truth, clinician-like curve), the segmentation (.seg.nrrd),
-the saliency map (when the model has a saliency head), the prompt audit (.mrk.json) and a PNG
-montage; prints DSC and HD95 against the truth and the seconds it took.
+the saliency map the prompts were checked against, the prompt audit (.mrk.json) and a PNG montage; prints
+DSC and HD95 against the truth, the prior that checked the prompts and the seconds it took.
 """
 
 from __future__ import annotations
@@ -69,14 +69,10 @@ def run(out: Path, seed: int = 2026, model: str = "default") -> dict:
     curve = simulate_clinician_centerline(case.label_kji, case.volume, 2, seed, neighbour_kji=case.neighbours_kji)
     write_markups(out / "sample_centerline.mrk.json", "Curve", curve, name="TI centerline (simulated clinician)")
 
-    from ..inference.model import model_has_saliency
-
-    has_saliency = model_has_saliency(model)
     args = ["segment", str(out / "sample_image.nii.gz"), "--curve", str(out / "sample_centerline.mrk.json"),
             "--model", model, "--output", str(out / "segmentation.seg.nrrd"), "--consensus",
-            str(out / "prompt_audit.mrk.json"), "--segment-name", "terminal ileum", "--quiet", "--device", "cpu"]
-    if has_saliency:
-        args += ["--saliency", str(out / "saliency.nii.gz")]
+            str(out / "prompt_audit.mrk.json"), "--segment-name", "terminal ileum", "--quiet", "--device", "cpu",
+            "--saliency", str(out / "saliency.nii.gz")]
     if cli_main(args) != 0:
         raise SystemExit("Segmentation failed; see the message above.")
     seconds = time.perf_counter() - started
@@ -85,11 +81,12 @@ def run(out: Path, seed: int = 2026, model: str = "default") -> dict:
 
     segmentation = slicerio.read_segmentation(str(out / "segmentation.seg.nrrd"))
     mask_kji = np.transpose(slicerio.segment_mask(segmentation, "terminal ileum"), (2, 1, 0))
-    saliency = read_volume(out / "saliency.nii.gz").array_kji if has_saliency else None
+    saliency = read_volume(out / "saliency.nii.gz").array_kji
     audit = read_markups(out / "prompt_audit.mrk.json")[0]
     write_montage(out / "montage.png", case.volume.array_kji, case.label_kji, mask_kji, saliency, audit, case.volume)
     spacing_kji = case.volume.spacing[::-1]
-    figures = {"dsc": round(compute_dice(mask_kji, case.label_kji), 4),
+    prior = audit.name.partition("(")[2].rstrip(")") or "unknown"
+    figures = {"dsc": round(compute_dice(mask_kji, case.label_kji), 4), "prior": prior,
                "hd95_mm": round(compute_hd95(mask_kji, case.label_kji, spacing_kji), 2),
                "seconds": round(seconds, 1), "model": model, "outputs": str(out)}
     return figures
@@ -103,7 +100,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     figures = run(args.out, args.seed, args.model)
     print(f"SPDSegment demo: DSC {figures['dsc']:.3f}, HD95 {figures['hd95_mm']:.1f} mm, "
-          f"{figures['seconds']:.1f} s on CPU with model '{figures['model']}'; files in {figures['outputs']}/")
+          f"{figures['seconds']:.1f} s on CPU with model '{figures['model']}' ({figures['prior']}); files in "
+          f"{figures['outputs']}/")
     print(json.dumps(figures))
     return 0
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Mutation testing (`make mutants`): cosmic-ray plants one small change at a time in the modules where a
+# silent bug misplaces a segmentation, runs the tests that cover that module, and records whether a test
+# failed (killed) or not (survived). Not part of `make test` (hours of CPU); run it after changing one of these
+# modules or their tests, and record the score and each survivor in docs/TESTING.md.
+# Usage: docs/mutation_testing.sh [OUT_DIR] [MODULE ...]   (default: every module below)
+set -uo pipefail
+OUT=${1:-runs/mutants}
+shift || true
+PY=${PY:-.venv/bin/python}
+LIB=SPDSegment/SPDSegmentLib
+declare -A TESTS=(
+  [inference/volume.py]="Testing/test_geometry.py Testing/test_known_answers.py -k not_predictor"
+  [inference/slices.py]="Testing/test_geometry.py Testing/test_known_answers.py"
+  [inference/prompts.py]="Testing/test_geometry.py Testing/test_known_answers.py Testing/test_cpd.py"
+  [inference/cpd.py]="Testing/test_cpd.py Testing/test_known_answers.py Testing/test_continuity_prior.py"
+  [inference/continuity_prior.py]="Testing/test_continuity_prior.py"
+  [inference/prior_choice.py]="Testing/test_continuity_prior.py"
+  [inference/box_fitting.py]="Testing/test_continuity_prior.py"
+  [inference/metrics.py]="Testing/test_metrics_losses.py Testing/test_known_answers.py"
+  [training/losses.py]="Testing/test_metrics_losses.py Testing/test_known_answers.py"
+  [bridge/volumes.py]="Testing/test_known_answers.py Testing/test_logic_mrml.py"
+  [bridge/markup_nodes.py]="Testing/test_known_answers.py Testing/test_logic_mrml.py"
+  [bridge/segmentation.py]="Testing/test_logic_mrml.py"
+)
+MODULES=("$@")
+[ ${#MODULES[@]} -eq 0 ] && MODULES=("${!TESTS[@]}")
+mkdir -p "$OUT"
+for module in "${MODULES[@]}"; do
+  name=${module//\//_}
+  config="$OUT/$name.toml"
+  cat > "$config" <<TOML
+[cosmic-ray]
+module-path = "$LIB/$module"
+timeout = 300.0
+excluded-modules = []
+test-command = "$PY -m pytest -x -q -p no:cacheprovider ${TESTS[$module]//-k not_predictor/-k 'not predictor'}"
+
+[cosmic-ray.distributor]
+name = "local"
+TOML
+  "$PY" -m cosmic_ray.cli init "$config" "$OUT/$name.sqlite" --force
+  "$PY" -m cosmic_ray.cli exec "$config" "$OUT/$name.sqlite"
+  git checkout -- "$LIB/$module"  # cosmic-ray restores each file; make sure no mutant is left behind
+  echo "== $module: $("$PY" -m cosmic_ray.tools.survival_rate "$OUT/$name.sqlite")% survived"
+done
