@@ -180,7 +180,7 @@ def test_the_minimum_slicer_version_is_declared_wherever_it_is_read():
 def test_installer_uses_public_apis_checks_versions_and_protects_torch():
     install = (LIB / "ui" / "install.py").read_text(encoding="utf-8")
     assert "installTorch(" in install and "torchVersionRequirement=" in install
-    assert "torchvisionVersionRequirement=" in install and "pip_install(" in install
+    assert "torchvisionVersionRequirement=" in install and "launchConsoleProcess(" in install
     assert '"-c", str(constraints)' in install and "_getPipInstallArguments" not in install
     widget = (LIB / "ui" / "widget.py").read_text(encoding="utf-8")
     setup = widget.split("def setup", 1)[1].split("def cleanup", 1)[0]

@@ -2,9 +2,11 @@
 
 - torch and torchvision through the PyTorch extension's public ``PyTorchUtilsLogic().installTorch``
   (light-the-torch picks the build that matches the NVIDIA driver), then their versions are checked;
-- the rest from ``Resources/requirements.txt`` with ``slicer.util.pip_install``, with a constraints file
-  that holds torch and torchvision at the installed versions, so no later install can swap the CUDA build
-  for a CPU one. numpy and SimpleITK are Slicer's own and are not listed.
+- the rest from ``Resources/requirements.txt`` with pip in its own hidden process
+  (``slicer.util.launchConsoleProcess``, no console window on Windows) on the panel's worker thread, its
+  output shown in the panel, with a constraints file that holds torch and torchvision at the installed
+  versions, so no later install can swap the CUDA build for a CPU one. numpy and SimpleITK are Slicer's own
+  and are not listed.
 
 Nothing here imports torch: a torch that is missing, too old or broken (a failed DLL load) is reported as
 a message the panel shows, and the panel still opens.
@@ -96,8 +98,13 @@ class DependencyInstaller:
                     name=name, requirement=requirement))
         return missing
 
-    def ensure(self) -> None:
-        """Install what is missing after one confirmation; raise :class:`InstallError` if anything is off."""
+    def ensure(self, runInBackground=None, showLog=None) -> None:
+        """Install what is missing after one confirmation; raise :class:`InstallError` if anything is off.
+
+        :param runInBackground: ``runInBackground(function)`` runs the pip step off the main thread while the
+            UI keeps painting (the panel passes its worker); without it the step runs here.
+        :param showLog: ``showLog(line)`` receives pip's output line by line (the panel shows the last one).
+        """
         if self._ready:
             return
         problem = pythonProblem()
@@ -113,7 +120,8 @@ class DependencyInstaller:
                 raise InstallError(_("Installation was cancelled; SPDSegment cannot run without these packages."))
             with slicer.util.WaitCursor():
                 self._installTorch()
-                self._installRequirements()
+            run = runInBackground or (lambda function: function())
+            run(lambda: self._installRequirements(showLog or logging.info))
         problem = torchProblem()
         if problem:
             raise InstallError(problem)
@@ -140,12 +148,22 @@ class DependencyInstaller:
             raise InstallError(_("PyTorch was not installed; SPDSegment cannot run without it."))
         importlib.invalidate_caches()
 
-    def _installRequirements(self) -> None:
+    def _installRequirements(self, showLog) -> None:
+        """pip in its own hidden process (no console window on Windows), its output passed to ``showLog``;
+        torch and torchvision held at their installed versions by a constraints file."""
+        import shutil
+
         pins = [f"{name}=={_installedVersion(name)}" for name in ("torch", "torchvision") if _installedVersion(name)]
         with tempfile.TemporaryDirectory() as folder:
             constraints = Path(folder) / "spdsegment-constraints.txt"
             constraints.write_text("\n".join(pins) + "\n", encoding="utf-8")
-            slicer.util.showStatusMessage(_("Installing SPDSegment's Python packages…"))
-            logging.info("SPDSegment: pip install -r %s -c %s (%s)", self.requirementsPath, constraints, pins)
-            slicer.util.pip_install(["-r", str(self.requirementsPath), "-c", str(constraints)])
+            python = shutil.which("PythonSlicer") or sys.executable
+            command = [python, "-m", "pip", "install", "-r", str(self.requirementsPath), "-c", str(constraints)]
+            logging.info("SPDSegment: %s", " ".join(command))
+            process = slicer.util.launchConsoleProcess(command, useStartupEnvironment=False)
+            for line in process.stdout:
+                showLog(line.rstrip())
+            if process.wait() != 0:
+                raise InstallError(_("Installing SPDSegment's Python packages failed (pip exit {code}); the log is "
+                                     "in the Python console.").format(code=process.returncode))
         importlib.invalidate_caches()

@@ -299,15 +299,27 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.centerlinePlaceWidget.setCurrentNode(curve)
         self.ui.centerlinePlaceWidget.setPlaceModeEnabled(True)
 
+    def _ensureDependencies(self) -> None:
+        """Install what is missing (after one confirmation); pip runs on the worker, its output in the panel."""
+        lines = []
+
+        def showLatest():
+            if lines:
+                self.ui.statusLabel.text = lines[-1][:160]
+
+        self.installer.ensure(runInBackground=lambda function: runOnWorker(function, showLatest),
+                              showLog=lines.append)
+        self._accelerated = None  # torch may have just arrived
+
     def onInstallDependencies(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to install SPDSegment's Python packages."), waitCursor=False):
-            self.installer.ensure()
+            self._ensureDependencies()
             self._updateDeviceWarning()
             slicer.util.infoDisplay(_("All SPDSegment dependencies are installed."))
 
     def onDownloadModel(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to download the model."), waitCursor=False):
-            self.installer.ensure()
+            self._ensureDependencies()
             from SPDSegmentLib import model_store
 
             name = self._parameterNode.samBackbone
@@ -342,7 +354,7 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay(_("Failed to import the checkpoint."), waitCursor=True):
             path = qt.QFileDialog.getOpenFileName(None, _("SAM checkpoint"), "", "Checkpoints (*.pth *.safetensors)")
             if path:
-                self.installer.ensure()
+                self._ensureDependencies()
                 from SPDSegmentLib import model_store
 
                 stored = model_store.import_file(self._parameterNode.samBackbone, path)
@@ -354,7 +366,7 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to compute the segmentation."), waitCursor=False):
             try:
-                self.installer.ensure()
+                self._ensureDependencies()
             except InstallError as error:
                 self.ui.statusLabel.text = str(error)
                 raise
