@@ -63,7 +63,7 @@ def test_a_header_pointing_its_data_outside_its_folder_is_refused_and_nothing_of
     header = tmp_path / "images" / "evil.nhdr"
     header.parent.mkdir()
     header.write_text("NRRD0004\ntype: uint8\ndimension: 3\nsizes: 10 10 10\nencoding: raw\n"
-                      "data file: ../private/secret.raw\n\n")
+                      "data file: ../private/secret.raw\n\n", encoding="utf-8")
     err = refused(["metrics", str(header), str(header)], capsys, "outside the header's folder")
     assert "TOP-SECRET" not in err
 
@@ -125,7 +125,7 @@ def test_geometry_and_voxel_types_that_cannot_be_trusted_are_refused(tmp_path, c
         directions = "(1,0,0) (0,0,0) (0,0,1)"
     path.write_text("NRRD0004\ntype: float\ndimension: 3\nspace: left-posterior-superior\nsizes: 6 5 4\n"
                     f"space directions: {directions}\nendian: little\nencoding: raw\nspace origin: (0,0,0)\n"
-                    "data file: image.raw\n\n")
+                    "data file: image.raw\n\n", encoding="utf-8")
     refused(["metrics", str(path), str(path)], capsys, "zero" if kind == "zero spacing" else "orthonormal")
     nifti = sitk.GetImageFromArray(array)
     nifti_path = tmp_path / "zero.nii"
@@ -148,7 +148,7 @@ def test_geometry_and_voxel_types_that_cannot_be_trusted_are_refused(tmp_path, c
 ])
 def test_case_lists_are_checked_field_by_field(tmp_path, content, match):
     path = tmp_path / "cases.json"
-    path.write_text(content)
+    path.write_text(content, encoding="utf-8")
     with pytest.raises(InputError, match=match) as error:
         read_case_list(path)
     assert str(path) in str(error.value)
@@ -156,7 +156,7 @@ def test_case_lists_are_checked_field_by_field(tmp_path, content, match):
 
 def test_excel_and_semicolon_csv_case_lists_are_read(tmp_path):
     (tmp_path / "excel.csv").write_bytes("\ufeffimage,label,label_value\na.nii.gz,b.nii.gz,13\n".encode("utf-8"))
-    (tmp_path / "semicolon.csv").write_text("image;label;label_value\na.nii.gz;b.nii.gz;15\n")
+    (tmp_path / "semicolon.csv").write_text("image;label;label_value\na.nii.gz;b.nii.gz;15\n", encoding="utf-8")
     assert read_case_list(tmp_path / "excel.csv")[0].label_value == 13
     assert read_case_list(tmp_path / "semicolon.csv")[0].label_value == 15
 
@@ -173,11 +173,11 @@ def test_excel_and_semicolon_csv_case_lists_are_read(tmp_path):
 ])
 def test_markups_are_checked_field_by_field(tmp_path, markup, match):
     path = tmp_path / "m.mrk.json"
-    path.write_text(json.dumps({"markups": [{"type": "Curve", **markup}]}))
+    path.write_text(json.dumps({"markups": [{"type": "Curve", **markup}]}), encoding="utf-8")
     with pytest.raises(InputError, match=match) as error:
         read_markups(path)
     assert str(path) in str(error.value)
-    path.write_text(json.dumps({"markups": ["a string"]}))
+    path.write_text(json.dumps({"markups": ["a string"]}), encoding="utf-8")
     with pytest.raises(InputError, match="markup 1"):
         read_markups(path)
 
@@ -194,7 +194,7 @@ JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
 def test_any_json_document_is_either_read_or_refused_with_an_input_error(tmp_path, document):
     for reader, name in ((read_markups, "m.mrk.json"), (read_case_list, "cases.json")):
         path = tmp_path / name
-        path.write_text(json.dumps(document))
+        path.write_text(json.dumps(document), encoding="utf-8")
         try:
             reader(path)
         except InputError:
@@ -205,7 +205,7 @@ def test_any_json_document_is_either_read_or_refused_with_an_input_error(tmp_pat
 @given(lines=st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz:.,()0123456789 -/", max_size=30), max_size=8))
 def test_any_header_is_either_read_or_refused_with_an_input_error(tmp_path, lines):
     path = tmp_path / "fuzz.nhdr"
-    path.write_text("NRRD0004\n" + "\n".join(lines) + "\n\n")
+    path.write_text("NRRD0004\n" + "\n".join(lines) + "\n\n", encoding="utf-8")
     try:
         read_volume(path)
     except InputError:
@@ -270,14 +270,14 @@ def test_the_outputs_of_one_run_are_a_set(tmp_path):
     first, second, third = tmp_path / "a.txt", tmp_path / "b.txt", tmp_path / "c.txt"
     with pytest.raises(RuntimeError):
         with output_set() as files:
-            files.add(first).write_text("1")
-            files.add(second).write_text("2")
+            files.add(first).write_text("1", encoding="utf-8")
+            files.add(second).write_text("2", encoding="utf-8")
             files.add(third)
             raise RuntimeError("the third write failed")
     assert not any(p.exists() for p in (first, second, third)) and list(tmp_path.iterdir()) == []
     with output_set() as files:
-        files.add(first).write_text("1")
-    assert first.read_text() == "1"
+        files.add(first).write_text("1", encoding="utf-8")
+    assert first.read_text(encoding="utf-8") == "1"
 
 
 def test_a_dicom_series_folder_is_read_as_one_volume(tmp_path):
@@ -308,7 +308,7 @@ def test_finished_runs_and_earlier_evaluations_are_not_replaced_without_force(tm
             "already exists")
     assert (tmp_path / "run" / "adapter.safetensors").read_bytes() == b"earlier"
     (tmp_path / "eval").mkdir()
-    (tmp_path / "eval" / "evaluation.json").write_text("{}")
+    (tmp_path / "eval" / "evaluation.json").write_text("{}", encoding="utf-8")
     refused(["evaluate", "--data", str(tmp_path / "cases.json"), "--out", str(tmp_path / "eval")], capsys,
             "already exists")
 
@@ -323,6 +323,6 @@ def test_outputs_that_are_folders_or_pipes_and_oversized_curves_are_refused(smal
     refused(["metrics", str(tmp_path / "pipe.nii.gz"), str(image)], capsys, "regular file")
     huge = tmp_path / "huge.mrk.json"
     points = [{"position": [0.0, 0.0, float(i)]} for i in range(100_001)]
-    huge.write_text(json.dumps({"markups": [{"type": "Curve", "controlPoints": points}]}))
+    huge.write_text(json.dumps({"markups": [{"type": "Curve", "controlPoints": points}]}), encoding="utf-8")
     refused(["segment", str(image), "--curve", str(huge), "--output", str(tmp_path / "o.nii.gz")], capsys,
             "at most 100000")

@@ -40,8 +40,8 @@ def test_summary_report_tables_targets_and_plots(tmp_path):
     assert checks["spd ≥ frozen-boxes + 20 DSC points, p < 0.05"]
     assert not checks["spd loses ≤ 5 DSC points from 2 to 10 random points"]  # it loses 10
     json_path, md_path = write_report(report, tmp_path)
-    assert json.loads(json_path.read_text())["reference"] == "spd"
-    text = md_path.read_text()
+    assert json.loads(json_path.read_text(encoding="utf-8"))["reference"] == "spd"
+    text = md_path.read_text(encoding="utf-8")
     assert "| spd |" in text and "| frozen-boxes |" in text and "—" in text
     assert "K = 10" in text and "| **no** |" in text
     for name in ("evaluation.png", "evaluation_cases.png", "evaluation_robustness.png"):
@@ -100,7 +100,7 @@ def test_results_page_leads_with_real_cases_and_checks_the_real_scan_targets(tmp
     eval_dir, docs = tmp_path / "eval", tmp_path / "docs"
     docs.mkdir()
     write_report(report, eval_dir)
-    page = results_page(eval_dir, docs, "## Notes\nhand-written", "12 s", "real-", "synthetic-").read_text()
+    page = results_page(eval_dir, docs, "## Notes\nhand-written", "12 s", "real-", "synthetic-").read_text(encoding="utf-8")
     assert page.index("## Real cases") < page.index("## Generated volumes") < page.index("## All cases")
     assert "Cases: real-a, real-b." in page and "| spd | 0 % | 100 % | 0 % |" in page
     assert "K = 10" in page and "hand-written" in page and "12 s" in page and "Targets met:" in page

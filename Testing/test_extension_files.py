@@ -76,7 +76,7 @@ def test_extension_description_is_consistent_and_complete():
 
 def test_requirements_leave_torch_and_slicer_packages_alone():
     lines = [line.split(">")[0].split("=")[0].strip().lower()
-             for line in (MODULE / "Resources" / "requirements.txt").read_text().splitlines()
+             for line in (MODULE / "Resources" / "requirements.txt").read_text(encoding="utf-8").splitlines()
              if line.strip() and not line.startswith("#")]
     assert "segment-anything" in lines and not {"torch", "torchvision", "simpleitk", "numpy"} & set(lines)
 
@@ -156,7 +156,7 @@ def test_robustness_page_names_only_tests_that_exist():
                                 str(REPO / "Testing")], capture_output=True, text=True, cwd=REPO).stdout
     ids = {line.split("Testing/", 1)[-1] for line in collected.splitlines() if "::" in line}
     functions = {test.split("[", 1)[0] for test in ids}
-    named = re.findall(r"`(test_\w+\.py::test_\w+(?:\[[^\]]+\])?)`", (REPO / "docs" / "ROBUSTNESS.md").read_text())
+    named = re.findall(r"`(test_\w+\.py::test_\w+(?:\[[^\]]+\])?)`", (REPO / "docs" / "ROBUSTNESS.md").read_text(encoding="utf-8"))
     assert len(named) > 30
     missing = [name for name in named if name not in (ids if "[" in name else functions)]
     assert not missing

@@ -165,7 +165,7 @@ def test_bench_times_every_path_and_checks_the_fast_masks(tmp_path, capsys):
     assert main(["bench", "--device", "cpu", "--slices", "3", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "stock" in printed and "spd-fast" in printed
-    report = json.loads(out.read_text())
+    report = json.loads(out.read_text(encoding="utf-8"))
     paths = {t["path"]: t for t in report["timings"]}
     assert set(paths) == {"stock", "spd-fp32", "spd-fast", "spd-rerun"}
     assert all(t["seconds"] > 0 and t["peak_memory_mb"] > 0 for t in paths.values())

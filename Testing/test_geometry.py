@@ -55,11 +55,11 @@ def test_curve_file_in_ras_and_lps_give_the_same_prompts(tmp_path):
     ijk = np.array([[5, 5, 0.0], [20, 12, 6], [30, 20, 11]])
     lps = volume.ijk_to_lps_points(ijk)
     write_markups(tmp_path / "lps.mrk.json", "Curve", lps)
-    ras_doc = json.loads((tmp_path / "lps.mrk.json").read_text())
+    ras_doc = json.loads((tmp_path / "lps.mrk.json").read_text(encoding="utf-8"))
     ras_doc["markups"][0]["coordinateSystem"] = "RAS"
     for point in ras_doc["markups"][0]["controlPoints"]:
         point["position"] = [-point["position"][0], -point["position"][1], point["position"][2]]
-    (tmp_path / "ras.mrk.json").write_text(json.dumps(ras_doc))
+    (tmp_path / "ras.mrk.json").write_text(json.dumps(ras_doc), encoding="utf-8")
     a = curve_to_prompts(read_curve(tmp_path / "lps.mrk.json"), volume, 2)
     b = curve_to_prompts(read_curve(tmp_path / "ras.mrk.json"), volume, 2)
     assert np.allclose(a.xy, b.xy) and np.array_equal(a.slice_index, b.slice_index)

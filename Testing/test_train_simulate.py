@@ -19,7 +19,7 @@ from SPDSegmentLib.training.train import TrainConfig, Trainer
 def case_list(mr_crop, tmp_path_factory):
     image, label, value = mr_crop
     path = tmp_path_factory.mktemp("cases") / "cases.json"
-    path.write_text(json.dumps([{"image": str(image), "label": str(label), "label_value": value}]))
+    path.write_text(json.dumps([{"image": str(image), "label": str(label), "label_value": value}]), encoding="utf-8")
     return path
 
 
@@ -39,7 +39,7 @@ def test_sam_tuning_trains_the_decoder_on_raw_prompts_and_resumes(case_list, tmp
     config = TrainConfig(variant="sam_tuning", stage2_steps=2, window=2, prompts="noise", checkpoint_every=1,
                          device="cpu")
     Trainer(read_case_list(case_list), config, tmp_path).run()
-    assert all(h["loss"] is not None for h in json.loads((tmp_path / "train_log.json").read_text())["history"])
+    assert all(h["loss"] is not None for h in json.loads((tmp_path / "train_log.json").read_text(encoding="utf-8"))["history"])
     longer = Trainer(read_case_list(case_list), TrainConfig(**{**config.__dict__, "stage2_steps": 3}), tmp_path)
     steps_run = []
     original_step = longer.stage2_step
@@ -50,11 +50,11 @@ def test_sam_tuning_trains_the_decoder_on_raw_prompts_and_resumes(case_list, tmp
 
 
 def test_case_list_csv_resolves_relative_paths_and_rejects_missing_columns(tmp_path):
-    (tmp_path / "cases.csv").write_text("image,label,label_value\nimg.nii.gz,lab.nii.gz,13\n")
+    (tmp_path / "cases.csv").write_text("image,label,label_value\nimg.nii.gz,lab.nii.gz,13\n", encoding="utf-8")
     [spec] = read_case_list(tmp_path / "cases.csv")
     assert spec.image == tmp_path / "img.nii.gz" and spec.label_value == 13
-    (tmp_path / "bad.json").write_text(json.dumps([{"image": "x"}]))
-    with pytest.raises(InputError, match="needs 'image' and 'label'"):
+    (tmp_path / "bad.json").write_text(json.dumps([{"image": "x"}]), encoding="utf-8")
+    with pytest.raises(InputError, match="case 1 label is None, expected a file path"):
         read_case_list(tmp_path / "bad.json")
 
 

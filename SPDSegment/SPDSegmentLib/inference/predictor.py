@@ -42,6 +42,8 @@ from .volume import Volume
 
 log = logging.getLogger(__name__)
 
+TensorOrPair = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
 
 class Stage(Enum):
     ENCODE = "encode"
@@ -189,7 +191,7 @@ class SpdPredictor:
         with autocast(self.device, self.dtype):
             return self._encoder(images)
 
-    def _with_memory_fallback(self, run: Callable[[list], torch.Tensor], items: list, limit: str) -> torch.Tensor:
+    def _with_memory_fallback(self, run: Callable[[list], TensorOrPair], items: list, limit: str) -> TensorOrPair:
         """``run(items)``; out of memory, halve ``items`` and the batch-size attribute ``limit`` for later
         batches; on one item, go on on the CPU. An operation missing on Apple MPS also moves the run to the CPU."""
         try:
@@ -206,8 +208,11 @@ class SpdPredictor:
                 half = len(items) // 2
                 setattr(self, limit, min(getattr(self, limit), half))
                 log.warning("Out of GPU memory with %d items at once; retrying %d at a time.", len(items), half)
-                return torch.cat([self._with_memory_fallback(run, items[:half], limit),
-                                  self._with_memory_fallback(run, items[half:], limit)])
+                first = self._with_memory_fallback(run, items[:half], limit)
+                second = self._with_memory_fallback(run, items[half:], limit)
+                if isinstance(first, tuple):  # the decoder returns (logits, predicted IoU)
+                    return tuple(torch.cat(pair) for pair in zip(first, second))
+                return torch.cat([first, second])
             if self.device.type != "cuda":
                 raise
             self.move_to_cpu("out of GPU memory even for one slice")
