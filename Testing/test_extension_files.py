@@ -193,3 +193,20 @@ def test_every_shortcut_is_told_in_a_tooltip():
     widget = (LIB / "ui" / "widget.py").read_text(encoding="utf-8")
     keys = re.findall(r'\("([A-Za-z+0-9]+)", "\w+"\)', widget.split("SHORTCUTS = ", 1)[1].split("\n\n", 1)[0])
     assert len(keys) == 7 and all(key in tooltips for key in keys), keys
+
+
+def test_every_text_file_is_read_and_written_as_utf8():
+    """Windows and C-locale machines (CI among them) do not default to UTF-8; our files hold µ, ≤ and →."""
+    unspecified = []
+    for path in [*MODULE.rglob("*.py"), *(REPO / "Testing").rglob("*.py"), *(REPO / "docs").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name))):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+            modes = [arg.value for arg in [*node.args, *(k.value for k in node.keywords if k.arg == "mode")]
+                     if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and len(arg.value) <= 3]
+            if (name in ("read_text", "write_text", "open") and not any("b" in mode for mode in modes)
+                    and "/proc/" not in ast.unparse(node) and not ast.unparse(node).startswith("safe_open")
+                    and not any(k.arg == "encoding" for k in node.keywords)):
+                unspecified.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not unspecified, unspecified
