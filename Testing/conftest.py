@@ -25,6 +25,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def spdsegment_home(tmp_path_factory):
+    """The model store (downloads, kept ONNX exports) of this test session: never the user's own."""
+    home = tmp_path_factory.mktemp("spdsegment_home")
+    previous = os.environ.get("SPDSEGMENT_HOME")
+    os.environ["SPDSEGMENT_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("SPDSEGMENT_HOME", None)
+    else:
+        os.environ["SPDSEGMENT_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def mr_crop():
     """MR abdomen, 4 axial slices through the colon (label 15), with its label file.

@@ -81,11 +81,12 @@ def test_cuda_out_of_memory_halves_the_batch_and_keeps_the_result(litemedsam, mr
     case = load_case(CaseSpec(mr_crop[0], mr_crop[1], mr_crop[2]))
     curve = simulate_clinician_centerline(case.mask_kji, case.volume, case.axis, seed=0)
     prompts = curve_to_prompts([curve], case.volume, case.axis)
-    reference = SpdPredictor(spd_model(litemedsam, 10.0), InferenceOptions(device="cpu", batch_size=4))
+    torch_encoder = InferenceOptions(device="cpu", batch_size=4, runtime="torch")  # the encoder CUDA runs
+    reference = SpdPredictor(spd_model(litemedsam, 10.0), torch_encoder)
     reference.set_volume(case.volume, case.axis)
     expected = reference.predict(prompts).mask_kji
 
-    predictor = SpdPredictor(spd_model(litemedsam, 10.0), InferenceOptions(device="cpu", batch_size=4))
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), torch_encoder)
     encode = predictor._encoder
     calls = []
 
@@ -128,7 +129,8 @@ def test_out_of_memory_on_one_slice_off_cuda_is_raised_not_hidden(litemedsam, mr
     from test_predictor_model import spd_model
 
     case = load_case(CaseSpec(mr_crop[0], mr_crop[1], mr_crop[2]))
-    predictor = SpdPredictor(spd_model(litemedsam, 10.0), InferenceOptions(device="cpu", batch_size=1))
+    predictor = SpdPredictor(spd_model(litemedsam, 10.0), InferenceOptions(device="cpu", batch_size=1,
+                                                                           runtime="torch"))
 
     def run_out(images):
         raise torch.OutOfMemoryError("out of memory")
@@ -164,12 +166,13 @@ def test_bench_times_every_path_and_checks_the_fast_masks(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "--device", "cpu", "--slices", "3", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "stock" in printed and "spd-fast" in printed
+    assert "stock" in printed and "spd-onnx vs stock" in printed
     report = json.loads(out.read_text(encoding="utf-8"))
     paths = {t["path"]: t for t in report["timings"]}
-    assert set(paths) == {"stock", "spd-fp32", "spd-fast", "spd-rerun"}
+    assert set(paths) == {"stock", "spd-fp32", "spd-fast", "spd-onnx", "spd-rerun"}
     assert all(t["seconds"] > 0 and t["peak_memory_mb"] > 0 for t in paths.values())
-    assert paths["spd-fast"]["dsc_vs_fp32"] >= 0.99
+    assert paths["spd-fast"]["dsc_vs_fp32"] >= 0.99 and paths["spd-onnx"]["dsc_vs_fp32"] >= 0.99
+    assert set(report["speedup_vs_stock"]) == {"spd-fast", "spd-onnx"}
 
 
 def test_precision_auto_keeps_fp32_on_the_cpu_and_fp16_is_cuda_only():

@@ -56,7 +56,7 @@ def inference_options(args) -> "InferenceOptions":
 
     return InferenceOptions(prior=args.prior, tau=args.tau, neighbours=args.neighbours, prompt_mode=args.prompt_mode,
                             empty_slices=args.empty_slices, axis=args.axis, device=args.device,
-                            precision=args.precision, batch_size=args.batch_size)
+                            precision=args.precision, batch_size=args.batch_size, runtime=args.runtime)
 
 
 def cmd_segment(args) -> int:
@@ -260,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a slice whose prompts the prior all rejects: no mask (skip) or a prompt at its saliency "
                           "maximum if above tau (argmax); default: the model's")
     seg.add_argument("--batch-size", type=int, help="slices per encoder call (default: chosen for the device)")
+    seg.add_argument("--runtime", default="auto", choices=["auto", "torch", "onnx"],
+                     help="what runs the image encoder: auto (ONNX Runtime on the CPU in fp32 where installed, "
+                          "torch elsewhere), torch or onnx")
     seg.add_argument("--output", required=True, help="segmentation: .seg.nrrd, .nii.gz or .nrrd")
     seg.add_argument("--saliency", help="saliency map output (.nii.gz or .nrrd), values in [0, 1]")
     seg.add_argument("--consensus", help="prompt audit output, .mrk.json Fiducial")

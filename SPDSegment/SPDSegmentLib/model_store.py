@@ -20,6 +20,7 @@ from typing import Callable
 
 from .errors import CheckpointError, InputError
 from .inference.backbones import SAM_VIT_SPECS, describe_state_dict, read_state_dict
+from .inference.home import models_dir
 
 CATALOG = Path(__file__).resolve().parent / "models" / "catalog.json"
 
@@ -39,11 +40,6 @@ class CatalogEntry:
 def catalog() -> dict[str, CatalogEntry]:
     entries = json.loads(CATALOG.read_text(encoding="utf-8"))
     return {name: CatalogEntry(name=name, **entry) for name, entry in entries.items()}
-
-
-def models_dir() -> Path:
-    """``$SPDSEGMENT_HOME/models``, default ``~/.SPDSegment/models`` (shared by every Slicer install)."""
-    return Path(os.environ.get("SPDSEGMENT_HOME", Path.home() / ".SPDSegment")).expanduser() / "models"
 
 
 def installed_path(name: str) -> Path | None:

@@ -18,6 +18,7 @@ PROMPT_MODES = ("points", "boxes")
 AXES = ("auto", "axial", "coronal", "sagittal")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+RUNTIMES = ("auto", "torch", "onnx")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class InferenceOptions:
         device: ``auto`` (CUDA, then Apple MPS, then the CPU), ``cpu``, ``cuda`` or ``mps``.
         precision: ``auto`` (fp16 on CUDA, fp32 elsewhere), ``fp32``, ``bf16`` or ``fp16``.
         batch_size: slices per encoder call (None: chosen for the device).
+        runtime: what runs the image encoder: ``auto`` (ONNX Runtime on the CPU in fp32 where it is installed,
+            torch elsewhere), ``torch`` or ``onnx``.
     """
 
     prior: str = "auto"
@@ -47,6 +50,7 @@ class InferenceOptions:
     device: str = "auto"
     precision: str = "auto"
     batch_size: int | None = None
+    runtime: str = "auto"
 
     def __post_init__(self):
         if self.tau is not None and not 0.0 <= self.tau < 1.0:
@@ -59,7 +63,8 @@ class InferenceOptions:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}, got {value!r}.")
         for name, value, allowed in (("prior", self.prior, PRIORS), ("axis", self.axis, AXES),
                                      ("device", self.device, DEVICES),
-                                     ("precision", self.precision, PRECISIONS)):
+                                     ("precision", self.precision, PRECISIONS),
+                                     ("runtime", self.runtime, RUNTIMES)):
             if value not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}, got {value!r}.")
         if self.batch_size is not None and self.batch_size < 1:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+import time
 
 import qt
 import slicer
@@ -78,7 +79,8 @@ class SPDSegmentLogic(ScriptedLoadableModuleLogic):
         return InferenceOptions(prior=parameterNode.prior, tau=parameterNode.tau, neighbours=parameterNode.neighbours,
                                 prompt_mode=modelSetting(parameterNode.promptMode),
                                 empty_slices=modelSetting(parameterNode.emptySlices), axis=parameterNode.slicingAxis,
-                                device=parameterNode.device, precision=parameterNode.precision)
+                                device=parameterNode.device, precision=parameterNode.precision,
+                                runtime=parameterNode.runtime)
 
     @staticmethod
     def segmentNodes(parameterNode):
@@ -375,9 +377,11 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             p = self._parameterNode
             job = libLogic.prepare_job(self.logic.segmentNodes(p), self.logic.modelSpec(p),
                                        self.logic.inferenceOptions(p))
-            progress = {"done": 0, "total": 0, "stage": ""}
+            progress = {"done": 0, "total": 0, "stage": "", "started": time.monotonic()}
 
             def reportProgress(done, total, stage):
+                if stage.value != progress["stage"]:
+                    progress["started"] = time.monotonic()
                 progress.update(done=done, total=total, stage=stage.value)
 
             self._setRunning(True)
@@ -407,7 +411,10 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         total = max(progress["total"], 1)
         self.ui.progressBar.maximum = total
         self.ui.progressBar.value = progress["done"]
-        self.ui.progressBar.format = f"{progress['stage']} %v / %m"
+        elapsed = time.monotonic() - progress["started"]
+        unit = "slices/s" if progress["stage"] == "encode" else "prompt sets/s"
+        rate = f" ({progress['done'] / elapsed:.1f} {unit})" if progress["done"] and elapsed > 0 else ""
+        self.ui.progressBar.format = f"{progress['stage']} %v / %m{rate}"
 
     def _setRunning(self, running: bool) -> None:
         self._running = running

@@ -1,0 +1,152 @@
+"""The image encoder on ONNX Runtime: the faster CPU path (figures in docs/PERFORMANCE.md).
+
+The encoder (intensity normalisation, LoRA and all) is exported once per encoder key (backbone weights, LoRA
+tensors, input size), torch version and ONNX Runtime version, into ``<models_dir>/exported/<key>.onnx``, with
+``<key>.json`` holding the file's SHA256. A file whose hash does not match (damaged, half-written, edited) is
+rebuilt, never trusted; a store that cannot be written to gets an export held in memory for this run.
+
+Only the encoder runs here: it is most of a CPU run's time. The saliency head and the mask decoder stay in
+torch, on the embeddings this returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .home import models_dir
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMAT = 2  # bump when the exported graph changes for the same weights
+OPSET = 18
+
+
+def runtime_missing() -> str | None:
+    """None when ONNX Runtime and the exporter's ``onnx`` package import, else what is missing."""
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export needs it)
+        import onnxruntime  # noqa: F401
+    except ImportError as error:
+        return f"{error.name or 'onnxruntime'} is not installed"
+    return None
+
+
+class _Encode(nn.Module):
+    """``backbone.encode`` as a module, so the export holds the normalisation too."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.backbone.encode(images)
+
+
+class OnnxEncoder:
+    """Callable like ``backbone.encode``: (B, 3, S, S) float32 in [0, 1] -> (B, 256, e, e) on the CPU.
+
+    Attributes:
+        path: the exported file (None when it is held in memory).
+        prepared_s: seconds spent exporting in this process (0.0 when a kept export was reused).
+    """
+
+    def __init__(self, model_bytes_or_path: bytes | Path, threads: int, path: Path | None, prepared_s: float):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        source = str(model_bytes_or_path) if isinstance(model_bytes_or_path, Path) else model_bytes_or_path
+        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        self.path = path
+        self.prepared_s = prepared_s
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        array = images.detach().to("cpu", torch.float32).numpy()
+        # one image per call: TinyViT takes its batch size from len(x), which the export fixes at 1
+        return torch.from_numpy(np.concatenate([self.session.run(None, {"images": np.ascontiguousarray(image)})[0]
+                                                for image in array[:, None]]))
+
+
+def export_key(encoder_key: str) -> str:
+    import onnxruntime as ort
+
+    text = f"{encoder_key}|torch {torch.__version__}|onnxruntime {ort.__version__}|format {EXPORT_FORMAT}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def export_bytes(backbone: nn.Module, image_size: int) -> bytes:
+    """The encoder as an ONNX graph for one image at a time (fp32, the CPU)."""
+    module = _Encode(backbone).eval()
+    example = torch.rand(1, 3, image_size, image_size)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (example,), buffer, input_names=["images"], output_names=["embeddings"],
+                          opset_version=OPSET, dynamo=False)
+    return buffer.getvalue()
+
+
+def _kept_export(path: Path) -> bool:
+    """True when ``path`` and its record exist and the file's SHA256 is the recorded one."""
+    record = path.with_suffix(".json")
+    if not (path.is_file() and record.is_file()):
+        return False
+    try:
+        expected = json.loads(record.read_text(encoding="utf-8"))["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest() == expected
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def onnx_encoder(backbone: nn.Module, image_size: int, encoder_key: str, threads: int,
+                 directory: Path | None = None) -> OnnxEncoder:
+    """The kept export for this encoder, or a new one (kept for next time when the store can be written)."""
+    directory = directory or models_dir() / "exported"
+    path = directory / f"{export_key(encoder_key)}.onnx"
+    if _kept_export(path):
+        return OnnxEncoder(path, threads, path, 0.0)
+    if path.exists():
+        log.warning("The kept ONNX export %s does not match its recorded hash; exporting it again.", path)
+    started = time.perf_counter()
+    data = export_bytes(backbone, image_size)
+    prepared = time.perf_counter() - started
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_atomically(path, data)
+        record = {"sha256": hashlib.sha256(data).hexdigest(), "encoder_key": encoder_key, "opset": OPSET,
+                  "torch": torch.__version__}
+        _write_atomically(path.with_suffix(".json"), json.dumps(record, indent=1).encode())
+    except OSError as error:
+        log.warning("Could not keep the ONNX export in %s (%s); it is held in memory for this run.", directory,
+                    error)
+        return OnnxEncoder(data, threads, None, prepared)
+    return OnnxEncoder(path, threads, path, prepared)

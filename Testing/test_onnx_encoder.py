@@ -1,0 +1,100 @@
+"""The CPU encoder on ONNX Runtime: same embeddings and masks as torch, exported once and kept with a hash
+check, and a clear word when it cannot be used."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from SPDSegmentLib.errors import InputError
+from SPDSegmentLib.inference import onnx_encoder as onnx_module
+from SPDSegmentLib.inference import predictor as predictor_module
+from SPDSegmentLib.inference.metrics import compute_dice
+from SPDSegmentLib.inference.model import build_model
+from SPDSegmentLib.inference.options import InferenceOptions
+from SPDSegmentLib.inference.predictor import SpdPredictor
+from SPDSegmentLib.inference.prompts import curve_to_prompts
+from SPDSegmentLib.training.dataset import CaseSpec, load_case
+from SPDSegmentLib.training.simulate import simulate_clinician_centerline
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPDSEGMENT_HOME", str(tmp_path / "home"))
+    return tmp_path / "home" / "models" / "exported"
+
+
+def test_onnx_embeddings_equal_torch_on_a_real_slice(litemedsam, mr_crop, store):
+    backbone = copy.deepcopy(litemedsam).optimise_for_inference()
+    encoder = onnx_module.onnx_encoder(backbone, 256, "test-key", threads=2)
+    case = load_case(CaseSpec(*mr_crop))
+    image = torch.from_numpy(case.volume.array_kji[1].astype(np.float32))
+    image = (image - image.min()) / (image.max() - image.min())
+    images = torch.nn.functional.interpolate(image[None, None], size=(256, 256)).repeat(2, 3, 1, 1)
+    with torch.no_grad():
+        expected = backbone.encode(images)
+    got = encoder(images)
+    assert got.shape == expected.shape == (2, 256, 64, 64)
+    assert torch.allclose(got, expected, atol=1e-4), (got - expected).abs().max()
+    assert encoder.path is not None and encoder.path.parent == store and encoder.prepared_s > 0
+
+
+def test_onnx_runtime_gives_the_torch_masks_says_it_prepared_once_and_reuses_the_export(mr_crop, store):
+    case = load_case(CaseSpec(*mr_crop))
+    curve = simulate_clinician_centerline(case.mask_kji, case.volume, case.axis, seed=0)
+    prompts = curve_to_prompts([curve], case.volume, case.axis)
+    masks = {}
+    for runtime in ("torch", "onnx", "auto"):
+        predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", runtime=runtime))
+        predictor.set_volume(case.volume, case.axis)
+        result = predictor.predict(prompts)
+        masks[runtime] = result.mask_kji
+        prepared = [n for n in result.notices if n.startswith("Prepared the fast CPU encoder")]
+        assert predictor.runtime == ("torch" if runtime == "torch" else "onnx")
+        assert len(prepared) == (1 if runtime == "onnx" else 0), result.notices  # auto found the kept export
+    assert masks["torch"].any()
+    assert compute_dice(masks["onnx"], masks["torch"]) >= 0.99 and np.array_equal(masks["onnx"], masks["auto"])
+    again = predictor.predict(prompts)
+    assert not any(n.startswith("Prepared") for n in again.notices)
+    assert len(list(store.glob("*.onnx"))) == 1 and not list(store.glob("*.part"))
+
+
+def test_a_damaged_export_is_rebuilt_not_trusted(litemedsam, store):
+    backbone = copy.deepcopy(litemedsam).optimise_for_inference()
+    first = onnx_module.onnx_encoder(backbone, 256, "key", threads=1)
+    reused = onnx_module.onnx_encoder(backbone, 256, "key", threads=1)
+    assert reused.prepared_s == 0.0 and reused.path == first.path
+    data = bytearray(first.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    first.path.write_bytes(bytes(data))
+    rebuilt = onnx_module.onnx_encoder(backbone, 256, "key", threads=1)
+    assert rebuilt.prepared_s > 0 and onnx_module._kept_export(rebuilt.path)
+    first.path.with_suffix(".json").write_text("{not json", encoding="utf-8")
+    assert onnx_module.onnx_encoder(backbone, 256, "key", threads=1).prepared_s > 0
+
+
+def test_a_store_that_cannot_be_written_gets_an_export_in_memory(litemedsam, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    encoder = onnx_module.onnx_encoder(copy.deepcopy(litemedsam), 256, "key", threads=1, directory=blocked / "sub")
+    assert encoder.path is None and encoder(torch.rand(1, 3, 256, 256)).shape == (1, 256, 64, 64)
+    assert blocked.read_text(encoding="utf-8") == "not a folder"
+
+
+def test_without_onnx_runtime_auto_says_so_and_onnx_is_refused(monkeypatch, store):
+    monkeypatch.setattr(predictor_module, "runtime_missing", lambda: "onnxruntime is not installed")
+    predictor = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu"))
+    assert predictor.runtime == "torch"
+    assert any("pip install onnxruntime onnx" in notice for notice in predictor.notices)
+    with pytest.raises(InputError, match="--runtime onnx needs ONNX Runtime"):
+        SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", runtime="onnx"))
+
+
+def test_onnx_runtime_is_refused_off_fp32_and_torch_is_kept_where_asked(store):
+    with pytest.raises(InputError, match="CPU in fp32 only"):
+        SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", precision="bf16", runtime="onnx"))
+    assert SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", precision="bf16")).runtime == "torch"
+    assert SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", runtime="torch")).runtime == "torch"
+    with pytest.raises(InputError, match="runtime must be one of"):
+        InferenceOptions(runtime="tensorrt")
