@@ -6,8 +6,8 @@ import torch
 from scipy.spatial.distance import cdist
 
 from SPDSegmentLib.training.losses import dice_loss, focal_loss, psc_loss
-from SPDSegmentLib.inference.metrics import (compute_assd, compute_dice, compute_hd95, compute_iou, paired_wilcoxon,
-                                          volume_and_slice_metrics)
+from SPDSegmentLib.inference.metrics import (compute_assd, compute_dice, compute_hd95, compute_iou, mean_sd,
+                                             paired_wilcoxon, volume_and_slice_metrics)
 
 
 def ball(shape, centre, radius, spacing):
@@ -69,6 +69,75 @@ def test_wilcoxon_detects_a_consistent_difference():
     a = rng.random(20)
     assert paired_wilcoxon(a + 0.1, a) < 0.001
     assert paired_wilcoxon(a, a) == 1.0
+
+
+def test_one_voxel_against_nothing_is_zero_overlap_and_undefined_distance():
+    one, empty = np.zeros((3, 3, 3), bool), np.zeros((3, 3, 3), bool)
+    one[1, 1, 1] = True
+    assert compute_dice(one, empty) == 0.0 and compute_iou(empty, one) == 0.0
+    for metric in (compute_hd95, compute_assd):
+        assert np.isnan(metric(one, empty, (1.0, 1.0, 1.0))) and np.isnan(metric(empty, one, (1.0, 1.0, 1.0)))
+
+
+def test_surfaces_reach_the_edge_of_the_volume():
+    """A mask touching the array's edge has a surface there (the outside counts as background)."""
+    full = np.ones((3, 6, 6), bool)
+    inner = np.zeros((3, 6, 6), bool)
+    inner[:, 1:5, 1:5] = True
+    # every surface voxel of `full` is on the array's edge; the farthest (a corner column) is sqrt(2) from `inner`
+    assert compute_hd95(full, inner, (1.0, 1.0, 1.0)) == pytest.approx(np.sqrt(2))
+    assert compute_assd(full, full, (1.0, 1.0, 1.0)) == 0.0
+
+
+def test_hd95_takes_the_larger_direction_whichever_mask_comes_first():
+    spacing = np.array([2.0, 1.0, 1.0])
+    small = ball((12, 40, 40), (6, 20, 20), 6.0, spacing)
+    large = ball((12, 40, 40), (6, 20, 20), 6.0, spacing)
+    large[:, 20:, 18:23] |= ball((12, 40, 40), (6, 30, 20), 12.0, spacing)[:, 20:, 18:23]
+    forward, backward = brute_force_surface_distances(small, large, spacing)
+    expected = max(np.percentile(forward, 95), np.percentile(backward, 95))
+    assert np.percentile(forward, 95) != pytest.approx(np.percentile(backward, 95))
+    assert compute_hd95(small, large, spacing) == pytest.approx(expected)
+    assert compute_hd95(large, small, spacing) == pytest.approx(expected)
+    assert compute_hd95(small, large, spacing) != pytest.approx(max(np.percentile(forward, 94),
+                                                                    np.percentile(backward, 94)))
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_per_slice_distances_use_the_in_plane_spacing_of_the_slicing_axis(axis):
+    spacing_ijk = (0.5, 2.0, 4.0)
+    pred = np.zeros((5, 5, 5), bool)
+    ref = np.zeros((5, 5, 5), bool)
+    pred[2, 2, 2] = True
+    ref[3, 3, 3] = True  # one voxel further along every axis
+    pred[3, 2, 2] = True  # the two share slice 3 (K) ...
+    pred[2, 3, 2] = pred[2, 2, 3] = True  # ... and slice 3 along J and I
+    result = volume_and_slice_metrics(pred, ref, spacing_ijk, axis=axis)
+    in_plane = [s for a, s in enumerate(spacing_ijk) if a != axis]
+    shared = next(s for s in result["slices"] if s["slice"] == 3)
+    # on slice 3 the predicted voxel sits one pixel off in both in-plane axes
+    assert shared["hd95_mm"] == pytest.approx(np.hypot(*in_plane))
+
+
+def test_per_slice_metrics_slice_along_k_unless_told():
+    pred = np.zeros((3, 4, 4), bool)
+    pred[1, 1:3, 1:3] = True
+    assert [s["slice"] for s in volume_and_slice_metrics(pred, pred, (1.0, 1.0, 1.0))["slices"]] == [1]
+
+
+def test_wilcoxon_drops_pairs_with_a_missing_side_and_needs_a_pair():
+    a = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    b = a + np.array([0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2])
+    with_gaps_a, with_gaps_b = np.r_[a, np.nan, 5.0], np.r_[b, 3.0, np.nan]
+    assert paired_wilcoxon(a, b) < 0.01
+    assert paired_wilcoxon(with_gaps_a, with_gaps_b) == pytest.approx(paired_wilcoxon(a, b))
+    assert np.isnan(paired_wilcoxon([np.nan], [1.0])) and paired_wilcoxon([0.3], [0.3]) == 1.0
+
+
+def test_mean_and_sd_skip_missing_runs():
+    assert mean_sd([1.0, None, 2.0, float("nan"), 3.0]) == (2.0, 1.0)
+    assert mean_sd([5.0]) == (5.0, 0.0)
+    assert all(np.isnan(v) for v in mean_sd([None, float("nan")]))
 
 
 def test_psc_is_zero_for_identical_one_for_disjoint_and_zero_for_empty_masks():
