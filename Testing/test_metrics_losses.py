@@ -137,6 +137,7 @@ def test_wilcoxon_drops_pairs_with_a_missing_side_and_needs_a_pair():
 def test_mean_and_sd_skip_missing_runs():
     assert mean_sd([1.0, None, 2.0, float("nan"), 3.0]) == (2.0, 1.0)
     assert mean_sd([5.0]) == (5.0, 0.0)
+    assert mean_sd([1.0, 3.0]) == pytest.approx((2.0, np.sqrt(2.0)))
     assert all(np.isnan(v) for v in mean_sd([None, float("nan")]))
 
 
