@@ -258,6 +258,9 @@ def test_commands_refuse_malformed_options_with_exit_2(tmp_path, capsys):
     refused(["evaluate", "--data", "x.json", "--method", "noequals", "--out", str(tmp_path / "e")], capsys,
             "NAME=ADAPTER")
     refused(["bench", "--batch-size", "0", "--device", "cpu"], capsys, "batch-size")
+    refused(["evaluate", "--data", "x.json", "--only", "frozen-boxes", "spd", "--out", str(tmp_path / "e")], capsys,
+            "--only names methods this run does not have: spd")
+    assert not (tmp_path / "e").exists()
 
 
 def test_verbose_shows_the_details_but_still_exits_2(tmp_path, capsys):

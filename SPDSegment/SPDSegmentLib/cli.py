@@ -179,7 +179,14 @@ def cmd_evaluate(args) -> int:
     for name in ("evaluation.json", "evaluation.md"):
         if Path(args.out).is_dir():
             check_output_path(Path(args.out) / name, args.force)
-    report = evaluate(read_case_list(args.data), standard_methods(adapters, args.backbone_checkpoint),
+    methods = standard_methods(adapters, args.backbone_checkpoint)
+    if args.only:
+        unknown = sorted(set(args.only) - {m.name for m in methods})
+        if unknown:
+            raise InputError(f"--only names methods this run does not have: {', '.join(unknown)}; it has "
+                             f"{', '.join(m.name for m in methods)}.")
+        methods = [m for m in methods if m.name in args.only]
+    report = evaluate(read_case_list(args.data), methods,
                       tuple(args.prompts), tuple(args.seeds), args.device, robustness_counts=tuple(args.robustness))
     write_report(report, args.out, force=args.force)
     print(markdown_report(report))
@@ -350,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--robustness", nargs="*", type=int, default=[], metavar="K",
                     help="also measure DSC with 1 true positive + K random points a slice, for each K")
     ev.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ev.add_argument("--only", nargs="+", metavar="METHOD",
+                    help="run only these of the methods (for example frozen-boxes spd); default: all")
     ev.add_argument("--device", default="auto")
     ev.add_argument("--out", required=True, help="folder for evaluation.json, evaluation.md and the plots")
     ev.add_argument("--force", action="store_true", help="replace an earlier evaluation in --out")
