@@ -150,13 +150,13 @@ class SpdPredictor:
             return "torch"
         missing = runtime_missing()
         if runtime == "onnx" and (self.device.type != "cpu" or self.dtype != torch.float32 or not fast):
-            raise InputError("The ONNX Runtime encoder runs on the CPU in fp32 only: use --device cpu "
-                             "--precision fp32, or --runtime torch.")
+            raise InputError("The ONNX Runtime encoder runs on the CPU in fp32 only (and not with --compile): "
+                             "use --device cpu --precision fp32, or --runtime torch.")
         if missing and runtime == "onnx":
             raise InputError(f"--runtime onnx needs ONNX Runtime ({missing}): pip install onnxruntime onnx, "
                              "or use --runtime torch.")
         if missing:
-            self.notices.append(f"The encoder runs in torch, about 1.4x slower on the CPU than with ONNX Runtime "
+            self.notices.append(f"The encoder runs in torch, which is slower on the CPU than ONNX Runtime "
                                 f"({missing}; pip install onnxruntime onnx).")
             return "torch"
         return "onnx"
