@@ -12,11 +12,10 @@ torch, on the embeddings this returns.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import json
 import logging
-import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -25,7 +24,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..errors import InputError
 from .home import models_dir
+from .io import output_set, sha256_of_file
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,16 @@ OPSET = 18
 
 
 def runtime_missing() -> str | None:
-    """None when ONNX Runtime and the exporter's ``onnx`` package import, else what is missing."""
+    """None when ONNX Runtime imports and the exporter's ``onnx`` package is installed, else what is missing.
+
+    ``onnx`` is only looked up, not imported: importing it takes most of a second, and only an export needs it.
+    """
     try:
-        import onnx  # noqa: F401  (torch.onnx.export needs it)
         import onnxruntime  # noqa: F401
     except ImportError as error:
         return f"{error.name or 'onnxruntime'} is not installed"
+    if importlib.util.find_spec("onnx") is None:
+        return "onnx is not installed"
     return None
 
 
@@ -109,22 +114,7 @@ def _kept_export(path: Path) -> bool:
         expected = json.loads(record.read_text(encoding="utf-8"))["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest() == expected
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    return sha256_of_file(path) == expected
 
 
 def onnx_encoder(backbone: nn.Module, image_size: int, encoder_key: str, threads: int,
@@ -139,13 +129,14 @@ def onnx_encoder(backbone: nn.Module, image_size: int, encoder_key: str, threads
     started = time.perf_counter()
     data = export_bytes(backbone, image_size)
     prepared = time.perf_counter() - started
+    record = {"sha256": hashlib.sha256(data).hexdigest(), "encoder_key": encoder_key, "opset": OPSET,
+              "torch": torch.__version__}
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, data)
-        record = {"sha256": hashlib.sha256(data).hexdigest(), "encoder_key": encoder_key, "opset": OPSET,
-                  "torch": torch.__version__}
-        _write_atomically(path.with_suffix(".json"), json.dumps(record, indent=1).encode())
-    except OSError as error:
+        with output_set(force=True) as outputs:
+            outputs.add(path).write_bytes(data)
+            outputs.add(path.with_suffix(".json")).write_text(json.dumps(record, indent=1), encoding="utf-8")
+    except (OSError, InputError) as error:
         log.warning("Could not keep the ONNX export in %s (%s); it is held in memory for this run.", directory,
                     error)
         return OnnxEncoder(data, threads, None, prepared)

@@ -211,7 +211,7 @@ class SpdPredictor:
 
     def _encode_slices(self, slices: list[int]) -> torch.Tensor:
         images = self._frame.images_to_model(torch.from_numpy(self._stack[slices]).to(self.device))
-        if self.runtime == "onnx" and self.device.type == "cpu":
+        if self.runtime == "onnx":
             return self._onnx()(images)
         with autocast(self.device, self.dtype):
             return self._encoder(images)
