@@ -9,8 +9,8 @@ import pytest
 
 from SPDSegmentLib.errors import InputError
 from SPDSegmentLib.inference.box_fitting import (BoxFitting, Candidate, choose_half_size, cluster_points,
-                                                 decode_candidates, fill_gaps, keep_supported_regions,
-                                                 region_holding)
+                                                 decode_candidates, fill_gaps, grow_by_overlap,
+                                                 keep_supported_regions, region_holding)
 from SPDSegmentLib.inference.continuity_prior import continuity_saliency
 from SPDSegmentLib.inference.cpd import KEPT_LOCAL, REJECTED, CpdConfig, distil_prompts
 from SPDSegmentLib.inference.prior_choice import CONTINUITY, LEARNED, RAW, choose_prior, structure_found
@@ -70,6 +70,13 @@ def test_auto_overrules_a_learned_prior_that_rejects_the_traced_structure_and_sa
     choice = choose_prior("auto", learned_map([3]), continuity, prompts, 0.5)
     assert choice.route == CONTINUITY and choice.agreement == pytest.approx(1 / 8)
     assert "overruled" in choice.reason and "1 of the 8 prompts" in choice.reason
+    # the one slice where both priors accept a prompt is left to the learned route, and the user is told
+    assert choice.agreed_slices == (3,) and "still segments the 1 slice(s)" in choice.reason
+    # a learned prior accepting only a stray click (one the continuity prior rejects) agrees nowhere
+    stray = traced(range(2, 10), stray=(5, 60.0, 30.0))
+    continuity = continuity_saliency(stray, SHAPE, SPACING, 2, 10.0)
+    choice = choose_prior("auto", learned_map([5], at=(30, 60)), continuity, stray, 0.5)
+    assert choice.route == CONTINUITY and choice.agreed_slices == () and "still segments" not in choice.reason
 
 
 def test_auto_keeps_an_agreeing_learned_prior_and_overrules_it_only_on_slices_it_rejects():
@@ -158,6 +165,42 @@ def test_gaps_are_filled_from_a_neighbour_only_where_the_result_overlaps_it():
     elsewhere = lambda slices, boxes: (np.array([np.where(decoder.disc((60.0, 10.0), 6), 1.0, -1.0)] * len(slices)),
                                        np.full(len(slices), 0.9))
     assert fill_gaps(masks, elsewhere, BoxFitting(gap_slices=2))[1] == []
+
+
+class LocalDecoder:
+    """A stand-in decoder that answers every box with the disc inscribed in it, and records what it decoded."""
+
+    def __init__(self):
+        yy, xx = np.mgrid[:SHAPE[1], :SHAPE[2]]
+        self.grid = np.stack([xx, yy], -1).astype(float)
+        self.decoded = []
+
+    def __call__(self, slices, boxes):
+        self.decoded += [int(t) for t in slices]
+        discs = [np.linalg.norm(self.grid - (box[:2] + box[2:]) / 2, axis=-1) <= (box[2] - box[0]) / 2 for box in boxes]
+        return np.where(np.array(discs), 1.0, -1.0), np.full(len(boxes), 0.9)
+
+
+def test_rejected_prompts_join_the_structure_only_where_their_regions_overlap_it_slice_to_slice():
+    decoder = LocalDecoder()
+    masks = np.zeros(SHAPE, bool)
+    for t in range(2, 6):
+        masks[t] = np.linalg.norm(decoder.grid - (20.0, 30.0), axis=-1) <= 6
+    others = [Candidate(6, np.array([[23.0, 30.0]])),   # overlaps slice 5's disc by 3 px: joins
+              Candidate(7, np.array([[26.0, 30.0]])),   # overlaps only slice 6's new region: joins after it
+              Candidate(8, np.array([[60.0, 30.0]])),   # a distractor beside the structure: stays out
+              Candidate(1, np.array([[30.0, 30.0]])),   # 10 px off: less than half of it overlaps slice 2
+              Candidate(11, np.array([[20.0, 30.0]]))]  # no segmented neighbour ever: never decoded
+    grown, slices = grow_by_overlap(masks, others, decoder, 6.0, BoxFitting())
+    assert slices == [6, 7]
+    assert np.array_equal(grown[7], np.linalg.norm(decoder.grid - (26.0, 30.0), axis=-1) <= 6)
+    assert not grown[[0, 1, 8, 9, 10, 11]].any() and np.array_equal(grown[2:6], masks[2:6])
+    assert 11 not in decoder.decoded and not masks[6:].any()  # the input is not changed
+    # the overlap share is the threshold: 3 px off, 0.69 of the disc lies in slice 5's
+    assert grow_by_overlap(masks, others[:1], decoder, 6.0, BoxFitting(grow_min_overlap=0.7))[1] == []
+    assert grow_by_overlap(masks, others[:1], decoder, 6.0, BoxFitting(grow_min_overlap=0.68))[1] == [6]
+    # a region that swallowed far more than the structure (radius 15 around it: 0.16 of it inside) stays out
+    assert grow_by_overlap(masks, [Candidate(6, np.array([[20.0, 30.0]]))], decoder, 15.0, BoxFitting())[1] == []
 
 
 def test_cleanup_keeps_regions_holding_prompts_across_slices_and_drops_strays():

@@ -15,6 +15,7 @@ from SPDSegmentLib.inference.options import InferenceOptions
 from SPDSegmentLib.inference.predictor import SpdPredictor
 from SPDSegmentLib.inference.prompts import curve_to_prompts
 from SPDSegmentLib.training.simulate import simulate_clinician_centerline
+from SPDSegmentLib.training.synthetic import generate_case
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +105,28 @@ def test_a_forced_learned_prior_that_rejects_everything_is_said_in_one_warning(m
     warnings = [line for line in captured.err.splitlines() if line.startswith("spdsegment: warning:")]
     assert len(warnings) == 1 and "every prompt was rejected" in warnings[0] and "--prior none" in warnings[0]
     assert json.loads(captured.out.strip().splitlines()[-1])["voxels"] == 0
+
+
+def test_in_domain_the_slices_where_both_priors_agree_are_segmented_by_the_learned_route():
+    """Overruled for the volume, the learned prior still segments the slices where it accepts a prompt the
+    continuity prior keeps; every other slice is the continuity route's."""
+    case = generate_case(2026, shape_kji=(16, 128, 128))
+    volume = case.volume
+    curve = simulate_clinician_centerline(case.label_kji, volume, 2, seed=0, neighbour_kji=case.neighbours_kji)
+    prompts = curve_to_prompts([curve], volume, 2)
+    predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))
+    predictor.set_volume(volume, 2)
+    auto = predictor.predict(prompts)
+    agreed = auto.prior.agreed_slices
+    assert auto.prior.route == "continuity" and agreed and f"still segments the {len(agreed)} slice" in auto.notices[-1]
+    learned = predictor.predict(prompts, InferenceOptions(device="cpu", prior="learned")).saliency_kji
+    continuity = predictor.predict(prompts, InferenceOptions(device="cpu", prior="none"))
+    on_agreed = np.isin(prompts.slice_index, agreed)
+    rows, cols = np.rint(prompts.xy[:, 1]).astype(int), np.rint(prompts.xy[:, 0]).astype(int)
+    both = (learned[prompts.slice_index, rows, cols] > 0.5) & (continuity.saliency_kji[prompts.slice_index, rows, cols] > 0.5)
+    alone = predictor.predict(prompts.select(on_agreed & both), InferenceOptions(device="cpu", prior="learned",
+                                                                                 neighbours=0))
+    for t in range(volume.array_kji.shape[0]):
+        expected = alone.mask_kji[t] if t in agreed and alone.mask_kji[t].any() else continuity.mask_kji[t]
+        assert np.array_equal(auto.mask_kji[t], expected), t
+    assert any(not np.array_equal(alone.mask_kji[t], continuity.mask_kji[t]) for t in agreed)

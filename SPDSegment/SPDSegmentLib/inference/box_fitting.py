@@ -12,7 +12,11 @@ vessel. Here:
 3. **One 3D cleanup** keeps the connected regions that hold kept prompts: the best-supported one (the
    structure) and others spanning several slices, unless they lie beside the structure on its own slices
    with far fewer prompts (a stretch of the curve that drifted onto a neighbouring loop).
-4. **Gaps** in the structure (slices between segmented slices, where the curve skipped, drifted or its
+4. **Growth by overlap**: a prompt the continuity prior rejected (its neighbours' prompts are far, as when
+   random clicks fall on a wide or many-looped target) is decoded with the same box; its region joins the
+   structure where most of it lies inside the structure's mask on a neighbouring slice, since a target's
+   cross-sections overlap from slice to slice and a distractor's do not. Repeated until nothing joins.
+5. **Gaps** in the structure (slices between segmented slices, where the curve skipped, drifted or its
    prompts were rejected) get a box from the nearest segmented neighbour's mask; the result is kept only if
    it overlaps that neighbour's mask.
 
@@ -47,6 +51,9 @@ class BoxFitting:
         gap_slices: longest run of empty slices between segmented ones that is filled.
         gap_min_dice: overlap with the neighbour's mask a filled slice needs.
         pad_px: margin around a neighbour's mask when its box is carried to a gap slice.
+        grow_min_overlap: share of a rejected prompt's region that must lie inside the structure's mask on a
+            neighbouring slice for the region to join the structure (so a region that swallowed more than
+            the structure, at least 1 / this times its size, never joins).
     """
 
     half_sizes_mm: tuple[float, ...] = HALF_SIZES_MM
@@ -56,6 +63,7 @@ class BoxFitting:
     gap_slices: int = 6
     gap_min_dice: float = 0.3
     pad_px: float = 2.0
+    grow_min_overlap: float = 0.5
 
 
 def cluster_points(points_xy: np.ndarray, radius_px: float) -> list[np.ndarray]:
@@ -176,3 +184,46 @@ def keep_supported_regions(masks: np.ndarray, candidates: list[Candidate], min_s
         if stop - start >= 2 and (not beside or support[label] >= rival_share * support[main]):
             keep.append(label)
     return np.isin(regions, keep)
+
+
+def grow_by_overlap(masks: np.ndarray, candidates: list[Candidate], decode: DecodeBoxes, half_px: float,
+                    fitting: BoxFitting) -> tuple[np.ndarray, list[int]]:
+    """Masks with the regions of ``candidates`` (prompts the structure did not keep) that overlap the
+    structure on a neighbouring slice; also the slices that grew. Only candidates next to a segmented slice
+    are decoded, so prompts far from the structure cost nothing."""
+    grown = masks.copy()
+    regions: dict[int, np.ndarray] = {}
+    open_ = set(range(len(candidates)))
+    grew: set[int] = set()
+    n_slices = len(masks)
+    while open_:
+        segmented = grown.reshape(n_slices, -1).any(axis=1)
+        frontier = [i for i in sorted(open_) if any(0 <= candidates[i].slice_index + d < n_slices
+                                                    and segmented[candidates[i].slice_index + d] for d in (-1, 1))]
+        todo = [i for i in frontier if i not in regions]
+        if todo:
+            slices = np.array([candidates[i].slice_index for i in todo])
+            logits, _ = decode(slices, np.array([box_around(candidates[i].points_xy, half_px) for i in todo]))
+            for i, slice_logits in zip(todo, logits):
+                regions[i] = region_holding(slice_logits > 0, candidates[i].points_xy)
+        joined = False
+        for i in frontier:
+            t, region = candidates[i].slice_index, regions[i]
+            area = region.sum()
+            if area == 0:
+                open_.discard(i)
+                continue
+            for d in (-1, 1):
+                if not 0 <= t + d < n_slices or not segmented[t + d]:
+                    continue
+                neighbour = grown[t + d]
+                if (region & neighbour).sum() >= fitting.grow_min_overlap * area:
+                    if (region & ~grown[t]).any():
+                        grown[t] |= region
+                        grew.add(int(t))
+                        joined = True
+                    open_.discard(i)
+                    break
+        if not joined:
+            break
+    return grown, sorted(grew)

@@ -28,9 +28,9 @@ import torch
 
 from ..errors import InputError
 from .box_fitting import (BoxFitting, Candidate, choose_half_size, cluster_points, decode_candidates, fill_gaps,
-                          keep_supported_regions)
+                          grow_by_overlap, keep_supported_regions)
 from .continuity_prior import continuity_saliency
-from .cpd import Consensus, CpdConfig, distil_prompts
+from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts
 from .decoder_prompts import prompt_boxes
 from .device import resolve_device
 from .fast_inference import autocast, resolve_precision
@@ -359,7 +359,27 @@ class SpdPredictor:
                  ", ".join(f"{h:.0f} mm {s:.2f}" for h, s in scores.items()))
         masks = decode_candidates(candidates, decode, half_mm / spacing, self._stack.shape)
         masks = keep_supported_regions(masks, candidates)
+        audit = consensus.audit
+        rejected = audit.status == REJECTED
+        others = [Candidate(int(t), xy[None]) for t, xy in zip(audit.slice_index[rejected], audit.xy[rejected])]
+        masks, _ = grow_by_overlap(masks, others, decode, half_mm / spacing, fitting)
         return fill_gaps(masks, decode, fitting)
+
+    def _learned_on_agreed_slices(self, masks: np.ndarray, prompts: Prompts, learned: np.ndarray,
+                                  continuity: np.ndarray, slices: tuple[int, ...], cpd: CpdConfig,
+                                  options: InferenceOptions, progress: ProgressFn | None,
+                                  cancel: CancelFn | None) -> np.ndarray:
+        """``masks`` with the learned route's mask on ``slices``, made from the prompts both priors accept there
+        (where it segments something)."""
+        on = np.isin(prompts.slice_index, slices)
+        consensus = distil_prompts(prompts.select(on), np.minimum(learned, continuity), replace(cpd, neighbours=0))
+        requests = self._requests(consensus, options.decoder_prompt_mode(self.config.prompt_mode), cpd.tau, learned)
+        learned_masks = self._union(requests, self._decode(requests, None, progress, cancel)[0])
+        combined = masks.copy()
+        for t in slices:
+            if learned_masks[t].any():
+                combined[t] = learned_masks[t]
+        return combined
 
     def _check_options(self, options: InferenceOptions) -> None:
         if options.device != self.options.device and resolve_device(options.device) != self.device:
@@ -414,6 +434,9 @@ class SpdPredictor:
                                      choice.agreement)
             if choice.route == CONTINUITY:
                 masks, filled = self._fitted_boxes(consensus, progress, cancel)
+                if choice.agreed_slices:
+                    masks = self._learned_on_agreed_slices(masks, prompts, learned, continuity, choice.agreed_slices,
+                                                           cpd, options, progress, cancel)
             else:
                 # asked for: the model as it is; fallen back to: the frozen baseline (the untuned decoder, with
                 # boxes on a box-trained backbone), so the fallback is never worse than plain boxes

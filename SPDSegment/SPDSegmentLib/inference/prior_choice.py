@@ -12,6 +12,8 @@ themselves, or none at all.
 Agreement is measured on the prompts the continuity prior keeps (those that form the traced structure):
 the share of them the learned prior accepts. At least ``MIN_AGREEMENT`` keeps the learned prior for the
 volume; on a slice where it rejects every prompt the continuity prior keeps, it is overruled there only.
+Below that the volume takes the continuity route, except on the slices where the learned prior does accept a
+prompt the continuity prior keeps: there both priors agree, and the adapter's tuned decoder segments the slice.
 """
 
 from __future__ import annotations
@@ -40,12 +42,15 @@ class PriorChoice:
         reason: one line for the user when the route is not the one asked for ('' otherwise).
         agreement: share of the continuity-kept prompts the learned prior accepted (None without a head).
         overruled_slices: slices where the continuity prior replaced the learned one.
+        agreed_slices: on the continuity route, slices where the learned prior accepted a prompt the
+            continuity prior kept; the learned route segments them.
     """
 
     route: str
     reason: str = ""
     agreement: float | None = None
     overruled_slices: tuple[int, ...] = ()
+    agreed_slices: tuple[int, ...] = ()
 
     @property
     def label(self) -> str:
@@ -83,12 +88,16 @@ def choose_prior(requested: str, learned: np.ndarray | None, continuity: np.ndar
     if not consistent.any():
         return PriorChoice(LEARNED, agreement=None)
     agreement = float(learned_ok[consistent].mean())
+    on_slice = [positive.slice_index == t for t in positive.slices]
     if agreement < MIN_AGREEMENT:
+        both = consistent & learned_ok
+        agreed = tuple(int(t) for t, on in zip(positive.slices, on_slice) if both[on].any())
+        kept_on = (f"; it still segments the {len(agreed)} slice(s) where it accepted one of them" if agreed else "")
         return PriorChoice(CONTINUITY, f"the learned prior was overruled for this volume: it accepted "
                                        f"{int(learned_ok[consistent].sum())} of the {int(consistent.sum())} prompts "
                                        f"that agree with their neighbours (it needs {100 * MIN_AGREEMENT:.0f} %), so "
-                                       "the prompts were checked against each other instead", agreement)
-    on_slice = [positive.slice_index == t for t in positive.slices]
+                                       f"the prompts were checked against each other instead{kept_on}", agreement,
+                           agreed_slices=agreed)
     overruled = tuple(int(t) for t, on in zip(positive.slices, on_slice)
                       if consistent[on].any() and not learned_ok[on].any())
     reason = (f"the learned prior was overruled on {len(overruled)} slice(s) where it rejected every prompt that "

@@ -1,0 +1,59 @@
+"""Where a run's HD95 comes from: the prediction far from the reference (stray regions) or the reference far
+from the prediction (parts never segmented), run by run, on the development cases of docs/dev_results.sh.
+
+Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/hd95_parts.py CASES.json [MODEL] [PRIOR] [CASE ...]
+  MODEL default | frozen | ADAPTER (default: default); PRIOR auto | learned | none | raw (default: auto).
+  stray95: 95th percentile of the distances from the prediction's surface to the reference's;
+  missed95: the same from the reference to the prediction. HD95 is the larger of the two.
+"""
+
+import json
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from SPDSegmentLib.inference.metrics import compute_dice, compute_hd95, surface_distances
+from SPDSegmentLib.inference.model import build_model
+from SPDSegmentLib.inference.options import InferenceOptions
+from SPDSegmentLib.inference.predictor import SpdPredictor
+from SPDSegmentLib.inference.slices import to_stack
+from SPDSegmentLib.training.dataset import CaseSpec, load_case
+from SPDSegmentLib.training.evaluate import case_prompts
+
+
+def main(cases_file: str, model: str = "default", prior: str = "auto", *names: str) -> None:
+    predictor = SpdPredictor(build_model(model), InferenceOptions(device="cpu", prior=prior))
+    results = []
+    for row in json.load(open(cases_file, encoding="utf-8")):
+        if names and row["name"] not in names:
+            continue
+        case = load_case(CaseSpec(**{k: row[k] for k in ("image", "label", "label_value", "name") if k in row}))
+        predictor.set_volume(case.volume, case.axis)
+        spacing = tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1])
+        reference = case.mask_kji.astype(bool)
+        ref_slices = set(np.flatnonzero(to_stack(reference, case.axis).any(axis=(1, 2))))
+        for protocol in ("centerline", "noise"):
+            for seed in (0, 1):
+                started = time.perf_counter()
+                prediction = predictor.predict(case_prompts(case, protocol, seed))
+                mask = prediction.mask_kji.astype(bool)
+                to_ref, from_ref = surface_distances(mask, reference, spacing) if mask.any() else ([np.inf], [np.inf])
+                covered = ref_slices & set(np.flatnonzero(to_stack(mask, case.axis).any(axis=(1, 2))))
+                figures = {"dsc": compute_dice(mask, reference), "hd95": compute_hd95(mask, reference, spacing),
+                           "stray95": float(np.percentile(to_ref, 95)), "missed95": float(np.percentile(from_ref, 95))}
+                results.append((protocol, figures))
+                print(f"{row['name']:28s} {protocol:10s} seed {seed} {prediction.prior.route:10s} "
+                      f"DSC {figures['dsc']:.3f} HD95 {figures['hd95']:6.1f} stray95 {figures['stray95']:6.1f} "
+                      f"missed95 {figures['missed95']:6.1f} reference slices {len(ref_slices)} covered {len(covered)} "
+                      f"{time.perf_counter() - started:.0f} s", flush=True)
+    for protocol in ("centerline", "noise"):
+        rows = [f for p, f in results if p == protocol]
+        if rows:
+            print(f"mean over {len(rows)} {protocol} runs: " + ", ".join(
+                f"{key} {statistics.mean(f[key] for f in rows):.3f}" for key in ("dsc", "hd95", "stray95", "missed95")))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
