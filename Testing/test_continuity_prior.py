@@ -49,6 +49,18 @@ def test_a_prompt_is_vouched_for_by_the_better_side_only_averaged_over_its_n_sli
                                                                                                           rel=1e-5)
 
 
+def test_prompts_on_and_beyond_the_image_edges_and_the_slices_past_the_structure():
+    height, width = SHAPE[1:]
+    rows = [(t, x, y) for t in range(2, 10) for x, y in ((-3.0, height - 1.0), (width + 5.0, 10.0), (20.0, 30.0))]
+    prompts = Prompts(np.array([r[0] for r in rows]), np.array([r[1:] for r in rows], float), np.ones(len(rows), bool))
+    saliency = continuity_saliency(prompts, SHAPE, SPACING, neighbours=2, sigma_mm=10.0)
+    # off-image prompts count at the nearest edge pixel; the bottom row is a row like any other
+    assert saliency[5, height - 1, 0] == pytest.approx(1.0) and saliency[5, 10, width - 1] == pytest.approx(1.0)
+    # past the last prompted slice (9) the n = 2 slices before vouch: slice 10 fully, slice 11 by half
+    assert saliency[10, 30, 20] == pytest.approx(1.0) and saliency[11, 30, 20] == pytest.approx(0.5)
+    assert continuity_saliency(prompts, SHAPE, SPACING, neighbours=1)[10, 30, 20] == pytest.approx(1.0)
+
+
 def test_the_ends_of_the_structure_and_the_edges_of_a_gap_keep_their_support():
     prompts = traced([1, 2, 3, 4, 8, 9, 10])  # a gap over 5-7
     saliency = continuity_saliency(prompts, SHAPE, SPACING, neighbours=2, sigma_mm=10.0)
@@ -85,6 +97,22 @@ def test_auto_keeps_an_agreeing_learned_prior_and_overrules_it_only_on_slices_it
     choice = choose_prior("auto", learned_map([2, 3, 4, 5, 6, 8]), continuity, prompts, 0.5)
     assert choice.route == LEARNED and choice.overruled_slices == (7, 9)
     assert "7, 9" in choice.reason
+
+
+def test_the_overruled_slices_line_lists_eight_and_marks_the_rest():
+    shape = (24,) + SHAPE[1:]
+    prompts = traced(range(24))
+    continuity = continuity_saliency(prompts, shape, SPACING, 2, 10.0)
+
+    def learned(accept):
+        saliency = np.zeros(shape, np.float32)
+        saliency[list(accept), 30, 20] = 0.9
+        return saliency
+
+    eight = choose_prior("auto", learned(range(16)), continuity, prompts, 0.5)
+    assert eight.overruled_slices == tuple(range(16, 24)) and eight.reason.endswith("(16, 17, 18, 19, 20, 21, 22, 23)")
+    twelve = choose_prior("auto", learned(range(12)), continuity, prompts, 0.5)
+    assert len(twelve.overruled_slices) == 12 and twelve.reason.endswith("(12, 13, 14, 15, 16, 17, 18, 19…)")
 
 
 def test_forced_routes_and_a_model_without_a_learned_prior():
