@@ -51,14 +51,21 @@ def test_a_prompt_is_vouched_for_by_the_better_side_only_averaged_over_its_n_sli
 
 def test_prompts_on_and_beyond_the_image_edges_and_the_slices_past_the_structure():
     height, width = SHAPE[1:]
-    rows = [(t, x, y) for t in range(2, 10) for x, y in ((-3.0, height - 1.0), (width + 5.0, 10.0), (20.0, 30.0))]
+    edges = ((-3.0, height + 2.0), (width + 5.0, 10.0), (40.0, -2.0), (20.0, 30.0))
+    rows = [(t, x, y) for t in range(2, 10) for x, y in edges] + [(t, 60.0, 45.0) for t in (0, 1, 10, 11)]
     prompts = Prompts(np.array([r[0] for r in rows]), np.array([r[1:] for r in rows], float), np.ones(len(rows), bool))
-    saliency = continuity_saliency(prompts, SHAPE, SPACING, neighbours=2, sigma_mm=10.0)
-    # off-image prompts count at the nearest edge pixel; the bottom row is a row like any other
+    saliency = continuity_saliency(prompts, SHAPE, SPACING, sigma_mm=10.0)  # n = 2 by default
+    # off-image prompts count at the nearest edge pixel
     assert saliency[5, height - 1, 0] == pytest.approx(1.0) and saliency[5, 10, width - 1] == pytest.approx(1.0)
-    # past the last prompted slice (9) the n = 2 slices before vouch: slice 10 fully, slice 11 by half
+    assert saliency[5, 0, 40] == pytest.approx(1.0)
+    # past the last slice (9) of the structure the n = 2 slices before vouch: slice 10 fully, slice 11 by half
     assert saliency[10, 30, 20] == pytest.approx(1.0) and saliency[11, 30, 20] == pytest.approx(0.5)
+    # the first and last slices of the volume get their support like any other
+    assert saliency[0, 45, 60] == pytest.approx(0.5, abs=1e-5) and saliency[11, 45, 60] == pytest.approx(0.5, abs=1e-5)
     assert continuity_saliency(prompts, SHAPE, SPACING, neighbours=1)[10, 30, 20] == pytest.approx(1.0)
+    # n below 1 is taken as 1
+    assert np.array_equal(continuity_saliency(prompts, SHAPE, SPACING, neighbours=0),
+                          continuity_saliency(prompts, SHAPE, SPACING, neighbours=1))
 
 
 def test_the_ends_of_the_structure_and_the_edges_of_a_gap_keep_their_support():
