@@ -62,7 +62,12 @@ def test_prompts_on_and_beyond_the_image_edges_and_the_slices_past_the_structure
     assert saliency[10, 30, 20] == pytest.approx(1.0) and saliency[11, 30, 20] == pytest.approx(0.5)
     # the first and last slices of the volume get their support like any other
     assert saliency[0, 45, 60] == pytest.approx(0.5, abs=1e-5) and saliency[11, 45, 60] == pytest.approx(0.5, abs=1e-5)
-    assert continuity_saliency(prompts, SHAPE, SPACING, neighbours=1)[10, 30, 20] == pytest.approx(1.0)
+    one = continuity_saliency(prompts, SHAPE, SPACING, neighbours=1)
+    assert one[10, 30, 20] == pytest.approx(1.0) and one[11, 30, 20] < 1e-3  # n = 1 reaches one slice past the end
+    # sigma is 10 mm by default: 5 px at 2 mm in x from the structure is exp(-1/2)
+    assert continuity_saliency(traced(range(2, 10)), SHAPE, SPACING)[5, 30, 25] == pytest.approx(np.exp(-0.5))
+    # prompts at the start of the volume lend nothing to its other end
+    assert not continuity_saliency(traced([0, 1]), SHAPE, SPACING)[4:].any()
     # n below 1 is taken as 1
     assert np.array_equal(continuity_saliency(prompts, SHAPE, SPACING, neighbours=0),
                           continuity_saliency(prompts, SHAPE, SPACING, neighbours=1))
