@@ -193,12 +193,12 @@ def grow_by_overlap(masks: np.ndarray, candidates: list[Candidate], decode: Deco
     are decoded, so prompts far from the structure cost nothing."""
     grown = masks.copy()
     regions: dict[int, np.ndarray] = {}
-    open_ = set(range(len(candidates)))
+    undecided = set(range(len(candidates)))
     grew: set[int] = set()
     n_slices = len(masks)
-    while open_:
+    while undecided:
         segmented = grown.reshape(n_slices, -1).any(axis=1)
-        frontier = [i for i in sorted(open_) if any(0 <= candidates[i].slice_index + d < n_slices
+        frontier = [i for i in sorted(undecided) if any(0 <= candidates[i].slice_index + d < n_slices
                                                     and segmented[candidates[i].slice_index + d] for d in (-1, 1))]
         todo = [i for i in frontier if i not in regions]
         if todo:
@@ -211,7 +211,7 @@ def grow_by_overlap(masks: np.ndarray, candidates: list[Candidate], decode: Deco
             t, region = candidates[i].slice_index, regions[i]
             area = region.sum()
             if area == 0:
-                open_.discard(i)
+                undecided.discard(i)
                 continue
             for d in (-1, 1):
                 if not 0 <= t + d < n_slices or not segmented[t + d]:
@@ -222,7 +222,7 @@ def grow_by_overlap(masks: np.ndarray, candidates: list[Candidate], decode: Deco
                         grown[t] |= region
                         grew.add(int(t))
                         joined = True
-                    open_.discard(i)
+                    undecided.discard(i)
                     break
         if not joined:
             break

@@ -365,6 +365,12 @@ class SpdPredictor:
         masks, _ = grow_by_overlap(masks, others, decode, half_mm / spacing, fitting)
         return fill_gaps(masks, decode, fitting)
 
+    def _learned_masks(self, consensus: Consensus, saliency: np.ndarray, tau: float, options: InferenceOptions,
+                       progress: ProgressFn | None, cancel: CancelFn | None) -> np.ndarray:
+        """The learned route's decoding: the consensus prompts through the adapter's decoder, in its prompt mode."""
+        requests = self._requests(consensus, options.decoder_prompt_mode(self.config.prompt_mode), tau, saliency)
+        return self._union(requests, self._decode(requests, None, progress, cancel)[0])
+
     def _learned_on_agreed_slices(self, masks: np.ndarray, prompts: Prompts, learned: np.ndarray,
                                   continuity: np.ndarray, slices: tuple[int, ...], cpd: CpdConfig,
                                   options: InferenceOptions, progress: ProgressFn | None,
@@ -373,8 +379,7 @@ class SpdPredictor:
         (where it segments something)."""
         on = np.isin(prompts.slice_index, slices)
         consensus = distil_prompts(prompts.select(on), np.minimum(learned, continuity), replace(cpd, neighbours=0))
-        requests = self._requests(consensus, options.decoder_prompt_mode(self.config.prompt_mode), cpd.tau, learned)
-        learned_masks = self._union(requests, self._decode(requests, None, progress, cancel)[0])
+        learned_masks = self._learned_masks(consensus, learned, cpd.tau, options, progress, cancel)
         combined = masks.copy()
         for t in slices:
             if learned_masks[t].any():
@@ -421,9 +426,7 @@ class SpdPredictor:
             for t in choice.overruled_slices:
                 saliency[t] = continuity[t]
             consensus = distil_prompts(prompts, saliency, cpd)
-            requests = self._requests(consensus, options.decoder_prompt_mode(self.config.prompt_mode), cpd.tau,
-                                      saliency)
-            masks = self._union(requests, self._decode(requests, None, progress, cancel)[0])
+            masks = self._learned_masks(consensus, saliency, cpd.tau, options, progress, cancel)
         else:
             # the continuity map stays the saliency output even when it was too thin to trust: it shows why
             saliency = continuity
