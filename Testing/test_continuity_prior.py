@@ -45,8 +45,9 @@ def test_a_prompt_is_vouched_for_by_the_better_side_only_averaged_over_its_n_sli
     expected = np.exp(-6.0 ** 2 / (2 * 10.0 ** 2)) / 2  # mean of slices 4 and 3 (nothing there) on the left
     assert saliency[5, 30, 20] == pytest.approx(expected, rel=1e-5)
     # in y, pixels are 1 mm: 6 px away is 6 mm
-    assert continuity_saliency(traced([4], y=36.0), SHAPE, SPACING, 2, 10.0)[5, 30, 20] == pytest.approx(expected,
-                                                                                                          rel=1e-5)
+    far_on_5 = traced([5], x=70.0)  # 100 mm away: it only makes slice 5 part of the traced range
+    assert continuity_saliency(traced([4], y=36.0) + far_on_5, SHAPE, SPACING, 2, 10.0)[5, 30, 20] == \
+        pytest.approx(expected, rel=1e-5)
 
 
 def test_prompts_on_and_beyond_the_image_edges_and_the_slices_past_the_structure():
@@ -66,6 +67,10 @@ def test_prompts_on_and_beyond_the_image_edges_and_the_slices_past_the_structure
     assert one[10, 30, 20] == pytest.approx(1.0) and one[11, 30, 20] < 1e-3  # n = 1 reaches one slice past the end
     # sigma is 10 mm by default: 5 px at 2 mm in x from the structure is exp(-1/2)
     assert continuity_saliency(traced(range(2, 10)), SHAPE, SPACING)[5, 30, 25] == pytest.approx(np.exp(-0.5))
+    # the traced structure ends where the tracing ends: nothing before its first or after its last slice
+    inner = continuity_saliency(traced(range(3, 9)), SHAPE, SPACING)
+    assert not inner[:3].any() and not inner[9:].any() and inner[3, 30, 20] == pytest.approx(1.0)
+    assert inner[8, 30, 20] == pytest.approx(1.0)
     # prompts at the start of the volume lend nothing to its other end
     assert not continuity_saliency(traced([0, 1]), SHAPE, SPACING)[4:].any()
     # n below 1 is taken as 1
@@ -260,6 +265,12 @@ def test_clusters_and_the_region_holding_the_points():
     mask[2:5, 2:5] = mask[10:15, 10:15] = True
     assert region_holding(mask, np.array([[12.0, 11.0]])).sum() == 25
     assert not region_holding(mask, np.array([[8.0, 8.0]])).any()
+    # within reach: a click two pixels off a region's edge (x 8 is two left of x 10) holds it, three does not
+    assert region_holding(mask, np.array([[8.0, 12.0]]), reach_px=2).sum() == 25
+    assert not region_holding(mask, np.array([[7.0, 12.0]]), reach_px=2).any()
+    assert region_holding(mask, np.array([[6.0, 6.0], [12.0, 16.0]]), reach_px=2).sum() == 9 + 25  # diagonally, below
+    assert region_holding(mask, np.array([[0.0, 0.0]]), reach_px=2).sum() == 9  # the window clips at the edge
+    assert not region_holding(mask, np.zeros((0, 2)), reach_px=2).any()
 
 
 def test_the_thresholds_sit_exactly_where_the_docs_put_them():

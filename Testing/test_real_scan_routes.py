@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from SPDSegmentLib.cli import main
 from SPDSegmentLib.inference.io import read_label_mask, read_volume
@@ -109,7 +110,8 @@ def test_a_forced_learned_prior_that_rejects_everything_is_said_in_one_warning(m
 
 def test_in_domain_the_slices_where_both_priors_agree_are_segmented_by_the_learned_route():
     """Overruled for the volume, the learned prior still segments the slices where it accepts a prompt the
-    continuity prior keeps; every other slice is the continuity route's."""
+    continuity prior keeps, from the prompts the continuity prior keeps (the learned route on them alone);
+    every other slice is the continuity route's."""
     case = generate_case(2026, shape_kji=(16, 128, 128))
     volume = case.volume
     curve = simulate_clinician_centerline(case.label_kji, volume, 2, seed=0, neighbour_kji=case.neighbours_kji)
@@ -119,14 +121,22 @@ def test_in_domain_the_slices_where_both_priors_agree_are_segmented_by_the_learn
     auto = predictor.predict(prompts)
     agreed = auto.prior.agreed_slices
     assert auto.prior.route == "continuity" and agreed and f"still segments the {len(agreed)} slice" in auto.notices[-1]
-    learned = predictor.predict(prompts, InferenceOptions(device="cpu", prior="learned")).saliency_kji
     continuity = predictor.predict(prompts, InferenceOptions(device="cpu", prior="none"))
-    on_agreed = np.isin(prompts.slice_index, agreed)
     rows, cols = np.rint(prompts.xy[:, 1]).astype(int), np.rint(prompts.xy[:, 0]).astype(int)
-    both = (learned[prompts.slice_index, rows, cols] > 0.5) & (continuity.saliency_kji[prompts.slice_index, rows, cols] > 0.5)
-    alone = predictor.predict(prompts.select(on_agreed & both), InferenceOptions(device="cpu", prior="learned",
-                                                                                 neighbours=0))
+    consistent = continuity.saliency_kji[prompts.slice_index, rows, cols] > 0.5
+    assert consistent.any()
+    alone = predictor.predict(prompts.select(consistent), InferenceOptions(device="cpu", prior="learned"))
     for t in range(volume.array_kji.shape[0]):
         expected = alone.mask_kji[t] if t in agreed and alone.mask_kji[t].any() else continuity.mask_kji[t]
         assert np.array_equal(auto.mask_kji[t], expected), t
     assert any(not np.array_equal(alone.mask_kji[t], continuity.mask_kji[t]) for t in agreed)
+    # the tuned decoder also marks spots away from the prompts here; every region that stays holds a kept prompt
+    learned = predictor.predict(prompts, InferenceOptions(device="cpu", prior="learned"))
+    assert len(learned.slices) >= 3
+    for t in learned.slices:
+        kept = np.rint(learned.consensus.prompts.on_slice(int(t), positive=True)).astype(int)
+        regions, count = ndimage.label(learned.mask_kji[t])
+        for region in range(1, count + 1):
+            ys, xs = np.nonzero(regions == region)
+            reach = np.maximum(np.abs(xs[:, None] - kept[None, :, 0]), np.abs(ys[:, None] - kept[None, :, 1]))
+            assert reach.min() <= 2, (t, region)

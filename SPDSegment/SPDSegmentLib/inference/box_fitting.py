@@ -86,15 +86,18 @@ def mask_box(mask: np.ndarray, pad_px: float) -> np.ndarray:
     return np.array([xs.min() - pad_px, ys.min() - pad_px, xs.max() + pad_px, ys.max() + pad_px], float)
 
 
-def region_holding(mask: np.ndarray, points_xy: np.ndarray) -> np.ndarray:
-    """The connected regions of a 2D ``mask`` that contain any of the points (empty if none does)."""
+def region_holding(mask: np.ndarray, points_xy: np.ndarray, reach_px: int = 0) -> np.ndarray:
+    """The connected regions of a 2D ``mask`` that contain any of the points, or come within ``reach_px``
+    pixels of one (a square window; empty if none does)."""
     regions, count = ndimage.label(mask)
-    if count == 0:
+    if count == 0 or len(points_xy) == 0:
         return np.zeros_like(mask, bool)
     height, width = mask.shape
-    ids = regions[np.clip(np.rint(points_xy[:, 1]).astype(int), 0, height - 1),
-                  np.clip(np.rint(points_xy[:, 0]).astype(int), 0, width - 1)]
-    return np.isin(regions, ids[ids > 0])
+    x = np.clip(np.rint(points_xy[:, 0]).astype(int), 0, width - 1)
+    y = np.clip(np.rint(points_xy[:, 1]).astype(int), 0, height - 1)
+    ids = {int(i) for dy in range(-reach_px, reach_px + 1) for dx in range(-reach_px, reach_px + 1)
+           for i in regions[np.clip(y + dy, 0, height - 1), np.clip(x + dx, 0, width - 1)]}
+    return np.isin(regions, sorted(ids - {0}))
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:

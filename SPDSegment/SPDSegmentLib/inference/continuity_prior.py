@@ -9,7 +9,8 @@ positive prompt on slice j (d in mm, in plane):
 
 Each side averages its n slices, so one stray prompt nearby is not enough; the better side counts, so the
 ends of the structure and the edges of a gap in the curve keep their support. The prompts of slice t
-itself never vouch for themselves. With tau = 0.5 and sigma = 10 mm a prompt is kept when, on every slice
+itself never vouch for themselves. The map is 0 before the first and after the last slice holding a
+positive prompt: the traced structure ends where the tracing ends. With tau = 0.5 and sigma = 10 mm a prompt is kept when, on every slice
 of one side, a prompt lies within 11.8 mm.
 
 The map is a saliency in [0, 1] like the learned one, so CPD, the audit and the overlay use it unchanged.
@@ -45,8 +46,9 @@ def continuity_saliency(prompts: Prompts, stack_shape: tuple[int, int, int], spa
         distance = ndimage.distance_transform_edt(free, sampling=(spacing_xy[1], spacing_xy[0]))
         closeness[int(t)] = np.exp(-distance ** 2 / (2.0 * sigma_mm ** 2)).astype(np.float32)
     saliency = np.zeros(stack_shape, np.float32)
+    first, last = min(closeness, default=0), max(closeness, default=-1)
     near_prompts = {int(t + d) for t in closeness for d in range(-neighbours, neighbours + 1) if d}
-    for t in sorted(s for s in near_prompts if 0 <= s < n_slices):
+    for t in sorted(s for s in near_prompts if first <= s <= last and 0 <= s < n_slices):
         sides = []
         for direction in (-1, 1):
             maps = [closeness[t + direction * d] for d in range(1, neighbours + 1) if t + direction * d in closeness]

@@ -28,7 +28,7 @@ import torch
 
 from ..errors import InputError
 from .box_fitting import (BoxFitting, Candidate, choose_half_size, cluster_points, decode_candidates, fill_gaps,
-                          grow_by_overlap, keep_supported_regions)
+                          grow_by_overlap, keep_supported_regions, region_holding)
 from .continuity_prior import continuity_saliency
 from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts
 from .decoder_prompts import prompt_boxes
@@ -37,7 +37,7 @@ from .fast_inference import autocast, resolve_precision
 from .model import SpdModel
 from .onnx_encoder import OnnxEncoder, onnx_encoder, runtime_missing
 from .options import InferenceOptions
-from .prior_choice import CONTINUITY, LEARNED, RAW, PriorChoice, choose_prior, structure_found
+from .prior_choice import CONTINUITY, LEARNED, RAW, PriorChoice, accepted_by, choose_prior, structure_found
 from .prompts import Prompts
 from .slices import ModelFrame, from_stack, in_plane_spacing, normalise_intensity, to_stack
 from .volume import Volume
@@ -45,6 +45,8 @@ from .volume import Volume
 log = logging.getLogger(__name__)
 
 TensorOrPair = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+# a learned-route region within this many pixels of a kept prompt holds it (a click on the region's edge)
+PROMPT_REACH_PX = 2
 
 
 class Stage(Enum):
@@ -367,18 +369,28 @@ class SpdPredictor:
 
     def _learned_masks(self, consensus: Consensus, saliency: np.ndarray, tau: float, options: InferenceOptions,
                        progress: ProgressFn | None, cancel: CancelFn | None) -> np.ndarray:
-        """The learned route's decoding: the consensus prompts through the adapter's decoder, in its prompt mode."""
+        """The learned route's decoding: the consensus prompts through the adapter's decoder, in its prompt mode.
+        Of each slice's mask only the regions at a kept prompt stay: a tuned decoder also lights up other
+        structures that look like the target (other bowel loops), far from every prompt."""
         requests = self._requests(consensus, options.decoder_prompt_mode(self.config.prompt_mode), tau, saliency)
-        return self._union(requests, self._decode(requests, None, progress, cancel)[0])
+        masks = self._union(requests, self._decode(requests, None, progress, cancel)[0])
+        for t in consensus.slices:
+            masks[t] = region_holding(masks[t], consensus.prompts.on_slice(int(t), positive=True), PROMPT_REACH_PX)
+        return masks
 
     def _learned_on_agreed_slices(self, masks: np.ndarray, prompts: Prompts, learned: np.ndarray,
                                   continuity: np.ndarray, slices: tuple[int, ...], cpd: CpdConfig,
                                   options: InferenceOptions, progress: ProgressFn | None,
                                   cancel: CancelFn | None) -> np.ndarray:
-        """``masks`` with the learned route's mask on ``slices``, made from the prompts both priors accept there
-        (where it segments something)."""
-        on = np.isin(prompts.slice_index, slices)
-        consensus = distil_prompts(prompts.select(on), np.minimum(learned, continuity), replace(cpd, neighbours=0))
+        """``masks`` with the learned route's mask on ``slices`` (where it segments something): CPD on the
+        learned prior, neighbours included, over the prompts the continuity prior keeps, so a drifted prompt
+        the learned prior happens to like never reaches the tuned decoder."""
+        consistent = ~prompts.positive
+        consistent[prompts.positive] = accepted_by(continuity, prompts.select(prompts.positive), cpd.tau)
+        consensus = distil_prompts(prompts.select(consistent), learned, cpd)
+        on_agreed = np.isin(consensus.prompts.slice_index, slices)
+        consensus = replace(consensus, prompts=consensus.prompts.select(on_agreed),
+                            slices=consensus.slices[np.isin(consensus.slices, slices)])
         learned_masks = self._learned_masks(consensus, learned, cpd.tau, options, progress, cancel)
         combined = masks.copy()
         for t in slices:

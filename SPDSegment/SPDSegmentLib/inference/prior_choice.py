@@ -13,7 +13,8 @@ Agreement is measured on the prompts the continuity prior keeps (those that form
 the share of them the learned prior accepts. At least ``MIN_AGREEMENT`` keeps the learned prior for the
 volume; on a slice where it rejects every prompt the continuity prior keeps, it is overruled there only.
 Below that the volume takes the continuity route, except on the slices where the learned prior does accept a
-prompt the continuity prior keeps: there both priors agree, and the adapter's tuned decoder segments the slice.
+prompt the continuity prior keeps: there both priors agree, and the adapter's tuned decoder segments the slice
+from the prompts the continuity prior keeps, checked by the learned prior as on its own route.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class PriorChoice:
         return {LEARNED: "learned prior", CONTINUITY: "continuity prior", RAW: "no prior"}[self.route]
 
 
-def _accepted(saliency: np.ndarray, prompts: Prompts, tau: float) -> np.ndarray:
+def accepted_by(saliency: np.ndarray, prompts: Prompts, tau: float) -> np.ndarray:
+    """(N,) bool: which of ``prompts`` the saliency map (S, H, W) accepts (S > tau where it lies)."""
     accepted = np.zeros(len(prompts), bool)
     for t in prompts.slices:
         on = prompts.slice_index == t
@@ -83,8 +85,8 @@ def choose_prior(requested: str, learned: np.ndarray | None, continuity: np.ndar
     if requested == "none" or learned is None:
         return PriorChoice(CONTINUITY)
     positive = prompts.select(prompts.positive)
-    consistent = _accepted(continuity, positive, tau)
-    learned_ok = _accepted(learned, positive, tau)
+    consistent = accepted_by(continuity, positive, tau)
+    learned_ok = accepted_by(learned, positive, tau)
     if not consistent.any():
         return PriorChoice(LEARNED, agreement=None)
     agreement = float(learned_ok[consistent].mean())
