@@ -9,9 +9,9 @@ positive prompt on slice j (d in mm, in plane):
 
 Each side averages its n slices, so one stray prompt nearby is not enough; the better side counts, so the
 ends of the structure and the edges of a gap in the curve keep their support. The prompts of slice t
-itself never vouch for themselves. The map is 0 before the first and after the last slice holding a
-positive prompt: the traced structure ends where the tracing ends. With tau = 0.5 and sigma = 10 mm a prompt is kept when, on every slice
-of one side, a prompt lies within 11.8 mm.
+itself never vouch for themselves. With tau = 0.5 and sigma = 10 mm a prompt is kept when, on every slice
+of one side, a prompt lies within 11.8 mm. The map is 0 before the first and after the last slice holding
+a positive prompt: the traced structure ends where the tracing ends.
 
 The map is a saliency in [0, 1] like the learned one, so CPD, the audit and the overlay use it unchanged.
 """
