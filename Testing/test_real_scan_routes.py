@@ -114,7 +114,9 @@ def test_in_domain_the_slices_where_both_priors_agree_are_segmented_by_the_learn
     every other slice is the continuity route's."""
     case = generate_case(2026, shape_kji=(16, 128, 128))
     volume = case.volume
-    curve = simulate_clinician_centerline(case.label_kji, volume, 2, seed=0, neighbour_kji=case.neighbours_kji)
+    # seed 3: on its agreed slices the learned route over the continuity-kept prompts with their neighbours gives
+    # other masks than the prompts both priors accept, alone (seed 0 gives the same masks either way)
+    curve = simulate_clinician_centerline(case.label_kji, volume, 2, seed=3, neighbour_kji=case.neighbours_kji)
     prompts = curve_to_prompts([curve], volume, 2)
     predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))
     predictor.set_volume(volume, 2)
@@ -130,8 +132,10 @@ def test_in_domain_the_slices_where_both_priors_agree_are_segmented_by_the_learn
         expected = alone.mask_kji[t] if t in agreed and alone.mask_kji[t].any() else continuity.mask_kji[t]
         assert np.array_equal(auto.mask_kji[t], expected), t
     assert any(not np.array_equal(alone.mask_kji[t], continuity.mask_kji[t]) for t in agreed)
-    # the tuned decoder also marks spots away from the prompts here; every region that stays holds a kept prompt
-    learned = predictor.predict(prompts, InferenceOptions(device="cpu", prior="learned"))
+    # from the seed-0 curve the tuned decoder also marks a spot away from the prompts; every region that stays
+    # holds a kept prompt
+    curve = simulate_clinician_centerline(case.label_kji, volume, 2, seed=0, neighbour_kji=case.neighbours_kji)
+    learned = predictor.predict(curve_to_prompts([curve], volume, 2), InferenceOptions(device="cpu", prior="learned"))
     assert len(learned.slices) >= 3
     for t in learned.slices:
         kept = np.rint(learned.consensus.prompts.on_slice(int(t), positive=True)).astype(int)

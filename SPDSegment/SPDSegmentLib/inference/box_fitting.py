@@ -90,14 +90,14 @@ def region_holding(mask: np.ndarray, points_xy: np.ndarray, reach_px: int = 0) -
     """The connected regions of a 2D ``mask`` that contain any of the points, or come within ``reach_px``
     pixels of one (a square window; empty if none does)."""
     regions, count = ndimage.label(mask)
-    if count == 0 or len(points_xy) == 0:
+    if count == 0:
         return np.zeros_like(mask, bool)
     height, width = mask.shape
-    x = np.clip(np.rint(points_xy[:, 0]).astype(int), 0, width - 1)
-    y = np.clip(np.rint(points_xy[:, 1]).astype(int), 0, height - 1)
-    ids = {int(i) for dy in range(-reach_px, reach_px + 1) for dx in range(-reach_px, reach_px + 1)
-           for i in regions[np.clip(y + dy, 0, height - 1), np.clip(x + dx, 0, width - 1)]}
-    return np.isin(regions, sorted(ids - {0}))
+    window = np.arange(-reach_px, reach_px + 1)
+    ys = np.clip(np.rint(points_xy[:, 1]).astype(int)[:, None, None] + window[None, :, None], 0, height - 1)
+    xs = np.clip(np.rint(points_xy[:, 0]).astype(int)[:, None, None] + window[None, None, :], 0, width - 1)
+    ids = regions[ys, xs]
+    return np.isin(regions, ids[ids > 0])
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
