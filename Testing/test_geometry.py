@@ -12,7 +12,7 @@ from conftest import oblique_direction
 from SPDSegmentLib.errors import InputError
 from SPDSegmentLib.inference.markup_files import read_curve, read_markups, write_markups
 from SPDSegmentLib.inference.prompts import curve_to_prompts, points_to_prompts
-from SPDSegmentLib.inference.slices import ModelFrame, from_stack, slice_points_to_ijk, to_stack
+from SPDSegmentLib.inference.slices import ModelFrame, from_stack, normalise_intensity, slice_points_to_ijk, to_stack
 from SPDSegmentLib.inference.volume import Volume
 
 
@@ -101,3 +101,53 @@ def test_model_frame_maps_points_where_the_image_put_them(shape, spacing):
     assert abs(px - x) <= 1.0 and abs(py - y) <= 1.0
     back = frame.maps_to_slice(frame.masks_to_model(torch.ones(1, height, width), 64))
     assert back.shape == (1, 1, height, width) and float(back.min()) > 0.5
+
+
+@pytest.mark.parametrize("tall", [False, True])
+def test_model_frame_resizes_masks_into_and_maps_out_of_the_unpadded_part_only(tall):
+    # square pixels by default: a 2:1 slice fills the top half of the model input, a 1:2 one the left half
+    turn = (lambda a: a.transpose(-1, -2)) if tall else (lambda a: a)
+    frame = ModelFrame(64, 32, 64) if tall else ModelFrame(32, 64, 64)
+    assert frame.scaled_hw == ((64, 32) if tall else (32, 64))
+    half = torch.zeros(1, 32, 64)
+    half[..., :32] = 1.0
+    expected = torch.zeros(16, 16)
+    expected[:8, :8] = 1.0
+    assert torch.equal(frame.masks_to_model(turn(half), 16)[0, 0], turn(expected))
+    maps = torch.zeros(1, 1, 16, 16)
+    maps[..., :4, :8] = 1.0  # a quarter of the slice's part
+    maps[..., 8:, :] = 5.0  # the padding, which must never reach the slice
+    back = turn(frame.maps_to_slice(turn(maps))[0, 0])
+    assert back.shape == (32, 64) and float(back.max()) == 1.0
+    assert (back[4, 10], back[28, 10], back[4, 50]) == (1.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("tall", [False, True])
+def test_model_frame_keeps_one_row_of_a_slice_thinner_than_a_map_pixel(tall):
+    # 2 rows (or columns) scale to half a pixel of a 16-pixel map
+    turn = (lambda a: a.transpose(-1, -2)) if tall else (lambda a: a)
+    frame = ModelFrame(64, 2, 64) if tall else ModelFrame(2, 64, 64)
+    model_mask = turn(frame.masks_to_model(turn(torch.ones(1, 2, 64)), 16))[0, 0]
+    assert torch.equal(model_mask[:, 0], torch.eye(16)[0])
+    maps = torch.full((1, 1, 16, 16), 5.0)
+    maps[..., 0, :] = 1.0
+    assert torch.equal(turn(frame.maps_to_slice(turn(maps))), torch.ones(1, 1, 2, 64))
+
+
+def test_model_frame_smooths_before_shrinking_so_a_thin_line_survives():
+    # 4x fewer rows, 2x more columns (anisotropic pixels): without antialiasing the sampling skips row 0
+    frame = ModelFrame(256, 32, 64, (8.0, 1.0))
+    assert frame.scaled_hw == (64, 64)
+    line = torch.zeros(1, 256, 32)
+    line[0, 0, :] = 1.0
+    assert float(frame.images_to_model(line)[0, 0, 0].min()) > 0.1
+
+
+def test_intensities_scale_between_the_half_and_the_99_and_a_half_percentiles():
+    values = np.arange(1000, dtype=np.float32)
+    low, high = 4.995, 994.005  # numpy's percentiles 0.5 and 99.5 of 0..999
+    scaled = normalise_intensity(values)
+    assert scaled.dtype == np.float32
+    assert (scaled[4], scaled[999]) == (0.0, 1.0) and 0.0 < scaled[5] and scaled[994] < 1.0
+    np.testing.assert_allclose(scaled[500], (500 - low) / (high - low), rtol=1e-5)
+    assert np.array_equal(normalise_intensity(np.full((3, 4), 7.0)), np.zeros((3, 4), np.float32))
