@@ -169,7 +169,7 @@ class DiscDecoder:
 
     def __call__(self, slices, boxes):
         self.calls.append(len(slices))
-        logits, iou = [], []
+        decoded, iou = [], []
         for box in boxes:
             covers = box[0] <= self.centre[0] - self.radius and box[2] >= self.centre[0] + self.radius
             if covers and box[2] >= self.neighbour[0]:
@@ -179,9 +179,9 @@ class DiscDecoder:
             else:
                 half = (box[2] - box[0]) / 2
                 mask, quality = self.disc((box[:2] + box[2:]) / 2, half), 0.5
-            logits.append(np.where(mask, 1.0, -1.0))
+            decoded.append(mask)
             iou.append(quality)
-        return np.array(logits), np.array(iou)
+        return np.array(decoded), np.array(iou)
 
 
 def test_the_box_size_is_the_smallest_that_holds_the_structure():
@@ -207,7 +207,7 @@ def test_gaps_are_filled_from_a_neighbour_only_where_the_result_overlaps_it():
     # a gap longer than gap_slices stays empty
     assert fill_gaps(masks, decoder, BoxFitting(gap_slices=1))[1] == []
     # a decoder answering somewhere else is not trusted
-    elsewhere = lambda slices, boxes: (np.array([np.where(decoder.disc((60.0, 10.0), 6), 1.0, -1.0)] * len(slices)),
+    elsewhere = lambda slices, boxes: (np.array([decoder.disc((60.0, 10.0), 6)] * len(slices)),
                                        np.full(len(slices), 0.9))
     assert fill_gaps(masks, elsewhere, BoxFitting(gap_slices=2))[1] == []
 
@@ -223,7 +223,7 @@ class LocalDecoder:
     def __call__(self, slices, boxes):
         self.decoded += [int(t) for t in slices]
         discs = [np.linalg.norm(self.grid - (box[:2] + box[2:]) / 2, axis=-1) <= (box[2] - box[0]) / 2 for box in boxes]
-        return np.where(np.array(discs), 1.0, -1.0), np.full(len(boxes), 0.9)
+        return np.array(discs), np.full(len(boxes), 0.9)
 
 
 def test_rejected_prompts_join_the_structure_only_where_their_regions_overlap_it_slice_to_slice():

@@ -144,3 +144,35 @@ def test_in_domain_the_slices_where_both_priors_agree_are_segmented_by_the_learn
             ys, xs = np.nonzero(regions == region)
             reach = np.maximum(np.abs(xs[:, None] - kept[None, :, 0]), np.abs(ys[:, None] - kept[None, :, 1]))
             assert reach.min() <= 2, (t, region)
+
+
+def test_a_rerun_decodes_only_what_an_edit_of_the_curve_changed(mr_colon, monkeypatch):
+    volume, mask, curve = mr_colon
+    prompts = curve_to_prompts([curve], volume, 2)
+    shared = {}
+    predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))
+    predictor.set_volume(volume, 2, shared)
+    decoded = []
+    real_decode = predictor.model.backbone.decode
+    monkeypatch.setattr(predictor.model.backbone, "decode",
+                        lambda embeddings, *args: decoded.append(len(embeddings)) or real_decode(embeddings, *args))
+    first = predictor.predict(prompts)
+    first_count = sum(decoded)
+    assert first.prior.route == "continuity" and first_count > 0
+    decoded.clear()
+    again = predictor.predict(prompts)
+    assert sum(decoded) == 0 and np.array_equal(again.mask_kji, first.mask_kji)
+    # the curve dragged by 2 pixels on one slice: that slice is decoded again, the rest is read back
+    moved = prompts.slice_index == prompts.slices[len(prompts.slices) // 2]
+    edited = curve_to_prompts([curve], volume, 2)
+    edited.xy[moved] += 2.0
+    edited_result = predictor.predict(edited)
+    assert 0 < sum(decoded) < first_count
+    fresh = SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))
+    fresh.set_volume(volume, 2, shared)
+    assert np.array_equal(edited_result.mask_kji, fresh.predict(edited).mask_kji)
+    # a new volume forgets what was decoded on the last one
+    predictor.set_volume(volume, 2, shared)
+    decoded.clear()
+    predictor.predict(prompts)
+    assert sum(decoded) == first_count

@@ -20,7 +20,7 @@ vessel. Here:
    prompts were rejected) get a box from the nearest segmented neighbour's mask; the result is kept only if
    it overlaps that neighbour's mask.
 
-Every step takes a ``decode(slices, boxes) -> (logits (N, H, W), predicted IoU (N,))`` callable, so it
+Every step takes a ``decode(slices, boxes) -> (masks (N, H, W) bool, predicted IoU (N,))`` callable, so it
 runs on whichever decoder, device and batch size the predictor uses.
 """
 
@@ -133,9 +133,9 @@ def decode_candidates(candidates: list[Candidate], decode: DecodeBoxes, half_px:
     if not candidates:
         return masks
     slices = np.array([c.slice_index for c in candidates])
-    logits, _ = decode(slices, np.array([box_around(c.points_xy, half_px) for c in candidates]))
-    for candidate, slice_logits in zip(candidates, logits):
-        masks[candidate.slice_index] |= region_holding(slice_logits > 0, candidate.points_xy)
+    decoded, _ = decode(slices, np.array([box_around(c.points_xy, half_px) for c in candidates]))
+    for candidate, mask in zip(candidates, decoded):
+        masks[candidate.slice_index] |= region_holding(mask, candidate.points_xy)
     return masks
 
 
@@ -146,11 +146,10 @@ def fill_gaps(masks: np.ndarray, decode: DecodeBoxes, fitting: BoxFitting) -> tu
     if not gaps:
         return masks, []
     sources = [int(segmented[np.argmin(np.abs(segmented - t))]) for t in gaps]
-    logits, _ = decode(np.array(gaps), np.array([mask_box(masks[s], fitting.pad_px) for s in sources]))
+    decoded, _ = decode(np.array(gaps), np.array([mask_box(masks[s], fitting.pad_px) for s in sources]))
     filled = masks.copy()
     done = []
-    for t, source, slice_logits in zip(gaps, sources, logits):
-        mask = slice_logits > 0
+    for t, source, mask in zip(gaps, sources, decoded):
         if dice(mask, masks[source]) >= fitting.gap_min_dice:
             filled[t] = mask
             done.append(int(t))
@@ -206,9 +205,9 @@ def grow_by_overlap(masks: np.ndarray, candidates: list[Candidate], decode: Deco
         todo = [i for i in frontier if i not in regions]
         if todo:
             slices = np.array([candidates[i].slice_index for i in todo])
-            logits, _ = decode(slices, np.array([box_around(candidates[i].points_xy, half_px) for i in todo]))
-            for i, slice_logits in zip(todo, logits):
-                regions[i] = region_holding(slice_logits > 0, candidates[i].points_xy)
+            decoded, _ = decode(slices, np.array([box_around(candidates[i].points_xy, half_px) for i in todo]))
+            for i, mask in zip(todo, decoded):
+                regions[i] = region_holding(mask, candidates[i].points_xy)
         joined = False
         for i in frontier:
             t, region = candidates[i].slice_index, regions[i]

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 TensorOrPair = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 # a learned-route region within this many pixels of a kept prompt holds it (a click on the region's edge)
 PROMPT_REACH_PX = 2
+# decoded masks kept for re-runs on the same volume, at most this many bytes (the oldest go first)
+DECODE_CACHE_BYTES = 256 * 2**20
 
 
 class Stage(Enum):
@@ -122,6 +124,7 @@ class SpdPredictor:
         self._frame: ModelFrame | None = None
         self._embeddings: dict[int, torch.Tensor] = {}
         self._saliency: np.ndarray | None = None
+        self._decoded: dict[tuple, tuple[np.ndarray, float]] = {}
 
     @property
     def config(self):
@@ -144,6 +147,7 @@ class SpdPredictor:
         self._embeddings = {} if shared_embeddings is None else shared_embeddings
         self._saliency = np.zeros(self._stack.shape, np.float32) if self.config.saliency else None
         self._salient_slices: set[int] = set()
+        self._decoded = {}
 
     def _resolve_runtime(self, runtime: str, fast: bool) -> str:
         """``onnx`` (ONNX Runtime runs the encoder) or ``torch``; ``auto`` takes ONNX Runtime on the CPU in fp32."""
@@ -276,6 +280,7 @@ class SpdPredictor:
         self._encoder = self.model.backbone.encode
         for t in list(self._embeddings):
             self._embeddings[t] = self._embeddings[t].to(self.device, torch.float32)
+        self._decoded = {}
 
     def _requests(self, consensus: Consensus, prompt_mode: str, tau: float,
                   saliency: np.ndarray | None) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]]:
@@ -298,22 +303,45 @@ class SpdPredictor:
     @torch.no_grad()
     def _decode(self, requests, decoder, progress: ProgressFn | None = None,
                 cancel: CancelFn | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Logits (N, H, W) on the slice grid and predicted IoU (N,) of every request, in batches."""
-        logits, quality = [], []
-        for done in range(0, len(requests), self.decode_batch_size):
+        """Masks (N, H, W) bool on the slice grid and predicted IoU (N,) of every request, in batches.
+
+        A request this predictor decoded before on this volume (same slice, prompts and decoder) is not decoded
+        again: a re-run after an edit of the curve decodes only what the edit changed.
+        """
+        keys = [self._request_key(request, decoder) for request in requests]
+        found = {key: self._decoded[key] for key in keys if key in self._decoded}
+        pending = {key: request for key, request in zip(keys, requests) if key not in found}
+        pending_keys, pending_requests = list(pending), list(pending.values())
+        for done in range(0, len(pending_requests), self.decode_batch_size):
             if cancel is not None and cancel():
                 raise Cancelled()
-            batch = requests[done:done + self.decode_batch_size]
+            batch = pending_requests[done:done + self.decode_batch_size]
             self.encode(np.unique([t for t, *_ in batch]), cancel=cancel)
             batch_logits, batch_quality = self._with_memory_fallback(
                 lambda items: self._decode_batch(items, decoder), batch, "decode_batch_size")
-            logits.append(self._frame.maps_to_slice(batch_logits)[:, 0].cpu().numpy())
-            quality.append(batch_quality.cpu().numpy())
+            masks = (self._frame.maps_to_slice(batch_logits)[:, 0] > 0).cpu().numpy()
+            for key, mask, quality in zip(pending_keys[done:], masks, batch_quality.cpu().numpy()):
+                found[key] = (mask, float(quality))
             if progress is not None:
-                progress(done + len(batch), len(requests), Stage.DECODE)
-        if not logits:
-            return np.zeros((0,) + self._stack.shape[1:], np.float32), np.zeros(0, np.float32)
-        return np.concatenate(logits), np.concatenate(quality)
+                progress(len(requests) - len(pending_requests) + done + len(batch), len(requests), Stage.DECODE)
+        self._remember(pending_keys, found)
+        if not requests:
+            return np.zeros((0,) + self._stack.shape[1:], bool), np.zeros(0, np.float32)
+        return np.stack([found[key][0] for key in keys]), np.array([found[key][1] for key in keys], np.float32)
+
+    @staticmethod
+    def _request_key(request, decoder) -> tuple:
+        t, points, labels, box = request
+        return (int(t), None if decoder is None else id(decoder), np.asarray(points, np.float64).tobytes(),
+                np.asarray(labels, np.float64).tobytes(), b"" if box is None else np.asarray(box, np.float64).tobytes())
+
+    def _remember(self, keys: list[tuple], decoded: dict[tuple, tuple[np.ndarray, float]]) -> None:
+        """Keep newly decoded masks for later runs, dropping the oldest beyond ``DECODE_CACHE_BYTES``."""
+        for key in keys:
+            self._decoded[key] = decoded[key]
+        held = sum(mask.nbytes for mask, _ in self._decoded.values())
+        while held > DECODE_CACHE_BYTES and self._decoded:
+            held -= self._decoded.pop(next(iter(self._decoded)))[0].nbytes
 
     def _decode_batch(self, batch, decoder) -> tuple[torch.Tensor, torch.Tensor]:
         embeddings = torch.stack([self._embeddings[t] for t, *_ in batch]).float().to(self.device)
@@ -334,10 +362,10 @@ class SpdPredictor:
             logits, quality = self.model.backbone.decode(embeddings, points, labels, boxes, decoder)
         return logits.float(), quality.float()
 
-    def _union(self, requests, logits: np.ndarray) -> np.ndarray:
+    def _union(self, requests, decoded: np.ndarray) -> np.ndarray:
         masks = np.zeros(self._stack.shape, bool)
-        for (t, *_), slice_logits in zip(requests, logits):
-            masks[t] |= slice_logits > 0
+        for (t, *_), mask in zip(requests, decoded):
+            masks[t] |= mask
         return masks
 
     def _fitted_boxes(self, consensus: Consensus, progress: ProgressFn | None,

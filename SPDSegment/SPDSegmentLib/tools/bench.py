@@ -8,7 +8,10 @@
 - **spd-onnx** (on the CPU, where ONNX Runtime is installed): the same with the encoder on ONNX Runtime, the
   path ``--runtime auto`` takes on the CPU; its export is prepared before the timed run (the first run of a
   model pays it once, see ``onnx_export_seconds``).
-- **spd-rerun**: predicting again after a prompt edit, from the embedding cache of the last path.
+- **spd-rerun**: predicting again after every prompt moved by 1 pixel, from the embedding cache of the last
+  path (every decoder request is new).
+- **spd-edit**: then predicting again after the prompts of one slice, mid-curve, moved by 2 more pixels (a
+  control point dragged): the predictor decodes again only the requests the edit changed.
 
 The volume is a generated MR-enterography-like sample with ``--slices`` slices, prompted with one positive
 point on every slice (``every-slice``, the worst case) or with the simulated clinician centerline on the
@@ -223,6 +226,11 @@ def run_benchmark(backbone: str = "litemedsam", device: str = "auto", n_slices: 
     with memory.measure():
         rerun = predictor.predict(edited)
     timings.append(Timing("spd-rerun", n_prompted, rerun.seconds, memory.peak_bytes / 2**20))
+    dragged = edited.slice_index == edited.slices[len(edited.slices) // 2]
+    one_slice = Prompts(edited.slice_index, edited.xy + 2.0 * dragged[:, None], edited.positive)
+    with memory.measure():
+        edit = predictor.predict(one_slice)
+    timings.append(Timing("spd-edit", n_prompted, edit.seconds, memory.peak_bytes / 2**20))
     report = {"device": torch.cuda.get_device_name(torch_device) if torch_device.type == "cuda" else
               f"CPU, {torch.get_num_threads()} threads", "backbone": spec.backbone,
               "image_size": image_size or (256 if spec.backbone == LITEMEDSAM else 1024),
