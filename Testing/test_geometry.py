@@ -134,13 +134,38 @@ def test_model_frame_keeps_one_row_of_a_slice_thinner_than_a_map_pixel(tall):
     assert torch.equal(turn(frame.maps_to_slice(turn(maps))), torch.ones(1, 1, 2, 64))
 
 
-def test_model_frame_smooths_before_shrinking_so_a_thin_line_survives():
-    # 4x fewer rows, 2x more columns (anisotropic pixels): without antialiasing the sampling skips row 0
-    frame = ModelFrame(256, 32, 64, (8.0, 1.0))
+@pytest.mark.parametrize("shrink_columns", [False, True])
+def test_model_frame_smooths_before_shrinking_so_a_thin_line_survives(shrink_columns):
+    # 4x fewer rows (or columns), 2x more of the other (anisotropic pixels): without antialiasing the sampling
+    # skips the first row (or column)
+    frame = ModelFrame(32, 256, 64, (1.0, 8.0)) if shrink_columns else ModelFrame(256, 32, 64, (8.0, 1.0))
     assert frame.scaled_hw == (64, 64)
-    line = torch.zeros(1, 256, 32)
-    line[0, 0, :] = 1.0
-    assert float(frame.images_to_model(line)[0, 0, 0].min()) > 0.1
+    line = torch.zeros(1, frame.height, frame.width)
+    if shrink_columns:
+        line[0, :, 0] = 1.0
+    else:
+        line[0, 0, :] = 1.0
+    model_image = frame.images_to_model(line)[0, 0]
+    assert float((model_image[:, 0] if shrink_columns else model_image[0]).min()) > 0.1
+
+
+@pytest.mark.parametrize("shape,scaled", [((32, 64), (32, 64)), ((64, 32), (64, 32)), ((1, 256), (1, 64)),
+                                          ((256, 1), (64, 1))])
+def test_model_frame_pads_every_image_of_a_batch_to_the_square_input_in_three_channels(shape, scaled):
+    frame = ModelFrame(*shape, 64)
+    assert frame.scaled_hw == scaled
+    model_images = frame.images_to_model(torch.ones(2, *shape))
+    expected = torch.zeros(2, 3, 64, 64)
+    expected[..., :scaled[0], :scaled[1]] = 1.0
+    assert torch.allclose(model_images, expected)
+
+
+def test_model_frame_enlarges_by_pixel_centres():
+    # two pixels, 0 and 1, become four whose centres sit at -0.25, 0.25, 0.75 and 1.25 of the old ones
+    frame = ModelFrame(1, 2, 4)
+    assert frame.scaled_hw == (2, 4)
+    row = frame.images_to_model(torch.tensor([[[0.0, 1.0]]]))[0, 0, 0]
+    assert torch.allclose(row, torch.tensor([0.0, 0.25, 0.75, 1.0]))
 
 
 def test_intensities_scale_between_the_half_and_the_99_and_a_half_percentiles():
