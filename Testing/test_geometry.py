@@ -168,6 +168,25 @@ def test_model_frame_enlarges_by_pixel_centres():
     assert torch.allclose(row, torch.tensor([0.0, 0.25, 0.75, 1.0]))
 
 
+@pytest.mark.parametrize("tall", [False, True])
+def test_model_frame_counts_a_half_map_pixel_of_the_slice_in(tall):
+    # the slice fills 38 of the 64 input pixels: 9.5 pixels of a 16-pixel map, rounded to 10
+    turn = (lambda a: a.transpose(-1, -2)) if tall else (lambda a: a)
+    frame = ModelFrame(50, 30, 64) if tall else ModelFrame(30, 50, 64)
+    assert frame.scaled_hw == ((64, 38) if tall else (38, 64))
+    model_mask = turn(frame.masks_to_model(turn(torch.ones(1, 30, 50)), 16))[0, 0]
+    assert float(model_mask[:10].min()) == 1.0 and float(model_mask[10:].max()) == 0.0
+    maps = torch.zeros(1, 1, 16, 16)
+    maps[..., 9, :] = 1.0  # the half-covered map row, the slice's last
+    assert float(frame.maps_to_slice(turn(maps)).max()) > 0.5
+
+
+def test_model_frame_maps_back_by_pixel_centres():
+    frame = ModelFrame(4, 4, 2)  # the 4 x 4 slice fills the whole 2 x 2 input
+    back = frame.maps_to_slice(torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]]))[0, 0]
+    assert torch.allclose(back, torch.tensor([0.0, 0.25, 0.75, 1.0]).expand(4, 4))
+
+
 def test_intensities_scale_between_the_half_and_the_99_and_a_half_percentiles():
     values = np.arange(1000, dtype=np.float32)
     low, high = 4.995, 994.005  # numpy's percentiles 0.5 and 99.5 of 0..999
