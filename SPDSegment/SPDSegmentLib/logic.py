@@ -104,9 +104,9 @@ class SegmentJob:
 
 
 class _PredictorCache:
-    """Keeps the last predictor with its encoded volume, so a re-run after a curve edit, or with another τ
-    or n, skips the encoder (only CPD and the decoder run again). Options are passed per run and never
-    stored in the model."""
+    """Keeps the last predictor with its encoded volume and decoded masks, so a re-run after a curve edit, or
+    with another τ or n, skips the encoder (only CPD and the decoder requests the change altered run again).
+    Options are passed per run and never stored in the model."""
 
     def __init__(self):
         self.key = None
