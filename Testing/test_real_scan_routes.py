@@ -13,7 +13,7 @@ from SPDSegmentLib.inference.markup_files import read_markups, write_markups
 from SPDSegmentLib.inference.metrics import compute_dice
 from SPDSegmentLib.inference.model import build_model
 from SPDSegmentLib.inference.options import InferenceOptions
-from SPDSegmentLib.inference.predictor import SpdPredictor
+from SPDSegmentLib.inference.predictor import Cancelled, SpdPredictor
 from SPDSegmentLib.inference.prompts import curve_to_prompts
 from SPDSegmentLib.training.simulate import simulate_clinician_centerline
 from SPDSegmentLib.training.synthetic import generate_case
@@ -162,6 +162,8 @@ def test_a_rerun_decodes_only_what_an_edit_of_the_curve_changed(mr_colon, monkey
     decoded.clear()
     again = predictor.predict(prompts)
     assert sum(decoded) == 0 and np.array_equal(again.mask_kji, first.mask_kji)
+    with pytest.raises(Cancelled):  # a run with nothing left to compute still honours a cancel
+        predictor.predict(prompts, cancel=lambda: True)
     # the curve dragged by 2 pixels on one slice: that slice is decoded again, the rest is read back
     moved = prompts.slice_index == prompts.slices[len(prompts.slices) // 2]
     edited = curve_to_prompts([curve], volume, 2)

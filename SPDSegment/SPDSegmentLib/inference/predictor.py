@@ -308,6 +308,8 @@ class SpdPredictor:
         A request this predictor decoded before on this volume (same slice, prompts and decoder) is not decoded
         again: a re-run after an edit of the curve decodes only what the edit changed.
         """
+        if cancel is not None and cancel():  # also when every request is read back
+            raise Cancelled()
         keys = [self._request_key(request, decoder) for request in requests]
         found = {key: self._decoded[key] for key in keys if key in self._decoded}
         pending = {key: request for key, request in zip(keys, requests) if key not in found}
