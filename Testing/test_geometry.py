@@ -103,10 +103,18 @@ def test_model_frame_maps_points_where_the_image_put_them(shape, spacing):
     assert back.shape == (1, 1, height, width) and float(back.min()) > 0.5
 
 
+def transposed(array):
+    return array.transpose(-1, -2)
+
+
+def unchanged(array):
+    return array
+
+
 @pytest.mark.parametrize("tall", [False, True])
 def test_model_frame_resizes_masks_into_and_maps_out_of_the_unpadded_part_only(tall):
     # square pixels by default: a 2:1 slice fills the top half of the model input, a 1:2 one the left half
-    turn = (lambda a: a.transpose(-1, -2)) if tall else (lambda a: a)
+    turn = transposed if tall else unchanged
     frame = ModelFrame(64, 32, 64) if tall else ModelFrame(32, 64, 64)
     assert frame.scaled_hw == ((64, 32) if tall else (32, 64))
     half = torch.zeros(1, 32, 64)
@@ -125,7 +133,7 @@ def test_model_frame_resizes_masks_into_and_maps_out_of_the_unpadded_part_only(t
 @pytest.mark.parametrize("tall", [False, True])
 def test_model_frame_keeps_one_row_of_a_slice_thinner_than_a_map_pixel(tall):
     # 2 rows (or columns) scale to half a pixel of a 16-pixel map
-    turn = (lambda a: a.transpose(-1, -2)) if tall else (lambda a: a)
+    turn = transposed if tall else unchanged
     frame = ModelFrame(64, 2, 64) if tall else ModelFrame(2, 64, 64)
     model_mask = turn(frame.masks_to_model(turn(torch.ones(1, 2, 64)), 16))[0, 0]
     assert torch.equal(model_mask[:, 0], torch.eye(16)[0])
@@ -171,7 +179,7 @@ def test_model_frame_enlarges_by_pixel_centres():
 @pytest.mark.parametrize("tall", [False, True])
 def test_model_frame_counts_a_half_map_pixel_of_the_slice_in(tall):
     # the slice fills 38 of the 64 input pixels: 9.5 pixels of a 16-pixel map, rounded to 10
-    turn = (lambda a: a.transpose(-1, -2)) if tall else (lambda a: a)
+    turn = transposed if tall else unchanged
     frame = ModelFrame(50, 30, 64) if tall else ModelFrame(30, 50, 64)
     assert frame.scaled_hw == ((64, 38) if tall else (38, 64))
     model_mask = turn(frame.masks_to_model(turn(torch.ones(1, 30, 50)), 16))[0, 0]
