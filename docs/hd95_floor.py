@@ -10,7 +10,6 @@ Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/hd95_floor.py CASES.json [CAS
   CASES.json: the cases file docs/make_results.sh writes (runs/results_core/test_cases.json).
 """
 
-import json
 import statistics
 import sys
 
@@ -19,7 +18,7 @@ from scipy import ndimage
 
 from SPDSegmentLib.inference.metrics import compute_dice, compute_hd95
 from SPDSegmentLib.inference.slices import from_stack, to_stack
-from SPDSegmentLib.training.dataset import CaseSpec, load_case
+from SPDSegmentLib.training.dataset import load_case, read_case_list
 from SPDSegmentLib.training.evaluate import case_prompts
 
 PROTOCOLS = ("centerline", "noise")
@@ -40,10 +39,10 @@ def prompted_regions(reference_stack: np.ndarray, prompts) -> np.ndarray:
 
 def main(cases_file: str, *names: str) -> None:
     hd95s = {protocol: [] for protocol in PROTOCOLS}
-    for row in json.load(open(cases_file, encoding="utf-8")):
-        if names and row["name"] not in names:
+    for spec in read_case_list(cases_file):
+        if names and spec.name not in names:
             continue
-        case = load_case(CaseSpec(**{k: row[k] for k in ("image", "label", "label_value", "name") if k in row}))
+        case = load_case(spec)
         spacing = tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1])
         reference = case.mask_kji.astype(bool)
         for protocol in PROTOCOLS:
@@ -52,7 +51,7 @@ def main(cases_file: str, *names: str) -> None:
                                                     case_prompts(case, protocol, seed)), case.axis)
                 hd95 = compute_hd95(floor, reference, spacing)
                 hd95s[protocol].append(hd95)
-                print(f"{row['name']:28s} {protocol:10s} seed {seed} DSC {compute_dice(floor, reference):.3f} "
+                print(f"{spec.name:28s} {protocol:10s} seed {seed} DSC {compute_dice(floor, reference):.3f} "
                       f"HD95 {hd95:6.1f}", flush=True)
     runs = [h for protocol in PROTOCOLS for h in hd95s[protocol]]
     for protocol in PROTOCOLS:
