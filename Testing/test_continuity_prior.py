@@ -83,7 +83,30 @@ def test_the_ends_of_the_structure_and_the_edges_of_a_gap_keep_their_support():
     saliency = continuity_saliency(prompts, SHAPE, SPACING, neighbours=2, sigma_mm=10.0)
     for t in (1, 4, 8, 10):
         assert saliency[t, 30, 20] == pytest.approx(1.0), t
-    assert saliency[6, 30, 20] == pytest.approx(0.5)  # slice 6 has one prompt on each side, 2 slices off
+    # slice 6, inside the gap: the two prompted slices nearest to it on either side (4 and 3, or 8 and 9) vouch
+    assert saliency[6, 30, 20] == pytest.approx(1.0)
+    one_sided = continuity_saliency(traced([1, 2, 3, 4, 8]), SHAPE, SPACING, neighbours=2, sigma_mm=10.0)
+    assert one_sided[8, 30, 20] == pytest.approx(1.0)  # its side before the gap: slices 4 and 3
+
+
+def test_clicks_every_few_slices_are_checked_against_the_clicked_slices_around_them():
+    clicks = traced(range(0, 12, 4), stray=(4, 60.0, 30.0))  # slices 0, 4, 8 and a stray click on 4
+    saliency = continuity_saliency(clicks, SHAPE, SPACING, neighbours=2, sigma_mm=10.0)
+    assert saliency[8, 30, 20] == pytest.approx(1.0) and saliency[0, 30, 20] == pytest.approx(1.0)
+    assert saliency[4, 30, 20] == pytest.approx(0.5)  # one clicked slice on each side: half of n = 2
+    assert saliency[4, 30, 60] < 1e-6
+    every_fourth = traced(range(0, 12, 4)) + traced([11])
+    audit = distil_prompts(every_fourth, continuity_saliency(every_fourth, SHAPE, SPACING), CpdConfig()).audit
+    assert sorted(audit.slice_index[audit.status == KEPT_LOCAL].tolist()) == [0, 4, 8, 11]
+    # a skip longer than ``reach`` ends the side: with reach 3, slices 4 apart vouch for nothing
+    assert not continuity_saliency(every_fourth, SHAPE, SPACING, reach=3)[[0, 4]].any()
+    # each vouching slice must lie within reach of the one before it, not only of t
+    chain = traced([0, 5, 9])
+    assert continuity_saliency(chain, SHAPE, SPACING, reach=4)[9, 30, 20] == pytest.approx(0.5)  # 5, then 0 is 5 off
+    assert continuity_saliency(chain, SHAPE, SPACING, reach=5)[9, 30, 20] == pytest.approx(1.0)
+    assert continuity_saliency(chain, SHAPE, SPACING)[9, 30, 20] == pytest.approx(1.0)  # reach 7 by default
+    assert np.array_equal(continuity_saliency(chain, SHAPE, SPACING, reach=0),
+                          continuity_saliency(chain, SHAPE, SPACING, reach=1))
 
 
 def learned_map(accept_slices, at=(30, 20)):
@@ -106,6 +129,22 @@ def test_auto_overrules_a_learned_prior_that_rejects_the_traced_structure_and_sa
     continuity = continuity_saliency(stray, SHAPE, SPACING, 2, 10.0)
     choice = choose_prior("auto", learned_map([5], at=(30, 60)), continuity, stray, 0.5)
     assert choice.route == CONTINUITY and choice.agreed_slices == () and "still segments" not in choice.reason
+
+
+def test_when_no_prompt_agrees_with_its_neighbours_the_learned_prior_decides_only_if_it_accepts_half():
+    clicks = Prompts(np.array([1, 5, 9, 11]), np.array([[10.0, 10.0], [40.0, 40.0], [70.0, 20.0], [20.0, 30.0]]),
+                     np.ones(4, bool))
+    continuity = continuity_saliency(clicks, SHAPE, SPACING, 2, 10.0)
+    assert not distil_prompts(clicks, continuity, CpdConfig()).prompts.slices.size
+    rejects = choose_prior("auto", learned_map([]), continuity, clicks, 0.5)
+    assert rejects.route == CONTINUITY and rejects.agreement is None
+    assert rejects.reason == ("the learned prior was overruled for this volume: it accepted 0 of the 4 prompts "
+                              "(it needs 50 %)")
+    assert choose_prior("auto", learned_map([11]), continuity, clicks, 0.5).route == CONTINUITY  # 1 of 4
+    learned = learned_map([11])
+    learned[9, 20, 70] = 0.9  # 2 of 4
+    assert choose_prior("auto", learned, continuity, clicks, 0.5) == choose_prior("learned", learned, continuity,
+                                                                                  clicks, 0.5)
 
 
 def test_auto_keeps_an_agreeing_learned_prior_and_overrules_it_only_on_slices_it_rejects():

@@ -78,17 +78,21 @@ def test_cli_says_which_prior_checked_the_prompts_in_its_output_and_the_audit_fi
     assert np.isfinite(read_volume(saliency).array_kji).all()
 
 
-def test_clicks_that_form_no_structure_are_segmented_as_given_and_said_so(mr_colon):
+@pytest.mark.parametrize("model", ["frozen", "default"])
+def test_clicks_that_form_no_structure_are_segmented_as_given_and_said_so(mr_colon, model):
+    """Two clicks are no structure for the continuity prior; the default's learned prior, trained on other
+    scans, rejects them on this MR. Neither may leave the run empty."""
     from SPDSegmentLib.inference.prompts import Prompts
     from scipy import ndimage
 
     volume, mask, _ = mr_colon
     centres = [np.unravel_index(np.argmax(ndimage.distance_transform_edt(mask[k])), mask[k].shape) for k in (0, 3)]
     clicks = Prompts(np.array([0, 3]), np.array([[x, y] for y, x in centres], float), np.ones(2, bool))
-    predictor = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu"))
+    predictor = SpdPredictor(build_model(model), InferenceOptions(device="cpu"))
     predictor.set_volume(volume, 2)
     result = predictor.predict(clicks)
     assert result.prior.route == "raw" and "do not form one continuous structure" in result.notices[-1]
+    assert ("learned prior was overruled" in result.notices[-1]) == (model == "default")
     assert result.slices.tolist() == [0, 3] and compute_dice(result.mask_kji[[0, 3]], mask[[0, 3]]) > 0.0
 
 

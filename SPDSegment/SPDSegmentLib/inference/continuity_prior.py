@@ -1,17 +1,21 @@
 """The continuity prior: where the target can be, read from the prompts themselves (no training).
 
 A traced structure is continuous in 3D, so a prompt that lies on it has prompts near it on the
-neighbouring slices, while a prompt that drifted onto another loop, or a stray click, does not. For slice
-t and a pixel x, with ``K(x, j) = exp(-d(x, P_j)^2 / (2 sigma^2))`` the closeness of x to the nearest
-positive prompt on slice j (d in mm, in plane):
+neighbouring prompted slices, while a prompt that drifted onto another loop, or a stray click, does not. For
+slice t and a pixel x, with ``K(x, j) = exp(-d(x, P_j)^2 / (2 sigma^2))`` the closeness of x to the nearest
+positive prompt on slice j (d in mm, in plane), and ``B_t`` / ``A_t`` the n prompted slices nearest to t
+before / after it, each no farther than ``reach`` slices from the one before it (a longer skip ends the side):
 
-    S_t(x) = max( mean_{j = t-n .. t-1} K(x, j),  mean_{j = t+1 .. t+n} K(x, j) )
+    S_t(x) = max( sum_{j in B_t} K(x, j) / n,  sum_{j in A_t} K(x, j) / n )
 
-Each side averages its n slices, so one stray prompt nearby is not enough; the better side counts, so the
+Each side averages over n slices, so one stray prompt nearby is not enough; the better side counts, so the
 ends of the structure and the edges of a gap in the curve keep their support. The prompts of slice t
-itself never vouch for themselves. With tau = 0.5 and sigma = 10 mm a prompt is kept when, on every slice
-of one side, a prompt lies within 11.8 mm. The map is 0 before the first and after the last slice holding
-a positive prompt: the traced structure ends where the tracing ends.
+itself never vouch for themselves. A curve prompts every slice, so its sides are the n slices next to t;
+clicks placed every few slices (a clinician clicking a long organ) are checked against the clicked slices
+around them, skips of up to ``reach`` slices (by default the longest gap the fitted boxes fill, plus one). With
+tau = 0.5 and sigma = 10 mm a prompt is kept when, on each of the n prompted slices of one side, a prompt lies
+within 11.8 mm. The map is 0 before the first and after the last slice holding a positive prompt: the traced
+structure ends where the tracing ends.
 
 The map is a saliency in [0, 1] like the learned one, so CPD, the audit and the overlay use it unchanged.
 """
@@ -24,19 +28,24 @@ from scipy import ndimage
 from .prompts import Prompts
 
 DEFAULT_SIGMA_MM = 10.0
+# a clicked slice is checked against clicked slices up to this far (BoxFitting.gap_slices + 1)
+DEFAULT_REACH_SLICES = 7
 
 
 def continuity_saliency(prompts: Prompts, stack_shape: tuple[int, int, int], spacing_xy: tuple[float, float],
-                        neighbours: int = 2, sigma_mm: float = DEFAULT_SIGMA_MM) -> np.ndarray:
+                        neighbours: int = 2, sigma_mm: float = DEFAULT_SIGMA_MM,
+                        reach: int = DEFAULT_REACH_SLICES) -> np.ndarray:
     """(S, H, W) float32 continuity prior of the positive ``prompts`` (see the module docstring).
 
     Args:
         stack_shape: (slices, height, width) of the slice stack the prompts are on.
         spacing_xy: in-plane pixel spacing (x, y) in mm.
-        neighbours: n, the slices on each side that vouch for a prompt (at least 1).
+        neighbours: n, the prompted slices on each side that vouch for a prompt (at least 1).
+        reach: the longest skip, in slices, between t and its vouching slices, and between those (at least 1).
     """
     n_slices, height, width = stack_shape
     neighbours = max(1, neighbours)
+    reach = max(1, reach)
     positive = prompts.select(prompts.positive)
     closeness: dict[int, np.ndarray] = {}
     for t in positive.slices:
@@ -46,13 +55,24 @@ def continuity_saliency(prompts: Prompts, stack_shape: tuple[int, int, int], spa
         distance = ndimage.distance_transform_edt(free, sampling=(spacing_xy[1], spacing_xy[0]))
         closeness[int(t)] = np.exp(-distance ** 2 / (2.0 * sigma_mm ** 2)).astype(np.float32)
     saliency = np.zeros(stack_shape, np.float32)
-    first, last = min(closeness, default=0), max(closeness, default=-1)
-    near_prompts = {int(t + d) for t in closeness for d in range(-neighbours, neighbours + 1) if d}
-    for t in sorted(s for s in near_prompts if first <= s <= last and 0 <= s < n_slices):
-        sides = []
-        for direction in (-1, 1):
-            maps = [closeness[t + direction * d] for d in range(1, neighbours + 1) if t + direction * d in closeness]
-            sides.append(np.sum(maps, axis=0) / neighbours if maps else None)
-        present = [side for side in sides if side is not None]
-        saliency[t] = np.maximum.reduce(present) if len(present) > 1 else present[0]
+    prompted = np.array(sorted(closeness), int)
+    first, last = (prompted[0], prompted[-1]) if len(prompted) else (0, -1)
+    for t in range(max(first, 0), min(last, n_slices - 1) + 1):
+        sides = (_chain(t, prompted[prompted < t][::-1], neighbours, reach),
+                 _chain(t, prompted[prompted > t], neighbours, reach))
+        present = [np.sum([closeness[j] for j in side], axis=0) / neighbours for side in sides if side]
+        if present:
+            saliency[t] = np.maximum.reduce(present)
     return saliency
+
+
+def _chain(t: int, nearest_first: np.ndarray, count: int, reach: int) -> list[int]:
+    """Up to ``count`` of the prompted slices ``nearest_first`` (one side of t), each within ``reach`` slices of
+    the one before it: a skip longer than that ends the structure on that side."""
+    chain, previous = [], t
+    for j in nearest_first[:count]:
+        if abs(int(j) - previous) > reach:
+            break
+        chain.append(int(j))
+        previous = int(j)
+    return chain

@@ -474,9 +474,9 @@ class SpdPredictor:
             saliency = continuity
             consensus = distil_prompts(prompts, continuity, cpd) if choice.route == CONTINUITY else None
             if consensus is not None and not structure_found(consensus.prompts, prompts):
-                choice = PriorChoice(RAW, "the prompts do not form one continuous structure (too few agree with "
-                                          "their neighbours), so each was segmented as given",
-                                     choice.agreement)
+                choice = PriorChoice(RAW, f"{choice.reason + '; ' if choice.reason else ''}the prompts do not form "
+                                          "one continuous structure (too few agree with their neighbours), so each "
+                                          "was segmented as given", choice.agreement)
             if choice.route == CONTINUITY:
                 masks, filled = self._fitted_boxes(consensus, progress, cancel)
                 if choice.agreed_slices:
