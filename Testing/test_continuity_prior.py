@@ -274,12 +274,21 @@ def test_rejected_prompts_join_the_structure_only_where_their_regions_overlap_it
               Candidate(7, np.array([[26.0, 30.0]])),   # overlaps only slice 6's new region: joins after it
               Candidate(8, np.array([[60.0, 30.0]])),   # a distractor beside the structure: stays out
               Candidate(1, np.array([[30.0, 30.0]])),   # 10 px off: less than half of it overlaps slice 2
-              Candidate(11, np.array([[20.0, 30.0]]))]  # no segmented neighbour ever: never decoded
-    grown, slices = grow_by_overlap(masks, others, decoder, 6.0, BoxFitting())
+              Candidate(11, np.array([[20.0, 30.0]]))]  # no segmented slice within reach 3: never decoded
+    grown, slices = grow_by_overlap(masks, others, decoder, 6.0, BoxFitting(gap_slices=2))
     assert slices == [6, 7]
     assert np.array_equal(grown[7], np.linalg.norm(decoder.grid - (26.0, 30.0), axis=-1) <= 6)
     assert not grown[[0, 1, 8, 9, 10, 11]].any() and np.array_equal(grown[2:6], masks[2:6])
     assert 11 not in decoder.decoded and not masks[6:].any()  # the input is not changed
+    # by default the reach is 7 (gap_slices + 1): slice 11 is compared with the nearest segmented slice before
+    # it, 5 (6 off, before slices 6 and 7 join), where its disc lies whole, so a click past a skip joins
+    grown, slices = grow_by_overlap(masks, others, decoder, 6.0, BoxFitting())
+    assert slices == [6, 7, 11] and np.array_equal(grown[11], masks[5]) and not grown[[0, 1, 8, 9, 10]].any()
+    # only the nearest segmented slice on each side counts: slice 9 is compared with 5, not with 2
+    shifted = masks.copy()
+    shifted[5] = np.linalg.norm(decoder.grid - (50.0, 30.0), axis=-1) <= 6
+    assert grow_by_overlap(shifted, [Candidate(9, np.array([[20.0, 30.0]]))], decoder, 6.0, BoxFitting())[1] == []
+    assert grow_by_overlap(masks, [Candidate(9, np.array([[20.0, 30.0]]))], decoder, 6.0, BoxFitting())[1] == [9]
     # the overlap share is the threshold: 3 px off, 0.69 of the disc lies in slice 5's
     assert grow_by_overlap(masks, others[:1], decoder, 6.0, BoxFitting(grow_min_overlap=0.7))[1] == []
     assert grow_by_overlap(masks, others[:1], decoder, 6.0, BoxFitting(grow_min_overlap=0.68))[1] == [6]

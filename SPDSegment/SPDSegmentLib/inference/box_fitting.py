@@ -14,8 +14,9 @@ vessel. Here:
    with far fewer prompts (a stretch of the curve that drifted onto a neighbouring loop).
 4. **Growth by overlap**: a prompt the continuity prior rejected (its neighbours' prompts are far, as when
    random clicks fall on a wide or many-looped target) is decoded with the same box; its region joins the
-   structure where most of it lies inside the structure's mask on a neighbouring slice, since a target's
-   cross-sections overlap from slice to slice and a distractor's do not. Repeated until nothing joins.
+   structure where most of it lies inside the structure's mask on the nearest segmented slice before or
+   after it (up to ``gap_slices + 1`` slices away), since a target's cross-sections overlap from slice to
+   slice and a distractor's do not. Repeated until nothing joins.
 5. **Gaps** in the structure (slices between segmented slices, where the curve skipped, drifted or its
    prompts were rejected) get a box from the nearest segmented neighbour's mask; the result is kept only if
    it overlaps that neighbour's mask.
@@ -191,17 +192,19 @@ def keep_supported_regions(masks: np.ndarray, candidates: list[Candidate], min_s
 def grow_by_overlap(masks: np.ndarray, candidates: list[Candidate], decode: DecodeBoxes, half_px: float,
                     fitting: BoxFitting) -> tuple[np.ndarray, list[int]]:
     """Masks with the regions of ``candidates`` (prompts the structure did not keep) that overlap the
-    structure on a neighbouring slice; also the slices that grew. Only candidates next to a segmented slice
-    are decoded, so prompts far from the structure cost nothing."""
+    structure on the nearest segmented slice before or after theirs (at most ``gap_slices + 1`` away, so
+    clicks every few slices grow it too); also the slices that grew. Only candidates that near a segmented
+    slice are decoded, so prompts far from the structure cost nothing."""
     grown = masks.copy()
     regions: dict[int, np.ndarray] = {}
     undecided = set(range(len(candidates)))
     grew: set[int] = set()
     n_slices = len(masks)
+    reach = fitting.gap_slices + 1
     while undecided:
-        segmented = grown.reshape(n_slices, -1).any(axis=1)
-        frontier = [i for i in sorted(undecided) if any(0 <= candidates[i].slice_index + d < n_slices
-                                                    and segmented[candidates[i].slice_index + d] for d in (-1, 1))]
+        segmented = np.flatnonzero(grown.reshape(n_slices, -1).any(axis=1))
+        nearest = {i: _nearest_on_each_side(candidates[i].slice_index, segmented, reach) for i in undecided}
+        frontier = [i for i in sorted(undecided) if nearest[i]]
         todo = [i for i in frontier if i not in regions]
         if todo:
             slices = np.array([candidates[i].slice_index for i in todo])
@@ -215,10 +218,8 @@ def grow_by_overlap(masks: np.ndarray, candidates: list[Candidate], decode: Deco
             if area == 0:
                 undecided.discard(i)
                 continue
-            for d in (-1, 1):
-                if not 0 <= t + d < n_slices or not segmented[t + d]:
-                    continue
-                neighbour = grown[t + d]
+            for j in nearest[i]:
+                neighbour = grown[j]
                 if (region & neighbour).sum() >= fitting.grow_min_overlap * area:
                     if (region & ~grown[t]).any():
                         grown[t] |= region
@@ -229,3 +230,10 @@ def grow_by_overlap(masks: np.ndarray, candidates: list[Candidate], decode: Deco
         if not joined:
             break
     return grown, sorted(grew)
+
+
+def _nearest_on_each_side(t: int, segmented: np.ndarray, reach: int) -> list[int]:
+    """The segmented slices nearest to t before and after it (not t itself), each at most ``reach`` away."""
+    before = segmented[(segmented < t) & (segmented >= t - reach)]
+    after = segmented[(segmented > t) & (segmented <= t + reach)]
+    return ([int(before[-1])] if len(before) else []) + ([int(after[0])] if len(after) else [])

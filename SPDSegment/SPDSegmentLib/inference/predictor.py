@@ -460,7 +460,8 @@ class SpdPredictor:
             learned = self._saliency
         continuity = None
         if options.prior != "raw":
-            continuity = continuity_saliency(prompts, self._stack.shape, self._frame.spacing_xy, cpd.neighbours)
+            continuity = continuity_saliency(prompts, self._stack.shape, self._frame.spacing_xy, cpd.neighbours,
+                                             reach=self.box_fitting.gap_slices + 1)
         choice = choose_prior(options.prior, learned, continuity, prompts, cpd.tau)
         filled: list[int] = []
         if choice.route == LEARNED:
