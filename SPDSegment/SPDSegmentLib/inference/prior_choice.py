@@ -11,8 +11,9 @@ themselves, or none at all.
 
 Agreement is measured on the prompts the continuity prior keeps (those that form the traced structure):
 the share of them the learned prior accepts. When it keeps none, the share of all the prompts is measured
-instead, so a learned prior that rejects most of the prompts never leaves the run empty. At least ``MIN_AGREEMENT`` keeps the learned prior for the
-volume; on a slice where it rejects every prompt the continuity prior keeps, it is overruled there only.
+instead, so a learned prior that rejects most of the prompts never leaves the run empty. At least
+``MIN_AGREEMENT`` keeps the learned prior for the volume; on a slice where it rejects every prompt the
+continuity prior keeps, it is overruled there only.
 Below that the volume takes the continuity route, except on the slices where the learned prior does accept a
 prompt the continuity prior keeps: there both priors agree, and the adapter's tuned decoder segments the slice
 from the prompts the continuity prior keeps, checked by the learned prior as on its own route.
@@ -93,8 +94,8 @@ def choose_prior(requested: str, learned: np.ndarray | None, continuity: np.ndar
         accepted = int(learned_ok.sum())
         if accepted >= MIN_AGREEMENT * len(positive):
             return PriorChoice(LEARNED, agreement=None)
-        return PriorChoice(CONTINUITY, f"the learned prior was overruled for this volume: it accepted {accepted} of the "
-                                       f"{len(positive)} prompts (it needs {100 * MIN_AGREEMENT:.0f} %)", None)
+        return PriorChoice(CONTINUITY, f"the learned prior was overruled for this volume: it accepted {accepted} of "
+                                       f"the {len(positive)} prompts (it needs {100 * MIN_AGREEMENT:.0f} %)", None)
     agreement = float(learned_ok[consistent].mean())
     on_slice = [positive.slice_index == t for t in positive.slices]
     if agreement < MIN_AGREEMENT:
