@@ -56,7 +56,8 @@ def test_only_slices_with_consensus_get_a_mask_and_saliency_is_a_probability(lit
 
 def test_prompts_the_prior_rejects_produce_no_mask(litemedsam, mr_case):
     volume, mask = mr_case
-    predictor = SpdPredictor(spd_model(litemedsam, -10.0), CPU)
+    # forced: under auto, a learned prior that rejects most prompts is overruled (test_continuity_prior.py)
+    predictor = SpdPredictor(spd_model(litemedsam, -10.0), InferenceOptions(device="cpu", prior="learned"))
     predictor.set_volume(volume, 2)
     result = predictor.predict(simulate_noisy_points(mask, 2, seed=2))
     assert result.mask_kji.sum() == 0 and result.consensus.audit.count("rejected") == len(result.consensus.audit.status)
@@ -170,19 +171,20 @@ def test_options_apply_per_call_and_never_change_the_adapter(litemedsam, mr_case
     """τ = 0.3 on one run, then the default: the second result equals a fresh predictor's, and the adapter's
     config object is unchanged (options are per call, not written into the model)."""
     volume, mask = mr_case
+    torch.manual_seed(1)  # before the head is built, so its map does not depend on the tests run before
     model = spd_model(litemedsam, 0.0)
-    torch.manual_seed(1)
     with torch.no_grad():  # a saliency map that varies, so τ decides which prompts survive
         model.saliency_head.layers[-1].weight.normal_(std=0.5)
     config = model.config
     prompts = simulate_noisy_points(mask, 2, seed=8)
-    predictor = SpdPredictor(model, CPU)
+    learned = InferenceOptions(device="cpu", prior="learned")  # τ decides on the learned prior's map
+    predictor = SpdPredictor(model, learned)
     predictor.set_volume(volume, 2)
-    loose = predictor.predict(prompts, InferenceOptions(device="cpu", tau=0.3))
+    loose = predictor.predict(prompts, InferenceOptions(device="cpu", prior="learned", tau=0.3))
     default = predictor.predict(prompts)
     assert model.config is config and config.cpd.tau == 0.5
     assert loose.consensus.audit.count("rejected") < default.consensus.audit.count("rejected")
-    fresh = SpdPredictor(copy.deepcopy(model), CPU)
+    fresh = SpdPredictor(copy.deepcopy(model), learned)
     fresh.set_volume(volume, 2)
     expected = fresh.predict(prompts)
     assert np.array_equal(default.mask_kji, expected.mask_kji)
