@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from SPDSegmentLib.inference.metrics import compute_dice, compute_hd95
 from SPDSegmentLib.inference.slices import from_stack, to_stack
-from SPDSegmentLib.training.dataset import load_case, read_case_list
+from SPDSegmentLib.training.dataset import load_named_cases
 from SPDSegmentLib.training.evaluate import case_prompts
 
 PROTOCOLS = ("centerline", "noise")
@@ -39,10 +39,8 @@ def prompted_regions(reference_stack: np.ndarray, prompts) -> np.ndarray:
 
 def main(cases_file: str, *names: str) -> None:
     hd95s = {protocol: [] for protocol in PROTOCOLS}
-    for spec in read_case_list(cases_file):
-        if names and spec.name not in names:
-            continue
-        case = load_case(spec)
+    for case in load_named_cases(cases_file, names):
+        name = case.spec.name
         spacing = tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1])
         reference = case.mask_kji.astype(bool)
         for protocol in PROTOCOLS:
@@ -51,7 +49,7 @@ def main(cases_file: str, *names: str) -> None:
                                                     case_prompts(case, protocol, seed)), case.axis)
                 hd95 = compute_hd95(floor, reference, spacing)
                 hd95s[protocol].append(hd95)
-                print(f"{spec.name:28s} {protocol:10s} seed {seed} DSC {compute_dice(floor, reference):.3f} "
+                print(f"{name:28s} {protocol:10s} seed {seed} DSC {compute_dice(floor, reference):.3f} "
                       f"HD95 {hd95:6.1f}", flush=True)
     runs = [h for protocol in PROTOCOLS for h in hd95s[protocol]]
     for protocol in PROTOCOLS:

@@ -18,17 +18,15 @@ from SPDSegmentLib.inference.model import build_model
 from SPDSegmentLib.inference.options import InferenceOptions
 from SPDSegmentLib.inference.predictor import SpdPredictor
 from SPDSegmentLib.inference.slices import to_stack
-from SPDSegmentLib.training.dataset import load_case, read_case_list
+from SPDSegmentLib.training.dataset import load_named_cases
 from SPDSegmentLib.training.evaluate import case_prompts
 
 
 def main(cases_file: str, model: str = "default", prior: str = "auto", *names: str) -> None:
     predictor = SpdPredictor(build_model(model), InferenceOptions(device="cpu", prior=prior))
     results = []
-    for spec in read_case_list(cases_file):
-        if names and spec.name not in names:
-            continue
-        case = load_case(spec)
+    for case in load_named_cases(cases_file, names):
+        name = case.spec.name
         predictor.set_volume(case.volume, case.axis)
         spacing = tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1])
         reference = case.mask_kji.astype(bool)
@@ -43,7 +41,7 @@ def main(cases_file: str, model: str = "default", prior: str = "auto", *names: s
                 figures = {"dsc": compute_dice(mask, reference), "hd95": compute_hd95(mask, reference, spacing),
                            "stray95": float(np.percentile(to_ref, 95)), "missed95": float(np.percentile(from_ref, 95))}
                 results.append((protocol, figures))
-                print(f"{spec.name:28s} {protocol:10s} seed {seed} {prediction.prior.route:10s} "
+                print(f"{name:28s} {protocol:10s} seed {seed} {prediction.prior.route:10s} "
                       f"DSC {figures['dsc']:.3f} HD95 {figures['hd95']:6.1f} stray95 {figures['stray95']:6.1f} "
                       f"missed95 {figures['missed95']:6.1f} reference slices {len(ref_slices)} covered {len(covered)} "
                       f"{time.perf_counter() - started:.0f} s", flush=True)

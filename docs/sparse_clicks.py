@@ -20,7 +20,7 @@ from SPDSegmentLib.inference.options import InferenceOptions
 from SPDSegmentLib.inference.predictor import SpdPredictor
 from SPDSegmentLib.inference.prompts import Prompts
 from SPDSegmentLib.inference.slices import to_stack
-from SPDSegmentLib.training.dataset import load_case, read_case_list
+from SPDSegmentLib.training.dataset import load_named_cases
 
 SEEDS = (0, 1)
 
@@ -45,10 +45,7 @@ def main(cases_file: str, every: str, *names: str) -> None:
                                                                                      prompt_mode="boxes")),
                "spd": SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))}
     dsc = {name: [] for name in methods}
-    for spec in read_case_list(cases_file):
-        if names and spec.name not in names:
-            continue
-        case = load_case(spec)
+    for case in load_named_cases(cases_file, names):
         spacing = tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1])
         reference = case.mask_kji.astype(bool)
         for name, predictor in methods.items():
@@ -59,8 +56,8 @@ def main(cases_file: str, every: str, *names: str) -> None:
                 mask = result.mask_kji.astype(bool)
                 dsc[name].append(compute_dice(mask, reference))
                 hd95 = compute_hd95(mask, reference, spacing) if mask.any() else float("nan")
-                print(f"{spec.name:28s} {name:12s} seed {seed} clicks {len(clicks):3d} route {result.prior.route:10s} "
-                      f"DSC {dsc[name][-1]:.3f} HD95 {hd95:6.1f} slices {len(result.slices)}", flush=True)
+                print(f"{case.spec.name:28s} {name:12s} seed {seed} clicks {len(clicks):3d} "
+                      f"route {result.prior.route:10s} DSC {dsc[name][-1]:.3f} HD95 {hd95:6.1f} slices {len(result.slices)}", flush=True)
     for name, values in dsc.items():
         print(f"{name}: mean DSC {statistics.mean(values):.3f} over {len(values)} runs, "
               f"{sum(v == 0 for v in values)} empty or missed")

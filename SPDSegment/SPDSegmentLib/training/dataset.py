@@ -114,3 +114,10 @@ def load_case(spec: CaseSpec, axis: str | int = "auto", percentiles=(0.5, 99.5))
     target = np.ascontiguousarray(to_stack(mask, slicing_axis))
     curves = read_curve(spec.centerline) if spec.centerline else None
     return Case(spec, volume, mask, slicing_axis, stack, target, curves)
+
+
+def load_named_cases(path: str | os.PathLike, names=()):
+    """Yield the loaded cases of the list at ``path``, only those named in ``names`` when it is not empty."""
+    for spec in read_case_list(path):
+        if not names or spec.name in names:
+            yield load_case(spec)
