@@ -61,10 +61,13 @@ def test_prompts_on_and_beyond_the_image_edges_and_the_slices_past_the_structure
     assert saliency[5, 0, 40] == pytest.approx(1.0)
     # past the last slice (9) of the structure the n = 2 slices before vouch: slice 10 fully, slice 11 by half
     assert saliency[10, 30, 20] == pytest.approx(1.0) and saliency[11, 30, 20] == pytest.approx(0.5)
+    # the wider check looks at six prompted slices: slices 9 and 8 vouch for slice 11 fully
+    assert continuity_saliency(prompts, SHAPE, SPACING, sigma_mm=10.0, window=3)[11, 30, 20] == pytest.approx(1.0)
     # the first and last slices of the volume get their support like any other
     assert saliency[0, 45, 60] == pytest.approx(0.5, abs=1e-5) and saliency[11, 45, 60] == pytest.approx(0.5, abs=1e-5)
     one = continuity_saliency(prompts, SHAPE, SPACING, neighbours=1)
     assert one[10, 30, 20] == pytest.approx(1.0) and one[11, 30, 20] < 1e-3  # n = 1 reaches one slice past the end
+    assert continuity_saliency(prompts, SHAPE, SPACING, neighbours=1, window=3)[11, 30, 20] == pytest.approx(1.0)
     # sigma is 10 mm by default: 5 px at 2 mm in x from the structure is exp(-1/2)
     assert continuity_saliency(traced(range(2, 10)), SHAPE, SPACING)[5, 30, 25] == pytest.approx(np.exp(-0.5))
     # the traced structure ends where the tracing ends: nothing before its first or after its last slice
@@ -73,9 +76,11 @@ def test_prompts_on_and_beyond_the_image_edges_and_the_slices_past_the_structure
     assert inner[8, 30, 20] == pytest.approx(1.0)
     # prompts at the start of the volume lend nothing to its other end
     assert not continuity_saliency(traced([0, 1]), SHAPE, SPACING)[4:].any()
-    # n below 1 is taken as 1
+    # n and the window below 1 are taken as 1
     assert np.array_equal(continuity_saliency(prompts, SHAPE, SPACING, neighbours=0),
                           continuity_saliency(prompts, SHAPE, SPACING, neighbours=1))
+    assert np.array_equal(continuity_saliency(prompts, SHAPE, SPACING, window=0),
+                          continuity_saliency(prompts, SHAPE, SPACING, window=1))
 
 
 def test_the_ends_of_the_structure_and_the_edges_of_a_gap_keep_their_support():
@@ -107,6 +112,31 @@ def test_clicks_every_few_slices_are_checked_against_the_clicked_slices_around_t
     assert continuity_saliency(chain, SHAPE, SPACING)[9, 30, 20] == pytest.approx(1.0)  # reach 7 by default
     assert np.array_equal(continuity_saliency(chain, SHAPE, SPACING, reach=0),
                           continuity_saliency(chain, SHAPE, SPACING, reach=1))
+
+
+def test_clicks_that_hop_between_the_limbs_of_a_structure_pass_the_wider_check_and_a_stray_click_does_not():
+    # two limbs on every slice (x = 20 and x = 60, 80 mm apart at 2 mm per px), one click per slice on either
+    limb = {0: 20.0, 1: 60.0, 2: 60.0, 3: 20.0, 4: 60.0, 5: 20.0, 6: 60.0, 7: 60.0, 8: 20.0, 9: 20.0, 10: 60.0,
+            11: 20.0}
+    clicks = Prompts(np.array(list(limb)), np.array([(x, 30.0) for x in limb.values()]), np.ones(len(limb), bool))
+    stray = Prompts(np.array([5]), np.array([[40.0, 10.0]]), np.ones(1, bool))  # between the limbs, 40 mm off
+    wide = continuity_saliency(clicks + stray, SHAPE, SPACING, neighbours=2, sigma_mm=10.0, window=3)
+    # slice 5 (limb x = 20): of the six prompted slices after it, 8 and 9 click the same limb; before it 3 and 0
+    assert wide[5, 30, 20] == pytest.approx(1.0)
+    # slice 4 (limb x = 60): before it 2 and 1, after it 6 and 7
+    assert wide[4, 30, 60] == pytest.approx(1.0)
+    assert wide[5, 10, 40] < 0.01
+    audit = distil_prompts(clicks + stray, wide, CpdConfig()).audit
+    assert audit.status[(audit.slice_index == 5) & (audit.xy[:, 1] == 10.0)].tolist() == [REJECTED]
+    assert int((audit.status == KEPT_LOCAL).sum()) == len(limb)
+    # the default check needs the two nearest prompted slices of a side: slice 5's click has one before it only
+    nearest = continuity_saliency(clicks + stray, SHAPE, SPACING, neighbours=2, sigma_mm=10.0)
+    assert nearest[5, 30, 20] == pytest.approx(0.5)
+    # m = window x n prompted slices are looked at: slice 3 (x = 20) finds its limb on 0 among the three before
+    # it and on 5 among the four after it with m = 4; with m = 6 also on 8 and 9
+    assert continuity_saliency(clicks, SHAPE, SPACING, neighbours=2, sigma_mm=10.0, window=2)[3, 30, 20] == \
+        pytest.approx(0.5)
+    assert wide[3, 30, 20] == pytest.approx(1.0)
 
 
 def learned_map(accept_slices, at=(30, 20)):

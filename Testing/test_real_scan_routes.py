@@ -96,6 +96,37 @@ def test_clicks_that_form_no_structure_are_segmented_as_given_and_said_so(mr_col
     assert result.slices.tolist() == [0, 3] and compute_dice(result.mask_kji[[0, 3]], mask[[0, 3]]) > 0.0
 
 
+def test_clicks_that_hop_off_the_structure_every_third_slice_pass_the_wider_check_and_beat_plain_boxes():
+    """Every third click lands 60 mm off the structure, each time elsewhere: no click has both nearest prompted
+    slices of a side on the structure, so the first check finds none. The wider one (two of the six nearest)
+    keeps the clicks on the structure, rejects the strays, and says so."""
+    from SPDSegmentLib.inference.prompts import Prompts
+
+    case = generate_case(2026)
+    label = case.label_kji.astype(bool)
+    rng = np.random.default_rng(0)
+    rows, strays = [], []
+    for t in np.flatnonzero(label.any(axis=(1, 2))):
+        y, x = np.unravel_index(np.argmax(ndimage.distance_transform_edt(label[t])), label[t].shape)
+        if t % 3 == 2:
+            angle = rng.uniform(0, 2 * np.pi)
+            x, y = np.clip(x + 40 * np.cos(angle), 5, 154), np.clip(y + 40 * np.sin(angle), 5, 154)
+            strays.append((int(t), float(x), float(y)))
+        rows.append((int(t), float(x), float(y)))
+    clicks = Prompts(np.array([r[0] for r in rows]), np.array([r[1:] for r in rows]), np.ones(len(rows), bool))
+    predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", prior="none"))
+    predictor.set_volume(case.volume, 2)
+    result = predictor.predict(clicks)
+    assert result.prior.route == "continuity"
+    assert "checked against the 6 prompted slices nearest to it on each side" in result.notices[-1]
+    audit = result.consensus.audit
+    for t, x, y in strays:
+        at = (audit.slice_index == t) & np.all(np.isclose(audit.xy, [x, y]), axis=1)
+        assert audit.status[at].tolist() == ["rejected"], t
+    raw = predictor.predict(clicks, InferenceOptions(device="cpu", prior="raw"))
+    assert compute_dice(result.mask_kji, label) > compute_dice(raw.mask_kji, label) + 0.2
+
+
 def test_a_forced_learned_prior_that_rejects_everything_is_said_in_one_warning(mr_crop, mr_colon, litemedsam,
                                                                                tmp_path, capsys):
     from test_predictor_model import spd_model

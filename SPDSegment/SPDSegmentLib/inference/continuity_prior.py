@@ -3,19 +3,25 @@
 A traced structure is continuous in 3D, so a prompt that lies on it has prompts near it on the
 neighbouring prompted slices, while a prompt that drifted onto another loop, or a stray click, does not. For
 slice t and a pixel x, with ``K(x, j) = exp(-d(x, P_j)^2 / (2 sigma^2))`` the closeness of x to the nearest
-positive prompt on slice j (d in mm, in plane), and ``B_t`` / ``A_t`` the n prompted slices nearest to t
+positive prompt on slice j (d in mm, in plane), and ``B_t`` / ``A_t`` the m prompted slices nearest to t
 before / after it, each no farther than ``reach`` slices from the one before it (a longer skip ends the side):
 
-    S_t(x) = max( sum_{j in B_t} K(x, j) / n,  sum_{j in A_t} K(x, j) / n )
+    S_t(x) = max( top_n_{j in B_t} K(x, j) / n,  top_n_{j in A_t} K(x, j) / n )
 
-Each side averages over n slices, so one stray prompt nearby is not enough; the better side counts, so the
-ends of the structure and the edges of a gap in the curve keep their support. The prompts of slice t
-itself never vouch for themselves. A curve prompts every slice, so its sides are the n slices next to t;
-clicks placed every few slices (a clinician clicking a long organ) are checked against the clicked slices
-around them, skips of up to ``reach`` slices (by default the longest gap the fitted boxes fill, plus one). With
-tau = 0.5 and sigma = 10 mm a prompt is kept when, on each of the n prompted slices of one side, a prompt lies
-within 11.8 mm. The map is 0 before the first and after the last slice holding a positive prompt: the traced
-structure ends where the tracing ends.
+where ``top_n`` sums the n largest values. Each side averages over n slices, so one stray prompt nearby is
+not enough; the better side counts, so the ends of the structure and the edges of a gap in the curve keep
+their support. The prompts of slice t itself never vouch for themselves. A curve prompts every slice, so its
+sides are the slices next to t; clicks placed every few slices (a clinician clicking a long organ) are checked
+against the clicked slices around them, skips of up to ``reach`` slices (by default the longest gap the fitted
+boxes fill, plus one). With tau = 0.5 and sigma = 10 mm a prompt is kept when, on n of the m prompted slices of
+one side, a prompt lies within 11.8 mm. The map is 0 before the first and after the last slice holding a
+positive prompt: the traced structure ends where the tracing ends.
+
+By default m = n: the n nearest prompted slices must all vouch. ``window`` = m / n > 1 is the wider check the
+predictor falls back to when that finds no structure: on a structure with several cross-sections on a slice
+(colon limbs, small-bowel loops) clicks that hop from one cross-section to the next leave the nearest slices
+holding clicks on another limb. It is not the default because among many random clicks per slice (ten) it
+lets chance pairs form structures (`docs/DEFAULT_MODEL.md`).
 
 The map is a saliency in [0, 1] like the learned one, so CPD, the audit and the overlay use it unchanged.
 """
@@ -30,11 +36,13 @@ from .prompts import Prompts
 DEFAULT_SIGMA_MM = 10.0
 # a clicked slice is checked against clicked slices up to this far (BoxFitting.gap_slices + 1)
 DEFAULT_REACH_SLICES = 7
+# m / n of the wider check, when the n nearest prompted slices find no structure
+WIDE_WINDOW = 3
 
 
 def continuity_saliency(prompts: Prompts, stack_shape: tuple[int, int, int], spacing_xy: tuple[float, float],
                         neighbours: int = 2, sigma_mm: float = DEFAULT_SIGMA_MM,
-                        reach: int = DEFAULT_REACH_SLICES) -> np.ndarray:
+                        reach: int = DEFAULT_REACH_SLICES, window: int = 1) -> np.ndarray:
     """(S, H, W) float32 continuity prior of the positive ``prompts`` (see the module docstring).
 
     Args:
@@ -42,10 +50,12 @@ def continuity_saliency(prompts: Prompts, stack_shape: tuple[int, int, int], spa
         spacing_xy: in-plane pixel spacing (x, y) in mm.
         neighbours: n, the prompted slices on each side that vouch for a prompt (at least 1).
         reach: the longest skip, in slices, between t and its vouching slices, and between those (at least 1).
+        window: m / n, how many times n prompted slices each side looks at (at least 1; 1 needs the n nearest).
     """
     n_slices, height, width = stack_shape
     neighbours = max(1, neighbours)
     reach = max(1, reach)
+    looked_at = neighbours * max(1, window)
     positive = prompts.select(prompts.positive)
     closeness: dict[int, np.ndarray] = {}
     for t in positive.slices:
@@ -58,12 +68,19 @@ def continuity_saliency(prompts: Prompts, stack_shape: tuple[int, int, int], spa
     prompted = np.array(sorted(closeness), int)
     first, last = (prompted[0], prompted[-1]) if len(prompted) else (0, -1)
     for t in range(max(first, 0), min(last, n_slices - 1) + 1):
-        sides = (_chain(t, prompted[prompted < t][::-1], neighbours, reach),
-                 _chain(t, prompted[prompted > t], neighbours, reach))
-        present = [np.sum([closeness[j] for j in side], axis=0) / neighbours for side in sides if side]
+        sides = (_chain(t, prompted[prompted < t][::-1], looked_at, reach),
+                 _chain(t, prompted[prompted > t], looked_at, reach))
+        present = [_top_sum([closeness[j] for j in side], neighbours) / neighbours for side in sides if side]
         if present:
             saliency[t] = np.maximum.reduce(present)
     return saliency
+
+
+def _top_sum(maps: list[np.ndarray], count: int) -> np.ndarray:
+    """Per pixel, the sum of the ``count`` largest of ``maps``."""
+    if len(maps) <= count:
+        return np.sum(maps, axis=0)
+    return np.partition(np.stack(maps), -count, axis=0)[-count:].sum(axis=0)
 
 
 def _chain(t: int, nearest_first: np.ndarray, count: int, reach: int) -> list[int]:

@@ -29,7 +29,7 @@ import torch
 from ..errors import InputError
 from .box_fitting import (BoxFitting, Candidate, choose_half_size, cluster_points, decode_candidates, fill_gaps,
                           grow_by_overlap, keep_supported_regions, region_holding)
-from .continuity_prior import continuity_saliency
+from .continuity_prior import WIDE_WINDOW, continuity_saliency
 from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts
 from .decoder_prompts import prompt_boxes
 from .device import resolve_device
@@ -428,6 +428,26 @@ class SpdPredictor:
                 combined[t] = learned_masks[t]
         return combined
 
+    def _wider_continuity(self, prompts: Prompts, continuity: np.ndarray, cpd: CpdConfig,
+                          choice: PriorChoice) -> tuple[np.ndarray, Consensus | None, PriorChoice]:
+        """When too few prompts agree with their nearest prompted slices: the continuity prior with the wider
+        check (n of the ``WIDE_WINDOW`` x n nearest), which keeps clicks that hop between the cross-sections of
+        one structure. If that finds no structure either, the raw route (every prompt as given), whose saliency
+        output stays the first map: it shows why."""
+        prefix = f"{choice.reason}; " if choice.reason else ""
+        wide = continuity_saliency(prompts, self._stack.shape, self._frame.spacing_xy, cpd.neighbours,
+                                   reach=self.box_fitting.gap_slices + 1, window=WIDE_WINDOW)
+        consensus = distil_prompts(prompts, wide, cpd)
+        if structure_found(consensus.prompts, prompts):
+            looked_at = WIDE_WINDOW * max(1, cpd.neighbours)
+            reason = (f"{prefix}too few prompts agree with the prompted slices next to them, so each was checked "
+                      f"against the {looked_at} prompted slices nearest to it on each side, as for a structure with "
+                      "several cross-sections on a slice")
+            return wide, consensus, replace(choice, reason=reason)
+        return continuity, None, PriorChoice(RAW, f"{prefix}the prompts do not form one continuous structure (too "
+                                                  "few agree with their neighbours), so each was segmented as given",
+                                             choice.agreement)
+
     def _check_options(self, options: InferenceOptions) -> None:
         if options.device != self.options.device and resolve_device(options.device) != self.device:
             raise ValueError(f"This predictor runs on {self.device}; build another one for device {options.device}.")
@@ -475,9 +495,7 @@ class SpdPredictor:
             saliency = continuity
             consensus = distil_prompts(prompts, continuity, cpd) if choice.route == CONTINUITY else None
             if consensus is not None and not structure_found(consensus.prompts, prompts):
-                choice = PriorChoice(RAW, f"{choice.reason + '; ' if choice.reason else ''}the prompts do not form "
-                                          "one continuous structure (too few agree with their neighbours), so each "
-                                          "was segmented as given", choice.agreement)
+                saliency, consensus, choice = self._wider_continuity(prompts, continuity, cpd, choice)
             if choice.route == CONTINUITY:
                 masks, filled = self._fitted_boxes(consensus, progress, cancel)
                 if choice.agreed_slices:
