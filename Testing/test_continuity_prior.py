@@ -110,8 +110,21 @@ def test_clicks_every_few_slices_are_checked_against_the_clicked_slices_around_t
     assert continuity_saliency(chain, SHAPE, SPACING, reach=4)[9, 30, 20] == pytest.approx(0.5)  # 5, then 0 is 5 off
     assert continuity_saliency(chain, SHAPE, SPACING, reach=5)[9, 30, 20] == pytest.approx(1.0)
     assert continuity_saliency(chain, SHAPE, SPACING)[9, 30, 20] == pytest.approx(1.0)  # reach 7 by default
+    # reach 7 by default: slices 7 apart vouch, 8 apart do not
+    assert continuity_saliency(traced([0, 7]), SHAPE, SPACING)[7, 30, 20] == pytest.approx(0.5)
+    assert not continuity_saliency(traced([0, 8]), SHAPE, SPACING)[8].any()
     assert np.array_equal(continuity_saliency(chain, SHAPE, SPACING, reach=0),
                           continuity_saliency(chain, SHAPE, SPACING, reach=1))
+    # reach 1 (the least) lets only the next slice vouch: clicks every other slice get nothing from each other
+    assert not continuity_saliency(traced([0, 2, 4]), SHAPE, SPACING, reach=1)[4].any()
+    assert continuity_saliency(traced([0, 2, 4]), SHAPE, SPACING, reach=2)[4, 30, 20] == pytest.approx(1.0)
+
+
+def test_prompts_on_slices_outside_the_stack_vouch_for_the_slices_inside_it():
+    prompts = traced(range(-2, SHAPE[0] + 2))  # two slices before the first and two past the last
+    saliency = continuity_saliency(prompts, SHAPE, SPACING)
+    assert saliency.shape == SHAPE
+    assert saliency[0, 30, 20] == pytest.approx(1.0) and saliency[SHAPE[0] - 1, 30, 20] == pytest.approx(1.0)
 
 
 def test_clicks_that_hop_between_the_limbs_of_a_structure_pass_the_wider_check_and_a_stray_click_does_not():
