@@ -120,6 +120,23 @@ def test_clicks_every_few_slices_are_checked_against_the_clicked_slices_around_t
     assert continuity_saliency(traced([0, 2, 4]), SHAPE, SPACING, reach=2)[4, 30, 20] == pytest.approx(1.0)
 
 
+def test_the_wider_check_sums_the_n_closest_of_the_m_slices_on_the_better_side():
+    # one prompt per slice, each elsewhere, so every pixel of slice 6 sees six different closeness values per side
+    xs = {0: 10.0, 1: 70.0, 2: 25.0, 3: 55.0, 4: 40.0, 5: 15.0, 7: 65.0, 8: 30.0, 9: 50.0, 10: 20.0, 11: 60.0}
+    prompts = Prompts(np.array(list(xs)), np.array([(x, 10.0 + 4 * t) for t, x in xs.items()]), np.ones(len(xs), bool))
+    sigma, n, t = 10.0, 2, 6
+    ys, xx = np.mgrid[0:SHAPE[1], 0:SHAPE[2]]
+
+    def closeness(j):  # one prompt on slice j: the distance to it, in mm, by hand
+        x, y = prompts.xy[prompts.slice_index == j][0]
+        return np.exp(-(((xx - x) * SPACING[0]) ** 2 + ((ys - y) * SPACING[1]) ** 2) / (2 * sigma ** 2))
+
+    before = np.sort([closeness(j) for j in (5, 4, 3, 2, 1, 0)], axis=0)[-n:].sum(axis=0) / n
+    after = np.sort([closeness(j) for j in (7, 8, 9, 10, 11)], axis=0)[-n:].sum(axis=0) / n
+    saliency = continuity_saliency(prompts, SHAPE, SPACING, neighbours=n, sigma_mm=sigma, window=3)
+    np.testing.assert_allclose(saliency[t], np.maximum(before, after), atol=1e-5)
+
+
 def test_prompts_on_slices_outside_the_stack_vouch_for_the_slices_inside_it():
     prompts = traced(range(-2, SHAPE[0] + 2))  # two slices before the first and two past the last
     saliency = continuity_saliency(prompts, SHAPE, SPACING)
