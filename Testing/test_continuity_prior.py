@@ -113,8 +113,8 @@ def test_clicks_every_few_slices_are_checked_against_the_clicked_slices_around_t
     # reach 7 by default: slices 7 apart vouch, 8 apart do not
     assert continuity_saliency(traced([0, 7]), SHAPE, SPACING)[7, 30, 20] == pytest.approx(0.5)
     assert not continuity_saliency(traced([0, 8]), SHAPE, SPACING)[8].any()
-    assert np.array_equal(continuity_saliency(chain, SHAPE, SPACING, reach=0),
-                          continuity_saliency(chain, SHAPE, SPACING, reach=1))
+    assert np.array_equal(continuity_saliency(traced([0, 1, 2]), SHAPE, SPACING, reach=0),
+                          continuity_saliency(traced([0, 1, 2]), SHAPE, SPACING, reach=1))  # reach 0 is taken as 1
     # reach 1 (the least) lets only the next slice vouch: clicks every other slice get nothing from each other
     assert not continuity_saliency(traced([0, 2, 4]), SHAPE, SPACING, reach=1)[4].any()
     assert continuity_saliency(traced([0, 2, 4]), SHAPE, SPACING, reach=2)[4, 30, 20] == pytest.approx(1.0)
