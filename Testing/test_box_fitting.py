@@ -1,0 +1,125 @@
+"""Known answers for the fitted boxes' small parts: the box around a mask, the region at a click near the image's
+edges, Dice, the box size in mm on non-square-mm pixels, ties in the size choice, which gaps are filled and from
+which neighbour, and which 3D regions the cleanup keeps. Every expectation is worked out by hand."""
+
+import numpy as np
+import pytest
+
+from SPDSegmentLib.inference.box_fitting import (BoxFitting, Candidate, choose_half_size, dice, fill_gaps,
+                                                 keep_supported_regions, mask_box, region_holding)
+
+SHAPE = (12, 60, 80)
+
+
+def disc(centre, radius, shape=SHAPE[1:]):
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    return np.hypot(xx - centre[0], yy - centre[1]) <= radius
+
+
+class InscribedDisc:
+    """A stand-in decoder: every box gives the disc inscribed in it, predicted IoU by the box's half-width."""
+
+    def __init__(self, iou_by_half_px=None):
+        self.iou_by_half_px = iou_by_half_px or {}
+        self.boxes = []
+
+    def __call__(self, slices, boxes):
+        self.boxes += [np.asarray(b, float) for b in boxes]
+        masks = [disc((box[:2] + box[2:]) / 2, (box[2] - box[0]) / 2) for box in boxes]
+        iou = [self.iou_by_half_px.get(round(float(box[2] - box[0]) / 2, 3), 0.5) for box in boxes]
+        return np.array(masks), np.array(iou)
+
+
+def test_the_box_around_a_mask_is_its_extent_grown_by_the_margin():
+    mask = np.zeros((20, 30), bool)
+    mask[3:6, 10:15] = True  # rows 3-5, columns 10-14
+    assert mask_box(mask, 2.0).tolist() == [8.0, 1.0, 16.0, 7.0]
+    assert mask_box(mask, 0.0).tolist() == [10.0, 3.0, 14.0, 5.0]
+
+
+def test_a_click_on_the_last_row_or_column_holds_the_region_there():
+    mask = np.zeros((20, 30), bool)
+    mask[19, 5:10] = True   # a region on the bottom row only
+    mask[8:12, 29] = True   # and one on the right-hand column only
+    assert region_holding(mask, np.array([[7.0, 19.0]]), reach_px=2).sum() == 5
+    assert region_holding(mask, np.array([[29.0, 10.0]]), reach_px=2).sum() == 4
+    assert region_holding(mask, np.array([[28.0, 10.0]]), reach_px=1).sum() == 4  # one pixel left of it
+    assert not region_holding(mask, np.array([[7.0, 17.0]]), reach_px=1).any()  # two rows above it
+
+
+def test_dice_by_hand():
+    a, b = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
+    assert dice(a, b) == 0.0  # two empty masks: nothing agrees
+    a[0, :3] = True          # 3 pixels
+    b[0, :] = True           # 4 pixels, one more row below
+    b[1, 0] = True
+    assert dice(a, b) == pytest.approx(2 * 3 / (3 + 5))
+    assert dice(a, np.zeros((4, 4), bool)) == 0.0
+
+
+def test_the_box_size_is_converted_from_mm_with_the_pixel_size():
+    decoder = InscribedDisc({4.0: 0.9, 6.0: 0.9})
+    candidates = [Candidate(t, np.array([[20.0, 30.0]])) for t in range(4)]
+    # 2 mm pixels: 8 mm is 4 px, 12 mm is 6 px; both score 0.9, and with no tolerance the smaller wins the tie
+    half, scores = choose_half_size(candidates, decoder, 2.0, BoxFitting(half_sizes_mm=(4.0, 8.0, 12.0), sample=4,
+                                                                        tolerance=0.0))
+    assert half == 8.0 and scores == {4.0: 0.5, 8.0: 0.9, 12.0: 0.9}
+    assert sorted({float(b[2] - b[0]) / 2 for b in decoder.boxes}) == [2.0, 4.0, 6.0]
+
+
+def test_gaps_of_up_to_six_slices_are_filled_by_default_each_from_its_nearest_segmented_slice():
+    masks = np.zeros(SHAPE, bool)
+    masks[0] = disc((20.0, 30.0), 6.0)
+    masks[7] = disc((24.0, 30.0), 6.0)   # a 6-slice gap (1-6), the structure drifting 4 px to the right
+    masks[9] = disc((24.0, 30.0), 6.0)   # a 1-slice gap (8)
+    filled, done = fill_gaps(masks, InscribedDisc(), BoxFitting())
+    assert done == [1, 2, 3, 4, 5, 6, 8]
+    pad = BoxFitting().pad_px
+    # slices 1-3 take slice 0's box (grown by the margin), 4-6 and 8 slice 7's
+    from_0, from_7 = disc((20.0, 30.0), 6.0 + pad), disc((24.0, 30.0), 6.0 + pad)
+    assert all(np.array_equal(filled[t], from_0) for t in (1, 2, 3))
+    assert all(np.array_equal(filled[t], from_7) for t in (4, 5, 6, 8))
+    longer = np.zeros(SHAPE, bool)
+    longer[0], longer[8] = masks[0], masks[7]  # a 7-slice gap (1-7): too long, left empty
+    assert fill_gaps(longer, InscribedDisc(), BoxFitting())[1] == []
+
+
+def candidates(points):
+    return [Candidate(t, np.array([[x, y]])) for t, x, y in points]
+
+
+def test_a_region_beside_the_structure_on_its_slices_stays_only_with_half_its_prompts():
+    masks = np.zeros(SHAPE, bool)
+    masks[0:10, 20:30, 10:20] = True                 # the structure: slices 0-9, 10 prompts
+    main = [(t, 15.0, 25.0) for t in range(10)]
+    masks[0:2, 45:55, 60:70] = True                  # on slices 0-1 too, though far from it in the image
+    region = np.s_[0:2, 45:55, 60:70]
+    assert not keep_supported_regions(masks, candidates(main + [(0, 65.0, 50.0), (1, 65.0, 50.0)]))[region].any()
+    for count in (5, 6):                             # 5 is half of 10
+        points = [(t % 2, 65.0, 45.0 + t) for t in range(count)]
+        assert keep_supported_regions(masks, candidates(main + points))[region].all(), count
+
+
+def test_regions_off_the_structure_stay_with_a_tenth_of_its_prompts_on_two_slices_or_more():
+    masks = np.zeros(SHAPE, bool)
+    masks[0:2, 45:55, 60:70] = True      # label 1 (first in the volume): slices 0-1
+    masks[2:10, 20:30, 10:20] = True     # label 2, the structure: slices 2-9, 8 prompts
+    masks[10:12, 45:55, 60:70] = True    # label 3: slices 10-11
+    main = [(t, 15.0, 25.0) for t in range(2, 10)]
+    first, last = np.s_[0:2, 45:55, 60:70], np.s_[10:12, 45:55, 60:70]
+    kept = keep_supported_regions(masks, candidates(main + [(1, 65.0, 50.0), (10, 65.0, 50.0)]))
+    assert kept[first].all() and kept[last].all() and kept[2:10, 20:30, 10:20].all()
+    kept = keep_supported_regions(masks, candidates(main + [(1, 65.0, 50.0)]))  # no prompt in the last one
+    assert kept[first].all() and not kept[last].any()
+    # a tenth is the least: with 10 prompts on the structure one prompt (0.1 x 10) still does
+    masks[0:2, 20:30, 10:20] = True
+    masks[0:2, 45:55, 60:70] = False
+    ten = [(t, 15.0, 25.0) for t in range(10)]
+    assert keep_supported_regions(masks, candidates(ten + [(10, 65.0, 50.0)]))[last].all()
+    # one slice is never enough; three are
+    masks[11] = False
+    assert not keep_supported_regions(masks, candidates(ten + [(10, 65.0, 50.0)]))[10].any()
+    masks[9, 20:30, 10:20] = False
+    masks[9:12, 45:55, 60:70] = True
+    nine = [(t, 15.0, 25.0) for t in range(9)]
+    assert keep_supported_regions(masks, candidates(nine + [(10, 65.0, 50.0)]))[9:12, 45:55, 60:70].all()
