@@ -142,6 +142,9 @@ def test_prompts_on_slices_outside_the_stack_vouch_for_the_slices_inside_it():
     saliency = continuity_saliency(prompts, SHAPE, SPACING)
     assert saliency.shape == SHAPE
     assert saliency[0, 30, 20] == pytest.approx(1.0) and saliency[SHAPE[0] - 1, 30, 20] == pytest.approx(1.0)
+    # a structure that starts before the stack and ends inside it lends nothing past its end (nor wraps around)
+    early = continuity_saliency(traced(range(-2, 6)), SHAPE, SPACING)
+    assert early[5, 30, 20] == pytest.approx(1.0) and not early[6:].any()
 
 
 def test_clicks_that_hop_between_the_limbs_of_a_structure_pass_the_wider_check_and_a_stray_click_does_not():
