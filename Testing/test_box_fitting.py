@@ -123,3 +123,18 @@ def test_regions_off_the_structure_stay_with_a_tenth_of_its_prompts_on_two_slice
     masks[9:12, 45:55, 60:70] = True
     nine = [(t, 15.0, 25.0) for t in range(9)]
     assert keep_supported_regions(masks, candidates(nine + [(10, 65.0, 50.0)]))[9:12, 45:55, 60:70].all()
+
+
+def test_a_rejected_click_joins_from_up_to_seven_slices_away_on_either_side_by_default():
+    from SPDSegmentLib.inference.box_fitting import grow_by_overlap
+
+    structure = disc((20.0, 30.0), 6.0)
+    click = np.array([[20.0, 30.0]])
+    for segmented, at, joins in ((0, 7, True), (0, 8, False), (11, 4, True), (11, 3, False)):
+        masks = np.zeros(SHAPE, bool)
+        masks[segmented] = structure
+        decoder = InscribedDisc()
+        grown, slices = grow_by_overlap(masks, [Candidate(at, click)], decoder, 6.0, BoxFitting())
+        assert slices == ([at] if joins else []), (segmented, at)
+        assert np.array_equal(grown[at], structure if joins else np.zeros_like(structure))
+        assert len(decoder.boxes) == (1 if joins else 0)  # a click out of reach is never decoded
