@@ -138,3 +138,18 @@ def test_a_rejected_click_joins_from_up_to_seven_slices_away_on_either_side_by_d
         assert slices == ([at] if joins else []), (segmented, at)
         assert np.array_equal(grown[at], structure if joins else np.zeros_like(structure))
         assert len(decoder.boxes) == (1 if joins else 0)  # a click out of reach is never decoded
+
+
+def test_the_cleanup_finds_prompts_on_the_image_edges():
+    masks = np.zeros(SHAPE, bool)
+    masks[0:8, 20:30, 20:30] = True                       # the structure: slices 0-7, 8 prompts
+    main = [(t, 25.0, 25.0) for t in range(8)]
+    edges = {"last row": (np.s_[8:10, 59, 40:50], (45.0, 59.5)),   # y 59.5 rounds to 60, the row past the image
+             "last column": (np.s_[8:10, 40:50, 79], (79.5, 45.0)),
+             "first column": (np.s_[8:10, 40:50, 0], (-0.4, 45.0))}
+    for name, (region, (x, y)) in edges.items():
+        edge = masks.copy()
+        edge[region] = True
+        kept = keep_supported_regions(edge, candidates(main + [(8, x, y)]))
+        assert kept[region].all(), name                   # one prompt of eight: a tenth or more
+        assert not keep_supported_regions(edge, candidates(main))[region].any(), name
