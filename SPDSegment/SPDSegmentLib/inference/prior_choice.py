@@ -4,7 +4,8 @@ themselves, or none at all.
 - ``learned``: the adapter's saliency head (the paper's SPD).
 - ``none``: no learned prior; the prompts are checked against each other
   (:mod:`.continuity_prior`) and decoded with fitted boxes. If they do not form one continuous
-  structure, every prompt is decoded as given (``raw``) and the run says so.
+  structure, they are checked again with the continuity prior's wider check (n of the 3n nearest prompted
+  slices); only if that finds none either is every prompt decoded as given (``raw``). The run says which.
 - ``raw``: every prompt as given, one box per cluster (the frozen-backbone baseline).
 - ``auto`` (default): the learned prior where it agrees with the prompts, else ``none``. A prior trained
   on other scans can reject every prompt of a real one; the run then says that it overruled it.
