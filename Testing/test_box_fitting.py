@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from SPDSegmentLib.inference.box_fitting import (BoxFitting, Candidate, choose_half_size, dice, fill_gaps,
-                                                 keep_supported_regions, mask_box, region_holding)
+                                                 grow_by_overlap, keep_supported_regions, mask_box, region_holding)
 
 SHAPE = (12, 60, 80)
 
@@ -126,8 +126,6 @@ def test_regions_off_the_structure_stay_with_a_tenth_of_its_prompts_on_two_slice
 
 
 def test_a_rejected_click_joins_from_up_to_seven_slices_away_on_either_side_by_default():
-    from SPDSegmentLib.inference.box_fitting import grow_by_overlap
-
     structure = disc((20.0, 30.0), 6.0)
     click = np.array([[20.0, 30.0]])
     for segmented, at, joins in ((0, 7, True), (0, 8, False), (11, 4, True), (11, 3, False)):
