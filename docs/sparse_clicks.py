@@ -57,7 +57,8 @@ def main(cases_file: str, every: str, *names: str) -> None:
                 dsc[name].append(compute_dice(mask, reference))
                 hd95 = compute_hd95(mask, reference, spacing) if mask.any() else float("nan")
                 print(f"{case.spec.name:28s} {name:12s} seed {seed} clicks {len(clicks):3d} "
-                      f"route {result.prior.route:10s} DSC {dsc[name][-1]:.3f} HD95 {hd95:6.1f} slices {len(result.slices)}", flush=True)
+                      f"route {result.prior.route:10s} DSC {dsc[name][-1]:.3f} HD95 {hd95:6.1f} "
+                      f"slices {len(result.slices)}", flush=True)
     for name, values in dsc.items():
         print(f"{name}: mean DSC {statistics.mean(values):.3f} over {len(values)} runs, "
               f"{sum(v == 0 for v in values)} empty or missed")

@@ -55,7 +55,7 @@ def continuity_saliency(prompts: Prompts, stack_shape: tuple[int, int, int], spa
     n_slices, height, width = stack_shape
     neighbours = max(1, neighbours)
     reach = max(1, reach)
-    looked_at = neighbours * max(1, window)
+    looked_at = slices_looked_at(neighbours, window)
     positive = prompts.select(prompts.positive)
     closeness: dict[int, np.ndarray] = {}
     for t in positive.slices:
@@ -74,6 +74,11 @@ def continuity_saliency(prompts: Prompts, stack_shape: tuple[int, int, int], spa
         if present:
             saliency[t] = np.maximum.reduce(present)
     return saliency
+
+
+def slices_looked_at(neighbours: int, window: int) -> int:
+    """m, the prompted slices each side of a slice looks at for its n = ``neighbours`` that must vouch."""
+    return max(1, neighbours) * max(1, window)
 
 
 def _top_sum(maps: list[np.ndarray], count: int) -> np.ndarray:

@@ -29,7 +29,7 @@ import torch
 from ..errors import InputError
 from .box_fitting import (BoxFitting, Candidate, choose_half_size, cluster_points, decode_candidates, fill_gaps,
                           grow_by_overlap, keep_supported_regions, region_holding)
-from .continuity_prior import WIDE_WINDOW, continuity_saliency
+from .continuity_prior import WIDE_WINDOW, continuity_saliency, slices_looked_at
 from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts
 from .decoder_prompts import prompt_boxes
 from .device import resolve_device
@@ -439,7 +439,7 @@ class SpdPredictor:
                                    reach=self.box_fitting.gap_slices + 1, window=WIDE_WINDOW)
         consensus = distil_prompts(prompts, wide, cpd)
         if structure_found(consensus.prompts, prompts):
-            looked_at = WIDE_WINDOW * max(1, cpd.neighbours)
+            looked_at = slices_looked_at(cpd.neighbours, WIDE_WINDOW)
             reason = (f"{prefix}too few prompts agree with the prompted slices next to them, so each was checked "
                       f"against the {looked_at} prompted slices nearest to it on each side, as for a structure with "
                       "several cross-sections on a slice")
