@@ -2,6 +2,8 @@
 edges, Dice, the box size in mm on non-square-mm pixels, ties in the size choice, which gaps are filled and from
 which neighbour, and which 3D regions the cleanup keeps. Every expectation is worked out by hand."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -22,8 +24,10 @@ class InscribedDisc:
     def __init__(self, iou_by_half_px=None):
         self.iou_by_half_px = iou_by_half_px or {}
         self.boxes = []
+        self.slices = []
 
     def __call__(self, slices, boxes):
+        self.slices += [int(t) for t in slices]
         self.boxes += [np.asarray(b, float) for b in boxes]
         masks = [disc((box[:2] + box[2:]) / 2, (box[2] - box[0]) / 2) for box in boxes]
         iou = [self.iou_by_half_px.get(round(float(box[2] - box[0]) / 2, 3), 0.5) for box in boxes]
@@ -151,3 +155,187 @@ def test_the_cleanup_finds_prompts_on_the_image_edges():
         kept = keep_supported_regions(edge, candidates(main + [(8, x, y)]))
         assert kept[region].all(), name                   # one prompt of eight: a tenth or more
         assert not keep_supported_regions(edge, candidates(main))[region].any(), name
+
+
+class FixedMasks:
+    """A stand-in decoder that gives a set mask for a box centred on a given pixel of a slice, or for any box on a
+    given slice; an empty mask for every other box."""
+
+    def __init__(self, by_centre=None, by_slice=None):
+        self.by_centre = by_centre or {}
+        self.by_slice = by_slice or {}
+
+    def __call__(self, slices, boxes):
+        empty = np.zeros(SHAPE[1:], bool)
+        masks = []
+        for t, box in zip(slices, boxes):
+            x, y = np.rint((box[:2] + box[2:]) / 2).astype(int).tolist()
+            masks.append(self.by_centre.get((int(t), x, y), self.by_slice.get(int(t), empty)))
+        return np.array(masks), np.full(len(masks), 0.5)
+
+
+def rectangle(rows, columns):
+    mask = np.zeros(SHAPE[1:], bool)
+    mask[rows, columns] = True
+    return mask
+
+
+def test_the_default_box_sizes_and_sample_are_the_documented_ones():
+    # docs/DEFAULT_MODEL.md section 2: half-sizes 6 to 48 mm, 8 clusters spread along the structure, the smallest
+    # size within 0.05 of the best; the study's figures were measured with exactly these
+    decoder = InscribedDisc()
+    candidates = [Candidate(t, np.array([[30.0, 30.0]])) for t in range(20)]
+    _, scores = choose_half_size(candidates, decoder, 1.0, BoxFitting())
+    assert list(scores) == [6.0, 9.0, 12.0, 18.0, 24.0, 36.0, 48.0]
+    sizes = len(scores)
+    # np.linspace(0, 19, 8) rounded: the first and the last cluster and six evenly between them
+    assert [int(t) for t in np.array(decoder.slices).reshape(sizes, -1)[0]] == [0, 3, 5, 8, 11, 14, 16, 19]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        BoxFitting().sample = 3  # one settings object is shared by every run of a predictor
+
+
+@pytest.mark.parametrize("iou_at_9, chosen", [(0.84, 12.0), (0.86, 9.0)])
+def test_the_smallest_size_within_five_hundredths_of_the_best_wins(iou_at_9, chosen):
+    decoder = InscribedDisc({6.0: 0.70, 9.0: iou_at_9, 12.0: 0.90})
+    candidates = [Candidate(t, np.array([[30.0, 30.0]])) for t in range(3)]
+    assert choose_half_size(candidates, decoder, 1.0, BoxFitting())[0] == chosen
+
+
+def test_a_half_size_in_mm_becomes_a_fraction_of_a_pixel_where_it_does_not_divide():
+    decoder = InscribedDisc()
+    candidates = [Candidate(0, np.array([[30.0, 30.0]]))]
+    choose_half_size(candidates, decoder, 2.0, BoxFitting(half_sizes_mm=(9.0,)))
+    assert decoder.boxes[0].tolist() == [25.5, 25.5, 34.5, 34.5]  # 9 mm on 2 mm pixels: 4.5 px each side
+
+
+def test_clusters_by_hand():
+    from SPDSegmentLib.inference.box_fitting import cluster_points
+
+    assert cluster_points(np.zeros((0, 2)), 5.0) == []
+    assert [c.tolist() for c in cluster_points(np.array([[3.0, 4.0]]), 5.0)] == [[[3.0, 4.0]]]
+    assert [c.tolist() for c in cluster_points(np.array([[0.0, 0.0], [30.0, 0.0]]), 5.0)] == [[[0.0, 0.0]],
+                                                                                            [[30.0, 0.0]]]
+    assert len(cluster_points(np.array([[0.0, 0.0], [3.0, 4.0]]), 5.0)) == 1  # 5 px apart: one cluster
+    three = cluster_points(np.array([[0.0, 0.0], [40.0, 0.0], [41.0, 1.0], [90.0, 0.0]]), 5.0)
+    assert sorted(c.tolist() for c in three) == [[[0.0, 0.0]], [[40.0, 0.0], [41.0, 1.0]], [[90.0, 0.0]]]
+
+
+def test_the_region_lookup_window_and_the_image_edges():
+    mask = np.zeros((20, 30), bool)
+    mask[10, 8] = True                   # one pixel two columns left of the click at (10, 10)
+    assert not region_holding(mask, np.array([[10.0, 10.0]]), reach_px=1).any()
+    assert region_holding(mask, np.array([[10.0, 10.0]]), reach_px=2).any()
+    mask[:] = False
+    mask[10, 12] = True                  # two columns right of it
+    assert region_holding(mask, np.array([[10.0, 10.0]]), reach_px=2).any()
+    top, left = np.zeros((20, 30), bool), np.zeros((20, 30), bool)
+    top[0, 5:10] = True                  # a region on the first row only
+    left[5:10, 0] = True                 # and one on the first column only
+    assert region_holding(top, np.array([[7.0, 0.0]])).sum() == 5
+    assert region_holding(top, np.array([[7.0, -0.6]])).sum() == 5   # rounds to the row before the image
+    assert region_holding(left, np.array([[0.0, 7.0]])).sum() == 5
+
+
+def test_an_odd_gap_limit_and_a_fill_that_overlaps_its_neighbour_by_exactly_the_least_dice():
+    masks = np.zeros(SHAPE, bool)
+    masks[0] = disc((20.0, 30.0), 6.0)
+    masks[6] = disc((20.0, 30.0), 6.0)   # a 5-slice gap (1-5)
+    assert fill_gaps(masks, InscribedDisc(), BoxFitting(gap_slices=5))[1] == [1, 2, 3, 4, 5]
+    assert fill_gaps(masks, InscribedDisc(), BoxFitting(gap_slices=4))[1] == []
+    source = rectangle(slice(10, 11), slice(10, 20))        # 10 px
+    gap = np.zeros(SHAPE, bool)
+    gap[0], gap[2] = source, source
+    decoded = rectangle(slice(10, 11), slice(17, 27))       # 10 px, 3 of them on the source: Dice 6 / 20 = 0.3
+    filled, done = fill_gaps(gap, FixedMasks(by_slice={1: decoded}), BoxFitting())
+    assert done == [1] and np.array_equal(filled[1], decoded)
+
+
+def test_the_cleanup_of_an_empty_stack_stays_empty():
+    assert not keep_supported_regions(np.zeros(SHAPE, bool), candidates([(0, 5.0, 5.0)])).any()
+
+
+def test_the_cleanup_finds_prompts_on_the_first_row_and_left_of_the_first_column():
+    masks = np.zeros(SHAPE, bool)
+    masks[0:8, 20:30, 20:30] = True
+    main = [(t, 25.0, 25.0) for t in range(8)]
+    edges = {"first row": (np.s_[8:10, 0, 40:50], (45.0, 0.0)),
+             "first column": (np.s_[8:10, 40:50, 0], (-0.6, 45.0))}   # x -0.6 rounds to -1, clipped to 0
+    for name, (region, (x, y)) in edges.items():
+        edge = masks.copy()
+        edge[region] = True
+        assert keep_supported_regions(edge, candidates(main + [(8, x, y)]))[region].all(), name
+
+
+def test_the_cleanup_ignores_prompts_whose_box_found_nothing():
+    masks = np.zeros(SHAPE, bool)
+    masks[0:5, 20:30, 10:20] = True                   # the structure: 5 prompts
+    masks[6:8, 45:55, 60:70] = True                   # off it, 1 prompt
+    on_background = [(t, 40.0, 5.0) for t in range(6)]  # six clusters whose decoded region was empty
+    kept = keep_supported_regions(masks, candidates([(t, 15.0, 25.0) for t in range(5)] + [(6, 65.0, 50.0)] +
+                                                    on_background))
+    assert np.array_equal(kept, masks)
+
+
+def test_the_cleanup_drops_a_region_with_less_than_a_tenth_and_keeps_one_before_the_structure():
+    masks = np.zeros(SHAPE, bool)
+    masks[3:12, 20:30, 10:20] = True                  # the structure: slices 3-11, 11 prompts (two on 3 and 4)
+    main = [(t, 15.0, 25.0) for t in (3, 3, 4, 4, 5, 6, 7, 8, 9, 10, 11)]
+    masks[0:2, 45:55, 60:70] = True                   # slices 0-1, off its slices
+    region = np.s_[0:2, 45:55, 60:70]
+    assert not keep_supported_regions(masks, candidates(main + [(0, 65.0, 50.0)]))[region].any()  # 1 < 1.1
+    masks = np.zeros(SHAPE, bool)
+    masks[4:10, 20:30, 10:20] = True                  # the structure: slices 4-9, 6 prompts
+    main = [(t, 15.0, 25.0) for t in range(4, 10)]
+    masks[0:2, 45:55, 60:70] = True                   # slices 0-1, wholly before it: not beside it
+    assert keep_supported_regions(masks, candidates(main + [(0, 65.0, 50.0)]))[region].all()
+    masks[0] = False                                  # now on slice 1 only: one slice is never enough
+    assert not keep_supported_regions(masks, candidates(main + [(1, 65.0, 50.0)]))[1].any()
+
+
+def test_growth_reaches_one_slice_past_an_odd_gap_limit():
+    structure = disc((20.0, 30.0), 6.0)
+    click = np.array([[20.0, 30.0]])
+    for at, joins in ((6, True), (7, False)):
+        masks = np.zeros(SHAPE, bool)
+        masks[0] = structure
+        _, slices = grow_by_overlap(masks, [Candidate(at, click)], InscribedDisc(), 6.0, BoxFitting(gap_slices=5))
+        assert slices == ([at] if joins else []), at
+
+
+def test_growth_goes_on_past_a_click_whose_box_found_nothing():
+    masks = np.zeros(SHAPE, bool)
+    masks[0] = rectangle(slice(10, 20), slice(10, 20))
+    decoder = FixedMasks({(1, 15, 15): rectangle(slice(10, 20), slice(10, 20))})  # (1, 50, 40): nothing
+    grown, slices = grow_by_overlap(masks, candidates([(1, 50.0, 40.0), (1, 15.0, 15.0)]), decoder, 3.0,
+                                    BoxFitting())
+    assert slices == [1] and np.array_equal(grown[1], masks[0])
+
+
+def test_growth_joins_at_exactly_half_inside_and_reports_only_slices_that_changed():
+    masks = np.zeros(SHAPE, bool)
+    masks[0] = rectangle(slice(10, 20), slice(15, 30))
+    half_inside = rectangle(slice(10, 20), slice(10, 20))   # 100 px, 50 of them on slice 0's mask
+    _, slices = grow_by_overlap(masks, candidates([(1, 15.0, 15.0)]), FixedMasks({(1, 15, 15): half_inside}), 3.0,
+                                BoxFitting())
+    assert slices == [1]
+    masks[1] = rectangle(slice(5, 25), slice(5, 25))        # slice 1 already holds the region
+    grown, slices = grow_by_overlap(masks, candidates([(1, 15.0, 15.0)]), FixedMasks({(1, 15, 15): half_inside}),
+                                    3.0, BoxFitting())
+    assert slices == [] and np.array_equal(grown, masks)
+
+
+def test_growth_compares_with_other_slices_never_the_clicks_own():
+    masks = np.zeros(SHAPE, bool)
+    masks[0] = rectangle(slice(40, 50), slice(60, 70))      # far from the click's region
+    masks[1] = rectangle(slice(10, 20), slice(10, 20))
+    beside = rectangle(slice(10, 20), slice(15, 25))         # on slice 1, half on slice 1's own mask
+    _, slices = grow_by_overlap(masks, candidates([(1, 20.0, 15.0)]), FixedMasks({(1, 20, 15): beside}), 3.0,
+                                BoxFitting())
+    assert slices == []
+
+
+def test_growth_joins_from_the_next_slice_after():
+    masks = np.zeros(SHAPE, bool)
+    masks[4] = disc((20.0, 30.0), 6.0)
+    _, slices = grow_by_overlap(masks, candidates([(3, 20.0, 30.0)]), InscribedDisc(), 6.0, BoxFitting())
+    assert slices == [3]
