@@ -194,6 +194,13 @@ def test_the_default_box_sizes_and_sample_are_the_documented_ones():
         BoxFitting().sample = 3  # one settings object is shared by every run of a predictor
 
 
+def test_the_fitted_box_settings_are_those_the_study_measured():
+    # docs/RESULTS.md and docs/DEFAULT_MODEL.md were measured with these; changing one means rerunning the study
+    settings = BoxFitting()
+    assert (settings.cluster_mm, settings.gap_slices, settings.gap_min_dice, settings.pad_px,
+            settings.grow_min_overlap) == (15.0, 6, 0.3, 2.0, 0.5)
+
+
 @pytest.mark.parametrize("iou_at_9, chosen", [(0.84, 12.0), (0.86, 9.0)])
 def test_the_smallest_size_within_five_hundredths_of_the_best_wins(iou_at_9, chosen):
     decoder = InscribedDisc({6.0: 0.70, 9.0: iou_at_9, 12.0: 0.90})
@@ -234,6 +241,10 @@ def test_the_region_lookup_window_and_the_image_edges():
     assert region_holding(top, np.array([[7.0, 0.0]])).sum() == 5
     assert region_holding(top, np.array([[7.0, -0.6]])).sum() == 5   # rounds to the row before the image
     assert region_holding(left, np.array([[0.0, 7.0]])).sum() == 5
+    assert region_holding(left, np.array([[-0.6, 7.0]])).sum() == 5   # rounds to the column before the image
+    beside = np.zeros((20, 30), bool)
+    beside[10, 11] = True                # next to the click: by default only a region under it counts
+    assert not region_holding(beside, np.array([[10.0, 10.0]])).any()
 
 
 def test_an_odd_gap_limit_and_a_fill_that_overlaps_its_neighbour_by_exactly_the_least_dice():
@@ -259,6 +270,7 @@ def test_the_cleanup_finds_prompts_on_the_first_row_and_left_of_the_first_column
     masks[0:8, 20:30, 20:30] = True
     main = [(t, 25.0, 25.0) for t in range(8)]
     edges = {"first row": (np.s_[8:10, 0, 40:50], (45.0, 0.0)),
+             "above the first row": (np.s_[8:10, 0, 40:50], (45.0, -0.6)),   # y -0.6 rounds to -1
              "first column": (np.s_[8:10, 40:50, 0], (-0.6, 45.0))}   # x -0.6 rounds to -1, clipped to 0
     for name, (region, (x, y)) in edges.items():
         edge = masks.copy()
@@ -339,3 +351,23 @@ def test_growth_joins_from_the_next_slice_after():
     masks[4] = disc((20.0, 30.0), 6.0)
     _, slices = grow_by_overlap(masks, candidates([(3, 20.0, 30.0)]), InscribedDisc(), 6.0, BoxFitting())
     assert slices == [3]
+
+
+def test_a_gap_slice_takes_the_box_of_the_nearer_neighbour():
+    masks = np.zeros(SHAPE, bool)
+    masks[0] = disc((20.0, 30.0), 6.0)
+    masks[4] = disc((40.0, 30.0), 6.0)
+    filled, done = fill_gaps(masks, InscribedDisc(), BoxFitting())
+    assert done == [1, 2, 3]
+    pad = BoxFitting().pad_px
+    assert np.array_equal(filled[3], disc((40.0, 30.0), 6.0 + pad))   # 1 slice from slice 4, 3 from slice 0
+    assert np.array_equal(filled[1], disc((20.0, 30.0), 6.0 + pad))
+
+
+def test_growth_weighs_a_one_pixel_region_like_any_other():
+    masks = np.zeros(SHAPE, bool)
+    masks[0] = rectangle(slice(10, 20), slice(10, 20))
+    pixel = rectangle(slice(15, 16), slice(15, 16))
+    _, slices = grow_by_overlap(masks, candidates([(1, 15.0, 15.0)]), FixedMasks({(1, 15, 15): pixel}), 3.0,
+                                BoxFitting())
+    assert slices == [1]
