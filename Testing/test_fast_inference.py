@@ -166,13 +166,13 @@ def test_bench_times_every_path_and_checks_the_fast_masks(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "--device", "cpu", "--slices", "3", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "stock" in printed and "spd-onnx vs stock" in printed
+    assert "stock" in printed and "spd-onnx vs stock" in printed and "spd-openvino vs stock" in printed
     report = json.loads(out.read_text(encoding="utf-8"))
     paths = {t["path"]: t for t in report["timings"]}
-    assert set(paths) == {"stock", "spd-fp32", "spd-fast", "spd-onnx", "spd-rerun", "spd-edit"}
+    assert set(paths) == {"stock", "spd-fp32", "spd-fast", "spd-onnx", "spd-openvino", "spd-rerun", "spd-edit"}
     assert all(t["seconds"] > 0 and t["peak_memory_mb"] > 0 for t in paths.values())
-    assert paths["spd-fast"]["dsc_vs_fp32"] >= 0.99 and paths["spd-onnx"]["dsc_vs_fp32"] >= 0.99
-    assert set(report["speedup_vs_stock"]) == {"spd-fast", "spd-onnx"}
+    assert all(paths[path]["dsc_vs_fp32"] >= 0.99 for path in ("spd-fast", "spd-onnx", "spd-openvino"))
+    assert set(report["speedup_vs_stock"]) == {"spd-fast", "spd-onnx", "spd-openvino"}
 
 
 def test_precision_auto_keeps_fp32_on_the_cpu_and_fp16_is_cuda_only():

@@ -267,9 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a slice whose prompts the prior all rejects: no mask (skip) or a prompt at its saliency "
                           "maximum if above tau (argmax); default: the model's")
     seg.add_argument("--batch-size", type=int, help="slices per encoder call (default: chosen for the device)")
-    seg.add_argument("--runtime", default="auto", choices=["auto", "torch", "onnx"],
-                     help="what runs the image encoder: auto (ONNX Runtime on the CPU in fp32 where installed, "
-                          "torch elsewhere), torch or onnx")
+    seg.add_argument("--runtime", default="auto", choices=["auto", "torch", "openvino", "onnx"],
+                     help="what runs the image encoder: auto (on the CPU in fp32, OpenVINO or else ONNX Runtime, "
+                          "whichever is installed; torch elsewhere), torch, openvino or onnx")
     seg.add_argument("--output", required=True, help="segmentation: .seg.nrrd, .nii.gz or .nrrd")
     seg.add_argument("--saliency", help="saliency map output (.nii.gz or .nrrd), values in [0, 1]")
     seg.add_argument("--consensus", help="prompt audit output, .mrk.json Fiducial")

@@ -1,9 +1,12 @@
-"""The image encoder on ONNX Runtime: the faster CPU path (figures in docs/PERFORMANCE.md).
+"""The image encoder exported as an ONNX graph and run by OpenVINO or ONNX Runtime: the faster CPU paths
+(figures in docs/PERFORMANCE.md).
 
 The encoder (intensity normalisation, LoRA and all) is exported once per encoder key (backbone weights, LoRA
-tensors, input size), torch version and ONNX Runtime version, into ``<models_dir>/exported/<key>.onnx``, with
-``<key>.json`` holding the file's SHA256. A file whose hash does not match (damaged, half-written, edited) is
-rebuilt, never trusted; a store that cannot be written to gets an export held in memory for this run.
+tensors, input size), torch version (the exporter) and export format, into ``<models_dir>/exported/<key>.onnx``,
+with ``<key>.json`` holding the file's SHA256. A file whose hash does not match (damaged, half-written, edited) is
+rebuilt, never trusted; a store that cannot be written to gets an export held in memory for this run. Either
+runtime compiles the graph when it loads it (OpenVINO in about 0.3 s for LiteMedSAM), so nothing of a runtime's
+version is kept.
 
 Only the encoder runs here: it is most of a CPU run's time. The saliency head and the mask decoder stay in
 torch, on the embeddings this returns.
@@ -34,15 +37,22 @@ EXPORT_FORMAT = 2  # bump when the exported graph changes for the same weights
 OPSET = 18
 
 
-def runtime_missing() -> str | None:
-    """None when ONNX Runtime imports and the exporter's ``onnx`` package is installed, else what is missing.
+EXPORTED_RUNTIMES = ("openvino", "onnx")  # the order ``auto`` tries them in: OpenVINO measured faster
+RUNTIME_NAMES = {"openvino": "OpenVINO", "onnx": "ONNX Runtime"}
+RUNTIME_PACKAGES = {"openvino": "openvino", "onnx": "onnxruntime"}  # the module and the pip package
+
+
+def runtime_missing(runtime: str = "onnx") -> str | None:
+    """None when ``runtime`` (``openvino`` or ``onnx``) imports and the exporter's ``onnx`` package is installed,
+    else what is missing.
 
     ``onnx`` is only looked up, not imported: importing it takes most of a second, and only an export needs it.
     """
+    module = RUNTIME_PACKAGES[runtime]
     try:
-        import onnxruntime  # noqa: F401
+        importlib.import_module(module)
     except ImportError as error:
-        return f"{error.name or 'onnxruntime'} is not installed"
+        return f"{error.name or module} is not installed"
     if importlib.util.find_spec("onnx") is None:
         return "onnx is not installed"
     return None
@@ -60,12 +70,15 @@ class _Encode(nn.Module):
 
 
 class OnnxEncoder:
-    """Callable like ``backbone.encode``: (B, 3, S, S) float32 in [0, 1] -> (B, 256, e, e) on the CPU.
+    """Callable like ``backbone.encode``: (B, 3, S, S) float32 in [0, 1] -> (B, 256, e, e) on the CPU, on ONNX
+    Runtime.
 
     Attributes:
         path: the exported file (None when it is held in memory).
         prepared_s: seconds spent exporting in this process (0.0 when a kept export was reused).
     """
+
+    runtime = "onnx"
 
     def __init__(self, model_bytes_or_path: bytes | Path, threads: int, path: Path | None, prepared_s: float):
         import onnxruntime as ort
@@ -79,17 +92,41 @@ class OnnxEncoder:
         self.path = path
         self.prepared_s = prepared_s
 
+    def _run(self, image: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"images": image})[0]
+
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         array = images.detach().to("cpu", torch.float32).numpy()
         # one image per call: TinyViT takes its batch size from len(x), which the export fixes at 1
-        return torch.from_numpy(np.concatenate([self.session.run(None, {"images": np.ascontiguousarray(image)})[0]
-                                                for image in array[:, None]]))
+        return torch.from_numpy(np.concatenate([self._run(np.ascontiguousarray(image)) for image in array[:, None]]))
+
+
+class OpenVinoEncoder(OnnxEncoder):
+    """The same, on OpenVINO's CPU plugin, in fp32 (its default on CPUs with bf16 units would be bf16)."""
+
+    runtime = "openvino"
+
+    def __init__(self, model_bytes_or_path: bytes | Path, threads: int, path: Path | None, prepared_s: float):
+        import openvino
+
+        core = openvino.Core()
+        model = core.read_model(str(model_bytes_or_path) if isinstance(model_bytes_or_path, Path)
+                                else model_bytes_or_path)
+        settings = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+        compiled = core.compile_model(model, "CPU", settings)
+        self.request = compiled.create_infer_request()
+        self.path = path
+        self.prepared_s = prepared_s
+
+    def _run(self, image: np.ndarray) -> np.ndarray:
+        return self.request.infer({0: image})[0].copy()
+
+
+_RUNNERS = {"onnx": OnnxEncoder, "openvino": OpenVinoEncoder}
 
 
 def export_key(encoder_key: str) -> str:
-    import onnxruntime as ort
-
-    text = f"{encoder_key}|torch {torch.__version__}|onnxruntime {ort.__version__}|format {EXPORT_FORMAT}"
+    text = f"{encoder_key}|torch {torch.__version__}|opset {OPSET}|format {EXPORT_FORMAT}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -117,13 +154,15 @@ def _kept_export(path: Path) -> bool:
     return sha256_of_file(path) == expected
 
 
-def onnx_encoder(backbone: nn.Module, image_size: int, encoder_key: str, threads: int,
-                 directory: Path | None = None) -> OnnxEncoder:
-    """The kept export for this encoder, or a new one (kept for next time when the store can be written)."""
+def exported_encoder(backbone: nn.Module, image_size: int, encoder_key: str, threads: int, runtime: str = "onnx",
+                     directory: Path | None = None) -> OnnxEncoder:
+    """The kept export for this encoder, or a new one (kept for next time when the store can be written), loaded
+    into ``runtime`` (``openvino`` or ``onnx``)."""
+    runner = _RUNNERS[runtime]
     directory = directory or models_dir() / "exported"
     path = directory / f"{export_key(encoder_key)}.onnx"
     if _kept_export(path):
-        return OnnxEncoder(path, threads, path, 0.0)
+        return runner(path, threads, path, 0.0)
     if path.exists():
         log.warning("The kept ONNX export %s does not match its recorded hash; exporting it again.", path)
     started = time.perf_counter()
@@ -139,5 +178,5 @@ def onnx_encoder(backbone: nn.Module, image_size: int, encoder_key: str, threads
     except (OSError, InputError) as error:
         log.warning("Could not keep the ONNX export in %s (%s); it is held in memory for this run.", directory,
                     error)
-        return OnnxEncoder(data, threads, None, prepared)
-    return OnnxEncoder(path, threads, path, prepared)
+        return runner(data, threads, None, prepared)
+    return runner(path, threads, path, prepared)

@@ -18,7 +18,7 @@ PROMPT_MODES = ("points", "boxes")
 AXES = ("auto", "axial", "coronal", "sagittal")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = ("auto", "torch", "openvino", "onnx")
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,8 @@ class InferenceOptions:
         device: ``auto`` (CUDA, then Apple MPS, then the CPU), ``cpu``, ``cuda`` or ``mps``.
         precision: ``auto`` (fp16 on CUDA, fp32 elsewhere), ``fp32``, ``bf16`` or ``fp16``.
         batch_size: slices per encoder call (None: chosen for the device).
-        runtime: what runs the image encoder: ``auto`` (ONNX Runtime on the CPU in fp32 where it is installed,
-            torch elsewhere), ``torch`` or ``onnx``.
+        runtime: what runs the image encoder: ``auto`` (on the CPU in fp32, OpenVINO or else ONNX Runtime,
+            whichever is installed; torch elsewhere), ``torch``, ``openvino`` or ``onnx``.
     """
 
     prior: str = "auto"

@@ -35,7 +35,8 @@ from .decoder_prompts import prompt_boxes
 from .device import resolve_device
 from .fast_inference import autocast, resolve_precision
 from .model import SpdModel
-from .onnx_encoder import OnnxEncoder, onnx_encoder, runtime_missing
+from .onnx_encoder import (EXPORTED_RUNTIMES, RUNTIME_NAMES, RUNTIME_PACKAGES, OnnxEncoder, exported_encoder,
+                           runtime_missing)
 from .options import InferenceOptions
 from .prior_choice import CONTINUITY, LEARNED, RAW, PriorChoice, accepted_by, choose_prior, structure_found
 from .prompts import Prompts
@@ -117,7 +118,7 @@ class SpdPredictor:
         self._first_run_notices: list[str] = []
         self.runtime = self._resolve_runtime(options.runtime, fast and not compile)
         self._encoder = torch.compile(self.model.backbone.encode) if compile else self.model.backbone.encode
-        self._onnx_encoder: OnnxEncoder | None = None
+        self._exported_encoder: OnnxEncoder | None = None
         self.volume: Volume | None = None
         self.axis = 2
         self._stack: np.ndarray | None = None
@@ -150,22 +151,28 @@ class SpdPredictor:
         self._decoded = {}
 
     def _resolve_runtime(self, runtime: str, fast: bool) -> str:
-        """``onnx`` (ONNX Runtime runs the encoder) or ``torch``; ``auto`` takes ONNX Runtime on the CPU in fp32."""
+        """``openvino`` or ``onnx`` (that runtime runs the exported encoder) or ``torch``; ``auto`` takes the first
+        of OpenVINO and ONNX Runtime that is installed, on the CPU in fp32."""
         if runtime == "torch" or (runtime == "auto" and not (fast and self.device.type == "cpu"
                                                              and self.dtype == torch.float32)):
             return "torch"
-        missing = runtime_missing()
-        if runtime == "onnx" and (self.device.type != "cpu" or self.dtype != torch.float32 or not fast):
-            raise InputError("The ONNX Runtime encoder runs on the CPU in fp32 only (and not with --compile): "
-                             "use --device cpu --precision fp32, or --runtime torch.")
-        if missing and runtime == "onnx":
-            raise InputError(f"--runtime onnx needs ONNX Runtime ({missing}): pip install onnxruntime onnx, "
-                             "or use --runtime torch.")
-        if missing:
-            self.notices.append(f"The encoder runs in torch, which is slower on the CPU than ONNX Runtime "
-                                f"({missing}; pip install onnxruntime onnx).")
-            return "torch"
-        return "onnx"
+        if runtime != "auto":
+            name = RUNTIME_NAMES[runtime]
+            if self.device.type != "cpu" or self.dtype != torch.float32 or not fast:
+                raise InputError(f"The {name} encoder runs on the CPU in fp32 only (and not with --compile): "
+                                 f"use --device cpu --precision fp32, or --runtime torch.")
+            missing = runtime_missing(runtime)
+            if missing:
+                raise InputError(f"--runtime {runtime} needs {name} ({missing}): pip install "
+                                 f"{RUNTIME_PACKAGES[runtime]} onnx, or use --runtime torch.")
+            return runtime
+        missing = [runtime_missing(name) for name in EXPORTED_RUNTIMES]
+        for name, what in zip(EXPORTED_RUNTIMES, missing):
+            if what is None:
+                return name
+        self.notices.append(f"The encoder runs in torch, which is slower on the CPU than OpenVINO or ONNX Runtime "
+                            f"({'; '.join(sorted(set(missing)))}; pip install openvino onnx).")
+        return "torch"
 
     def _default_batch_size(self) -> int:
         if self.device.type != "cuda":
@@ -217,30 +224,32 @@ class SpdPredictor:
 
     def _encode_slices(self, slices: list[int]) -> torch.Tensor:
         images = self._frame.images_to_model(torch.from_numpy(self._stack[slices]).to(self.device))
-        if self.runtime == "onnx":
-            return self._onnx()(images)
+        if self.runtime in EXPORTED_RUNTIMES:
+            return self._exported()(images)
         with autocast(self.device, self.dtype):
             return self._encoder(images)
 
     def prepare_encoder(self) -> float:
-        """Export the ONNX Runtime encoder now, if this predictor uses one; seconds spent exporting."""
-        if self.runtime != "onnx":
+        """Export the encoder now, if this predictor runs it on OpenVINO or ONNX Runtime; seconds spent exporting."""
+        if self.runtime not in EXPORTED_RUNTIMES:
             return 0.0
-        already = self._onnx_encoder is not None
-        encoder = self._onnx()
+        already = self._exported_encoder is not None
+        encoder = self._exported()
         return 0.0 if already else encoder.prepared_s
 
-    def _onnx(self) -> OnnxEncoder:
-        """The ONNX Runtime encoder, exported on first use (and kept in the model store for later runs)."""
-        if self._onnx_encoder is None:
-            log.info("Preparing the fast CPU encoder (ONNX Runtime)...")
-            self._onnx_encoder = onnx_encoder(self.model.backbone, self.config.image_size, self.encoder_key(),
-                                              torch.get_num_threads())
-            if self._onnx_encoder.prepared_s:
+    def _exported(self) -> OnnxEncoder:
+        """The exported encoder on this predictor's runtime, exported on first use (and kept in the model store for
+        later runs)."""
+        if self._exported_encoder is None:
+            name = RUNTIME_NAMES[self.runtime]
+            log.info("Preparing the fast CPU encoder (%s)...", name)
+            self._exported_encoder = exported_encoder(self.model.backbone, self.config.image_size, self.encoder_key(),
+                                                      torch.get_num_threads(), self.runtime)
+            if self._exported_encoder.prepared_s:
                 self._first_run_notices.append(
-                    f"Prepared the fast CPU encoder (ONNX Runtime) in {self._onnx_encoder.prepared_s:.1f} s; it is "
+                    f"Prepared the fast CPU encoder ({name}) in {self._exported_encoder.prepared_s:.1f} s; it is "
                     "kept for later runs of this model.")
-        return self._onnx_encoder
+        return self._exported_encoder
 
     def _with_memory_fallback(self, run: Callable[[list], TensorOrPair], items: list, limit: str) -> TensorOrPair:
         """``run(items)``; out of memory, halve ``items`` and the batch-size attribute ``limit`` for later

@@ -5,9 +5,10 @@
 - **spd-fp32**: SPDSegment's predictor (saliency, CPD, decoder) without the fast path.
 - **spd-fast**: the same with the fast path (folded Conv+BN, fused attention, channels-last, autocast,
   optional ``torch.compile``); its masks are compared with spd-fp32 (DSC).
-- **spd-onnx** (on the CPU, where ONNX Runtime is installed): the same with the encoder on ONNX Runtime, the
-  path ``--runtime auto`` takes on the CPU; its export is prepared before the timed run (the first run of a
-  model pays it once, see ``onnx_export_seconds``).
+- **spd-onnx**, **spd-openvino** (on the CPU, where ONNX Runtime or OpenVINO is installed): the same with the
+  encoder exported to ONNX and run by that runtime (``--runtime auto`` takes OpenVINO where it is installed);
+  the export is prepared before the timed runs (the first run of a model pays it once, see
+  ``onnx_export_seconds``).
 - **spd-rerun**: predicting again after every prompt moved by 1 pixel, from the embedding cache of the last
   path (every decoder request is new).
 - **spd-edit**: then predicting again after the prompts of one slice, mid-curve, moved by 2 more pixels (a
@@ -203,8 +204,10 @@ def run_benchmark(backbone: str = "litemedsam", device: str = "auto", n_slices: 
 
     results = {}
     paths = [("spd-fp32", False, "fp32", "torch"), ("spd-fast", True, precision, "torch")]
-    if torch_device.type == "cpu" and runtime_missing() is None:
-        paths.append(("spd-onnx", True, "fp32", "onnx"))
+    if torch_device.type == "cpu":
+        # ONNX Runtime, then OpenVINO (what --runtime auto takes when it is installed): the re-runs below use the last
+        paths += [(f"spd-{runtime}", True, "fp32", runtime) for runtime in ("onnx", "openvino")
+                  if runtime_missing(runtime) is None]
     export_seconds = None
     for name, fast, path_precision, runtime in paths:
         options = InferenceOptions(device=torch_device.type, precision=path_precision, batch_size=batch_size,
@@ -213,8 +216,8 @@ def run_benchmark(backbone: str = "litemedsam", device: str = "auto", n_slices: 
         if compile and fast:  # compile outside the timed run, as a warm Slicer session would have it
             predictor.set_volume(case.volume, 2)
             predictor.predict(Prompts(prompts.slice_index[:2], prompts.xy[:2], prompts.positive[:2]))
-        if runtime == "onnx":  # exported once per model and kept, as a second Slicer run finds it
-            export_seconds = predictor.prepare_encoder()
+        if runtime != "torch":  # exported once per model and kept, as a second Slicer run finds it
+            export_seconds = predictor.prepare_encoder() or export_seconds
         with memory.measure():
             predictor.set_volume(case.volume, 2)
             results[name] = predictor.predict(prompts)
@@ -242,7 +245,7 @@ def run_benchmark(backbone: str = "litemedsam", device: str = "auto", n_slices: 
     stock = next((t for t in timings if t.path == "stock"), None)
     if stock is not None:
         report["speedup_vs_stock"] = {t.path: stock.seconds / t.seconds for t in timings
-                                      if t.path in ("spd-fast", "spd-onnx")}
+                                      if t.path in ("spd-fast", "spd-onnx", "spd-openvino")}
     return report
 
 

@@ -42,7 +42,7 @@ class SPDSegmentParameterNode:
     promptMode: Annotated[str, Choice([MODEL_SETTING, "points", "boxes"])] = MODEL_SETTING
     emptySlices: Annotated[str, Choice([MODEL_SETTING, "skip", "argmax"])] = MODEL_SETTING
     precision: Annotated[str, Choice(["auto", "fp32", "bf16", "fp16"])] = "auto"
-    runtime: Annotated[str, Choice(["auto", "torch", "onnx"])] = "auto"
+    runtime: Annotated[str, Choice(["auto", "torch", "openvino", "onnx"])] = "auto"
     saliencyVolume: vtkMRMLScalarVolumeNode
     auditPoints: vtkMRMLMarkupsFiducialNode
     saliencyThreshold: Annotated[float, WithinRange(0.0, 1.0)] = 0.1

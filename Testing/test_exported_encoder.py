@@ -1,5 +1,6 @@
-"""The CPU encoder on ONNX Runtime: same embeddings and masks as torch, exported once and kept with a hash
-check, and a clear word when it cannot be used."""
+"""The CPU encoder exported to ONNX and run by OpenVINO or ONNX Runtime: same embeddings and masks as torch,
+exported once and kept with a hash check, OpenVINO first where it is installed, and a clear word when neither
+can be used."""
 
 import copy
 
@@ -25,9 +26,11 @@ def store(tmp_path, monkeypatch):
     return tmp_path / "home" / "models" / "exported"
 
 
-def test_onnx_embeddings_equal_torch_on_a_real_slice(litemedsam, mr_crop, store):
+@pytest.mark.parametrize("runtime", ["onnx", "openvino"])
+def test_exported_embeddings_equal_torch_on_a_real_slice(litemedsam, mr_crop, store, runtime):
     backbone = copy.deepcopy(litemedsam).optimise_for_inference()
-    encoder = onnx_module.onnx_encoder(backbone, 256, "test-key", threads=2)
+    encoder = onnx_module.exported_encoder(backbone, 256, "test-key", threads=2, runtime=runtime)
+    assert encoder.runtime == runtime
     case = load_case(CaseSpec(*mr_crop))
     image = torch.from_numpy(case.volume.array_kji[1].astype(np.float32))
     image = (image - image.min()) / (image.max() - image.min())
@@ -40,21 +43,25 @@ def test_onnx_embeddings_equal_torch_on_a_real_slice(litemedsam, mr_crop, store)
     assert encoder.path is not None and encoder.path.parent == store and encoder.prepared_s > 0
 
 
-def test_onnx_runtime_gives_the_torch_masks_says_it_prepared_once_and_reuses_the_export(mr_crop, store):
+def test_both_runtimes_give_the_torch_masks_share_one_export_and_auto_takes_openvino(mr_crop, store):
     case = load_case(CaseSpec(*mr_crop))
     curve = simulate_clinician_centerline(case.mask_kji, case.volume, case.axis, seed=0)
     prompts = curve_to_prompts([curve], case.volume, case.axis)
     masks = {}
-    for runtime in ("torch", "onnx", "auto"):
+    for runtime in ("torch", "onnx", "openvino", "auto"):
         predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", runtime=runtime))
         predictor.set_volume(case.volume, case.axis)
         result = predictor.predict(prompts)
         masks[runtime] = result.mask_kji
         prepared = [n for n in result.notices if n.startswith("Prepared the fast CPU encoder")]
-        assert predictor.runtime == ("torch" if runtime == "torch" else "onnx")
-        assert len(prepared) == (1 if runtime == "onnx" else 0), result.notices  # auto found the kept export
+        assert predictor.runtime == ("openvino" if runtime == "auto" else runtime)
+        # ONNX Runtime's run exports; OpenVINO and auto find the kept export
+        assert len(prepared) == (1 if runtime == "onnx" else 0), result.notices
+        assert all("(ONNX Runtime)" in notice for notice in prepared)
     assert masks["torch"].any()
-    assert compute_dice(masks["onnx"], masks["torch"]) >= 0.99 and np.array_equal(masks["onnx"], masks["auto"])
+    for runtime in ("onnx", "openvino"):
+        assert compute_dice(masks[runtime], masks["torch"]) >= 0.99, runtime
+    assert np.array_equal(masks["openvino"], masks["auto"])
     again = predictor.predict(prompts)
     assert not any(n.startswith("Prepared") for n in again.notices)
     assert sorted(path.suffix for path in store.iterdir()) == [".json", ".onnx"]  # no temporary file left
@@ -62,38 +69,58 @@ def test_onnx_runtime_gives_the_torch_masks_says_it_prepared_once_and_reuses_the
 
 def test_a_damaged_export_is_rebuilt_not_trusted(litemedsam, store):
     backbone = copy.deepcopy(litemedsam).optimise_for_inference()
-    first = onnx_module.onnx_encoder(backbone, 256, "key", threads=1)
-    reused = onnx_module.onnx_encoder(backbone, 256, "key", threads=1)
+    first = onnx_module.exported_encoder(backbone, 256, "key", threads=1)
+    reused = onnx_module.exported_encoder(backbone, 256, "key", threads=1)
     assert reused.prepared_s == 0.0 and reused.path == first.path
     data = bytearray(first.path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     first.path.write_bytes(bytes(data))
-    rebuilt = onnx_module.onnx_encoder(backbone, 256, "key", threads=1)
+    rebuilt = onnx_module.exported_encoder(backbone, 256, "key", threads=1)
     assert rebuilt.prepared_s > 0 and onnx_module._kept_export(rebuilt.path)
     first.path.with_suffix(".json").write_text("{not json", encoding="utf-8")
-    assert onnx_module.onnx_encoder(backbone, 256, "key", threads=1).prepared_s > 0
+    assert onnx_module.exported_encoder(backbone, 256, "key", threads=1).prepared_s > 0
 
 
-def test_a_store_that_cannot_be_written_gets_an_export_in_memory(litemedsam, tmp_path):
+@pytest.mark.parametrize("runtime", ["onnx", "openvino"])
+def test_a_store_that_cannot_be_written_gets_an_export_in_memory(litemedsam, tmp_path, runtime):
     blocked = tmp_path / "file"
     blocked.write_text("not a folder", encoding="utf-8")
-    encoder = onnx_module.onnx_encoder(copy.deepcopy(litemedsam), 256, "key", threads=1, directory=blocked / "sub")
+    encoder = onnx_module.exported_encoder(copy.deepcopy(litemedsam), 256, "key", threads=1, runtime=runtime,
+                                           directory=blocked / "sub")
     assert encoder.path is None and encoder(torch.rand(1, 3, 256, 256)).shape == (1, 256, 64, 64)
     assert blocked.read_text(encoding="utf-8") == "not a folder"
 
 
-def test_without_onnx_runtime_auto_says_so_and_onnx_is_refused(monkeypatch, store):
-    monkeypatch.setattr(predictor_module, "runtime_missing", lambda: "onnxruntime is not installed")
+def missing_runtimes(monkeypatch, *names):
+    monkeypatch.setattr(predictor_module, "runtime_missing",
+                        lambda runtime: f"{onnx_module.RUNTIME_PACKAGES[runtime]} is not installed"
+                        if runtime in names else None)
+
+
+def test_without_openvino_auto_takes_onnx_runtime_and_openvino_is_refused(monkeypatch, store):
+    missing_runtimes(monkeypatch, "openvino")
+    predictor = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu"))
+    assert predictor.runtime == "onnx" and predictor.notices == []
+    with pytest.raises(InputError, match="--runtime openvino needs OpenVINO .openvino is not installed.: "
+                                         "pip install openvino onnx, or use --runtime torch"):
+        SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", runtime="openvino"))
+
+
+def test_without_either_runtime_auto_says_so_and_onnx_is_refused(monkeypatch, store):
+    missing_runtimes(monkeypatch, "openvino", "onnx")
     predictor = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu"))
     assert predictor.runtime == "torch"
-    assert any("pip install onnxruntime onnx" in notice for notice in predictor.notices)
+    assert predictor.notices == ["The encoder runs in torch, which is slower on the CPU than OpenVINO or ONNX Runtime "
+                                 "(onnxruntime is not installed; openvino is not installed; pip install openvino "
+                                 "onnx)."]
     with pytest.raises(InputError, match="--runtime onnx needs ONNX Runtime"):
         SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", runtime="onnx"))
 
 
-def test_onnx_runtime_is_refused_off_fp32_and_torch_is_kept_where_asked(store):
-    with pytest.raises(InputError, match="CPU in fp32 only"):
-        SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", precision="bf16", runtime="onnx"))
+@pytest.mark.parametrize("runtime, name", [("onnx", "ONNX Runtime"), ("openvino", "OpenVINO")])
+def test_the_exported_encoder_is_refused_off_fp32_and_torch_is_kept_where_asked(store, runtime, name):
+    with pytest.raises(InputError, match=f"The {name} encoder runs on the CPU in fp32 only"):
+        SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", precision="bf16", runtime=runtime))
     assert SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", precision="bf16")).runtime == "torch"
     assert SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", runtime="torch")).runtime == "torch"
     with pytest.raises(InputError, match="runtime must be one of"):
