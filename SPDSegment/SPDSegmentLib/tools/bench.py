@@ -254,12 +254,12 @@ def format_report(report: dict) -> str:
              f"{report['volume_slices']}-slice volume, {report['prompted_slices']} prompted slices "
              f"({report['prompts']}), on {report['device']}; "
              f"precision {report['precision']}, compile {report['compile']}",
-             f"{'path':<10} {'seconds':>8} {'ms/slice':>9} {'slices/s':>9} {'peak MB':>9} {'DSC vs fp32':>12} "
+             f"{'path':<12} {'seconds':>8} {'ms/slice':>9} {'slices/s':>9} {'peak MB':>9} {'DSC vs fp32':>12} "
              f"{'DSC vs truth':>13}"]
     for t in report["timings"]:
         dsc = "" if t["dsc_vs_fp32"] is None else f"{t['dsc_vs_fp32']:.4f}"
         truth = "" if t["dsc_vs_truth"] is None else f"{t['dsc_vs_truth']:.3f}"
-        lines.append(f"{t['path']:<10} {t['seconds']:>8.2f} {t['ms_per_slice']:>9.1f} "
+        lines.append(f"{t['path']:<12} {t['seconds']:>8.2f} {t['ms_per_slice']:>9.1f} "
                      f"{t['slices_per_second']:>9.2f} {t['peak_memory_mb']:>9.0f} {dsc:>12} {truth:>13}")
     for path, ratio in report.get("speedup_vs_stock", {}).items():
         lines.append(f"{path} vs stock: {ratio:.2f}x faster")

@@ -1,14 +1,17 @@
-"""The int8 trials of docs/PERFORMANCE.md: ONNX Runtime's dynamic and static quantisation of the kept LiteMedSAM
-encoder export, against the fp32 export (relative L2 error of the embeddings, median time of 5 alternating runs).
+"""The encoder trials of docs/PERFORMANCE.md: the kept LiteMedSAM encoder export on each CPU runtime and
+quantisation tried, against ONNX Runtime in fp32 (relative L2 error of the embeddings over the test slices, and
+median milliseconds of 7 alternating runs on one slice, 2 threads).
 
-- dynamic: QInt8 weights, activations quantised on the fly; measured on one random 256 x 256 image.
-- static: QDQ, per-channel QInt8 weights and QUInt8 activations calibrated (min/max) on every 12th slice of two
-  development cases (the CT small bowel's scan and generated volume 2026); once with every operator ONNX
-  Runtime quantises, once with the convolutions only. Measured on every 10th slice of generated volume 2027.
+- OpenVINO in fp32 (what ``--runtime auto`` takes) and with its bf16 precision hint.
+- ONNX Runtime's dynamic int8: QInt8 weights, activations quantised on the fly.
+- ONNX Runtime's static int8: QDQ, per-channel QInt8 weights and QUInt8 activations calibrated (min/max) on every
+  12th slice of two development cases (the CT small bowel's scan and generated volume 2026); once with every
+  operator ONNX Runtime quantises, once with the convolutions only.
+Test slices: every 10th slice of generated volume 2027.
 
-Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/int8_trial.py EXPORTED.onnx [CASES.json]
+Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/encoder_trials.py EXPORTED.onnx CASES.json
   EXPORTED.onnx: a file of ~/.SPDSegment/models/exported; CASES.json: the development cases file
-  (runs/dev/dev_cases.json, written by docs/dev_results.sh); without it only the dynamic trial runs.
+  (runs/dev/dev_cases.json, written by docs/dev_results.sh).
 """
 
 import sys
@@ -58,39 +61,52 @@ class Calibration(CalibrationDataReader):
         return None if image is None else {"images": image}
 
 
-def compare(name: str, fp32: ort.InferenceSession, int8: ort.InferenceSession, images: list[np.ndarray]) -> None:
+def openvino_runner(source: str, precision: str):
+    import openvino
+
+    core = openvino.Core()
+    settings = {"INFERENCE_NUM_THREADS": 2, "INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
+    request = core.compile_model(core.read_model(source), "CPU", settings).create_infer_request()
+    return lambda image: request.infer({0: image})[0].copy()
+
+
+def onnx_runner(path: str):
+    runner = session(path)
+    return lambda image: runner.run(None, {"images": image})[0]
+
+
+def compare(name: str, reference, candidate, images: list[np.ndarray]) -> None:
     errors = []
     for image in images:
-        a, b = fp32.run(None, {"images": image})[0], int8.run(None, {"images": image})[0]
+        a, b = reference(image), candidate(image)
         errors.append(np.linalg.norm(a - b) / np.linalg.norm(a))
-    times = {"fp32": [], name: []}
-    for _ in range(5):
-        for label, runner in (("fp32", fp32), (name, int8)):
+    times = {"ONNX Runtime fp32": [], name: []}
+    for _ in range(7):
+        for label, run in (("ONNX Runtime fp32", reference), (name, candidate)):
             started = time.perf_counter()
-            runner.run(None, {"images": images[0]})
+            run(images[0])
             times[label].append(time.perf_counter() - started)
-    print(f"{name}: relative L2 error of the embeddings {np.mean(errors):.3f} (min {np.min(errors):.3f}, "
-          f"{len(images)} images); " + ", ".join(f"{label} {1000 * np.median(values):.0f} ms"
-                                                  for label, values in times.items()), flush=True)
+    print(f"{name}: relative L2 error of the embeddings {np.mean(errors):.2e} (max {np.max(errors):.2e}, "
+          f"{len(images)} slices); " + ", ".join(f"{label} {1000 * np.median(values):.0f} ms"
+                                                   for label, values in times.items()), flush=True)
 
 
-def main(source: str, cases_file: str | None = None) -> None:
+def main(source: str, cases_file: str) -> None:
     folder = Path(tempfile.mkdtemp())
-    fp32 = session(source)
-    quantize_dynamic(source, str(folder / "dynamic.onnx"), weight_type=QuantType.QInt8)
-    compare("dynamic int8", fp32, session(str(folder / "dynamic.onnx")),
-            [np.random.default_rng(0).random((1, 3, 256, 256), dtype=np.float32)])
-    if cases_file is None:
-        return
-    calibration = model_inputs(cases_file, ["dev-ct-small-bowel", "synthetic-2026"], 12)
+    reference = onnx_runner(source)
     test = model_inputs(cases_file, ["synthetic-2027"], 10)
+    compare("OpenVINO fp32", reference, openvino_runner(source, "f32"), test)
+    compare("OpenVINO bf16", reference, openvino_runner(source, "bf16"), test)
+    quantize_dynamic(source, str(folder / "dynamic.onnx"), weight_type=QuantType.QInt8)
+    compare("dynamic int8", reference, onnx_runner(str(folder / "dynamic.onnx")), test)
+    calibration = model_inputs(cases_file, ["dev-ct-small-bowel", "synthetic-2026"], 12)
     quant_pre_process(source, str(folder / "prepared.onnx"))
     for name, operators in (("static int8, all operators", None), ("static int8, convolutions", ["Conv"])):
         target = str(folder / f"{len(operators or [])}.onnx")
         quantize_static(str(folder / "prepared.onnx"), target, Calibration(calibration), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
                         calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=operators)
-        compare(name, fp32, session(target), test)
+        compare(name, reference, onnx_runner(target), test)
 
 
 if __name__ == "__main__":
