@@ -42,7 +42,7 @@ RUNTIME_NAMES = {"openvino": "OpenVINO", "onnx": "ONNX Runtime"}
 RUNTIME_PACKAGES = {"openvino": "openvino", "onnx": "onnxruntime"}  # the module and the pip package
 
 
-def runtime_missing(runtime: str = "onnx") -> str | None:
+def runtime_missing(runtime: str) -> str | None:
     """None when ``runtime`` (``openvino`` or ``onnx``) imports and the exporter's ``onnx`` package is installed,
     else what is missing.
 
@@ -69,31 +69,24 @@ class _Encode(nn.Module):
         return self.backbone.encode(images)
 
 
-class OnnxEncoder:
-    """Callable like ``backbone.encode``: (B, 3, S, S) float32 in [0, 1] -> (B, 256, e, e) on the CPU, on ONNX
-    Runtime.
+class ExportedEncoder:
+    """Callable like ``backbone.encode``: (B, 3, S, S) float32 in [0, 1] -> (B, 256, e, e) on the CPU, running the
+    exported graph on one runtime (the subclasses).
 
     Attributes:
+        runtime: ``onnx`` or ``openvino``.
         path: the exported file (None when it is held in memory).
         prepared_s: seconds spent exporting in this process (0.0 when a kept export was reused).
     """
 
-    runtime = "onnx"
+    runtime = ""
 
-    def __init__(self, model_bytes_or_path: bytes | Path, threads: int, path: Path | None, prepared_s: float):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        source = str(model_bytes_or_path) if isinstance(model_bytes_or_path, Path) else model_bytes_or_path
-        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    def __init__(self, path: Path | None, prepared_s: float):
         self.path = path
         self.prepared_s = prepared_s
 
     def _run(self, image: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"images": image})[0]
+        raise NotImplementedError
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         array = images.detach().to("cpu", torch.float32).numpy()
@@ -101,28 +94,44 @@ class OnnxEncoder:
         return torch.from_numpy(np.concatenate([self._run(np.ascontiguousarray(image)) for image in array[:, None]]))
 
 
-class OpenVinoEncoder(OnnxEncoder):
-    """The same, on OpenVINO's CPU plugin, in fp32 (its default on CPUs with bf16 units would be bf16)."""
+class OnnxRuntimeEncoder(ExportedEncoder):
+    runtime = "onnx"
+
+    def __init__(self, model_bytes_or_path: bytes | Path, threads: int, path: Path | None, prepared_s: float):
+        import onnxruntime as ort
+
+        super().__init__(path, prepared_s)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        source = str(model_bytes_or_path) if isinstance(model_bytes_or_path, Path) else model_bytes_or_path
+        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+    def _run(self, image: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"images": image})[0]
+
+
+class OpenVinoEncoder(ExportedEncoder):
+    """On OpenVINO's CPU plugin, in fp32 (its default on CPUs with bf16 units would be bf16)."""
 
     runtime = "openvino"
 
     def __init__(self, model_bytes_or_path: bytes | Path, threads: int, path: Path | None, prepared_s: float):
         import openvino
 
+        super().__init__(path, prepared_s)
         core = openvino.Core()
         model = core.read_model(str(model_bytes_or_path) if isinstance(model_bytes_or_path, Path)
                                 else model_bytes_or_path)
         settings = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
-        compiled = core.compile_model(model, "CPU", settings)
-        self.request = compiled.create_infer_request()
-        self.path = path
-        self.prepared_s = prepared_s
+        self.request = core.compile_model(model, "CPU", settings).create_infer_request()
 
     def _run(self, image: np.ndarray) -> np.ndarray:
         return self.request.infer({0: image})[0].copy()
 
 
-_RUNNERS = {"onnx": OnnxEncoder, "openvino": OpenVinoEncoder}
+_RUNNERS = {"onnx": OnnxRuntimeEncoder, "openvino": OpenVinoEncoder}
 
 
 def export_key(encoder_key: str) -> str:
@@ -155,7 +164,7 @@ def _kept_export(path: Path) -> bool:
 
 
 def exported_encoder(backbone: nn.Module, image_size: int, encoder_key: str, threads: int, runtime: str = "onnx",
-                     directory: Path | None = None) -> OnnxEncoder:
+                     directory: Path | None = None) -> ExportedEncoder:
     """The kept export for this encoder, or a new one (kept for next time when the store can be written), loaded
     into ``runtime`` (``openvino`` or ``onnx``)."""
     runner = _RUNNERS[runtime]

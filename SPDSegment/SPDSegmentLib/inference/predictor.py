@@ -35,7 +35,7 @@ from .decoder_prompts import prompt_boxes
 from .device import resolve_device
 from .fast_inference import autocast, resolve_precision
 from .model import SpdModel
-from .onnx_encoder import (EXPORTED_RUNTIMES, RUNTIME_NAMES, RUNTIME_PACKAGES, OnnxEncoder, exported_encoder,
+from .onnx_encoder import (EXPORTED_RUNTIMES, RUNTIME_NAMES, RUNTIME_PACKAGES, ExportedEncoder, exported_encoder,
                            runtime_missing)
 from .options import InferenceOptions
 from .prior_choice import CONTINUITY, LEARNED, RAW, PriorChoice, accepted_by, choose_prior, structure_found
@@ -118,7 +118,7 @@ class SpdPredictor:
         self._first_run_notices: list[str] = []
         self.runtime = self._resolve_runtime(options.runtime, fast and not compile)
         self._encoder = torch.compile(self.model.backbone.encode) if compile else self.model.backbone.encode
-        self._exported_encoder: OnnxEncoder | None = None
+        self._exported_encoder: ExportedEncoder | None = None
         self.volume: Volume | None = None
         self.axis = 2
         self._stack: np.ndarray | None = None
@@ -237,7 +237,7 @@ class SpdPredictor:
         encoder = self._exported()
         return 0.0 if already else encoder.prepared_s
 
-    def _exported(self) -> OnnxEncoder:
+    def _exported(self) -> ExportedEncoder:
         """The exported encoder on this predictor's runtime, exported on first use (and kept in the model store for
         later runs)."""
         if self._exported_encoder is None:
