@@ -123,3 +123,56 @@ def test_raising_tau_never_adds_a_prompt(rows, seed, tau, n):
     low_set = {(t, *xy) for t, xy in zip(low.prompts.slice_index, map(tuple, low.prompts.xy))}
     high_set = {(t, *xy) for t, xy in zip(high.prompts.slice_index, map(tuple, high.prompts.xy))}
     assert high_set <= low_set
+
+
+def test_the_defaults_are_the_papers_and_the_ranges_are_inclusive():
+    defaults = CpdConfig()
+    assert (defaults.tau, defaults.neighbours, defaults.validate, defaults.dedup_px, defaults.empty) == (
+        0.5, 2, True, 1.5, "skip")
+    assert CpdConfig(tau=0.0).tau == 0.0 and CpdConfig(neighbours=10).neighbours == 10
+    with pytest.raises(ValueError, match="neighbours"):
+        CpdConfig(neighbours=11)
+
+
+def test_a_prompt_exactly_at_tau_is_rejected():
+    saliency = saliency_with_blob(value=0.5)
+    result = distil_prompts(prompts((2, 7, 7)), saliency, CpdConfig(neighbours=0))
+    assert len(result.prompts) == 0 and result.audit.count(REJECTED) == 1
+
+
+def test_a_neighbour_after_the_slice_is_checked_on_the_slice_too():
+    saliency = saliency_with_blob(on=(2, 3))  # the target starts at slice 2
+    result = distil_prompts(prompts((2, 7, 7)), saliency, CpdConfig(neighbours=2))
+    assert result.slices.tolist() == [2, 3]
+
+
+def test_audit_counts_and_descriptions_by_hand():
+    saliency = saliency_with_blob(on=(1, 2))
+    saliency[3, 15, 15] = 0.8                       # slice 3's maximum, off the prompts
+    result = distil_prompts(prompts((1, 7, 7), (3, 2, 2)), saliency, CpdConfig(neighbours=1, empty="argmax"))
+    audit = result.audit
+    assert [audit.count(s) for s in (KEPT_LOCAL, KEPT_NEIGHBOUR, REJECTED, FALLBACK)] == [1, 1, 1, 1]
+    assert audit.source_slice[audit.status == FALLBACK].tolist() == [-1]
+    assert sorted(audit.descriptions()) == sorted([
+        "kept-local; saliency 0.900; slice 1",
+        "rejected; saliency 0.100; slice 3",
+        "kept-neighbour; saliency 0.900; slice 2; from slice 1",
+        "saliency-argmax; saliency 0.800; slice 3"])
+    assert "kept-neighbour; saliency 0.900 (continuity); slice 2; from slice 1" in audit.descriptions("continuity")
+
+
+def test_a_consensus_made_without_slices_has_none_and_no_points_have_no_saliency():
+    from SPDSegmentLib.inference.cpd import Audit, Consensus, saliency_at
+
+    empty = np.zeros(0)
+    consensus = Consensus(Prompts.empty(), Audit(empty, np.zeros((0, 2)), empty, empty, empty))
+    assert consensus.slices.shape == (0,)
+    assert saliency_at(np.ones((4, 4)), np.zeros((0, 2))).shape == (0,)
+
+
+def test_saliency_is_read_at_the_nearest_pixel_clipped_to_the_map():
+    from SPDSegmentLib.inference.cpd import saliency_at
+
+    saliency = np.arange(16, dtype=np.float32).reshape(4, 4)  # value = 4 * row + column
+    xy = np.array([[0.0, 2.0], [-0.6, 1.0], [2.0, -0.6], [1.0, 10.0], [9.0, 3.4]])
+    assert saliency_at(saliency, xy).tolist() == [8.0, 4.0, 2.0, 13.0, 15.0]
