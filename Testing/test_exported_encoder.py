@@ -3,6 +3,7 @@ exported once and kept with a hash check, OpenVINO first where it is installed, 
 can be used."""
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -79,6 +80,17 @@ def test_a_damaged_export_is_rebuilt_not_trusted(litemedsam, store):
     assert rebuilt.prepared_s > 0 and onnx_module._kept_export(rebuilt.path)
     first.path.with_suffix(".json").write_text("{not json", encoding="utf-8")
     assert onnx_module.exported_encoder(backbone, 256, "key", threads=1).prepared_s > 0
+
+
+def test_a_new_export_replaces_the_same_encoders_outdated_one_and_leaves_others(litemedsam, store):
+    store.mkdir(parents=True)
+    for name, key in (("outdated", "key"), ("other", "another model's key")):
+        (store / f"{name}.onnx").write_bytes(b"an export made by an older torch")
+        (store / f"{name}.json").write_text(json.dumps({"sha256": "0", "encoder_key": key}), encoding="utf-8")
+    (store / "broken.json").write_text("{not json", encoding="utf-8")
+    encoder = onnx_module.exported_encoder(copy.deepcopy(litemedsam), 256, "key", threads=1)
+    assert sorted(path.name for path in store.iterdir()) == sorted(
+        ["broken.json", "other.json", "other.onnx", encoder.path.name, encoder.path.with_suffix(".json").name])
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "openvino"])

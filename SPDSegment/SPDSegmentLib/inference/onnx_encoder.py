@@ -4,9 +4,9 @@
 The encoder (intensity normalisation, LoRA and all) is exported once per encoder key (backbone weights, LoRA
 tensors, input size), torch version (the exporter) and export format, into ``<models_dir>/exported/<key>.onnx``,
 with ``<key>.json`` holding the file's SHA256. A file whose hash does not match (damaged, half-written, edited) is
-rebuilt, never trusted; a store that cannot be written to gets an export held in memory for this run. Either
-runtime compiles the graph when it loads it (OpenVINO in about 0.3 s for LiteMedSAM), so nothing of a runtime's
-version is kept.
+rebuilt, never trusted; a new export removes the same encoder's outdated ones; a store that cannot be written to
+gets an export held in memory for this run. Either runtime compiles the graph when it loads it (OpenVINO in about
+0.3 s for LiteMedSAM), so nothing of a runtime's version is kept.
 
 Only the encoder runs here: it is most of a CPU run's time. The saliency head and the mask decoder stay in
 torch, on the embeddings this returns.
@@ -163,6 +163,26 @@ def _kept_export(path: Path) -> bool:
     return sha256_of_file(path) == expected
 
 
+def _remove_stale_exports(directory: Path, encoder_key: str, kept: Path) -> None:
+    """Delete the exports of the same encoder made under another key (an older torch, opset or format): they are
+    never loaded again, and an export of a large backbone takes gigabytes."""
+    for record in directory.glob("*.json"):
+        if record.with_suffix(".onnx") == kept:
+            continue
+        try:
+            stale = json.loads(record.read_text(encoding="utf-8")).get("encoder_key") == encoder_key
+        except (OSError, ValueError, AttributeError):
+            continue
+        if stale:
+            try:
+                record.with_suffix(".onnx").unlink(missing_ok=True)
+                record.unlink(missing_ok=True)
+            except OSError as error:
+                log.warning("Could not remove the outdated ONNX export %s (%s).", record.with_suffix(".onnx"), error)
+                continue
+            log.info("Removed the outdated ONNX export %s.", record.with_suffix(".onnx"))
+
+
 def exported_encoder(backbone: nn.Module, image_size: int, encoder_key: str, threads: int, runtime: str = "onnx",
                      directory: Path | None = None) -> ExportedEncoder:
     """The kept export for this encoder, or a new one (kept for next time when the store can be written), loaded
@@ -184,6 +204,7 @@ def exported_encoder(backbone: nn.Module, image_size: int, encoder_key: str, thr
         with output_set(force=True) as outputs:
             outputs.add(path).write_bytes(data)
             outputs.add(path.with_suffix(".json")).write_text(json.dumps(record, indent=1), encoding="utf-8")
+        _remove_stale_exports(directory, encoder_key, path)
     except (OSError, InputError) as error:
         log.warning("Could not keep the ONNX export in %s (%s); it is held in memory for this run.", directory,
                     error)
