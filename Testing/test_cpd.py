@@ -176,3 +176,24 @@ def test_saliency_is_read_at_the_nearest_pixel_clipped_to_the_map():
     saliency = np.arange(16, dtype=np.float32).reshape(4, 4)  # value = 4 * row + column
     xy = np.array([[0.0, 2.0], [-0.6, 1.0], [2.0, -0.6], [1.0, 10.0], [9.0, 3.4]])
     assert saliency_at(saliency, xy).tolist() == [8.0, 4.0, 2.0, 13.0, 15.0]
+
+
+def test_a_negative_tau_is_refused_and_raw_prompts_on_the_first_slice_stay():
+    with pytest.raises(ValueError, match="tau"):
+        CpdConfig(tau=-0.1)
+    result = distil_prompts(prompts((0, 3, 3)), None, CpdConfig(validate=False))
+    assert result.slices.tolist() == [0] and result.prompts.on_slice(0).tolist() == [[3.0, 3.0]]
+
+
+def test_a_neighbour_exactly_at_tau_on_the_slice_is_not_borrowed():
+    saliency = saliency_with_blob(on=(1,))
+    saliency[2, 5:10, 5:10] = 0.5
+    result = distil_prompts(prompts((1, 7, 7)), saliency, CpdConfig(neighbours=1))
+    assert result.slices.tolist() == [1]
+
+
+def test_between_two_neighbours_the_previous_slice_is_consulted_first():
+    result = distil_prompts(prompts((1, 7, 7), (3, 7.5, 7)), saliency_with_blob(), CpdConfig(neighbours=1))
+    borrowed = (result.audit.slice_index == 2) & (result.audit.status == KEPT_NEIGHBOUR)
+    assert result.audit.source_slice[borrowed].tolist() == [1]  # slice 3's point is a duplicate of it there
+    assert result.prompts.on_slice(2).tolist() == [[7.0, 7.0]]
