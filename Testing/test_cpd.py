@@ -190,6 +190,8 @@ def test_a_neighbour_exactly_at_tau_on_the_slice_is_not_borrowed():
     saliency[2, 5:10, 5:10] = 0.5
     result = distil_prompts(prompts((1, 7, 7)), saliency, CpdConfig(neighbours=1))
     assert result.slices.tolist() == [1]
+    everywhere = distil_prompts(prompts((1, 7, 7)), saliency_with_blob(), CpdConfig(neighbours=1))
+    assert everywhere.slices.tolist() == [0, 1, 2]  # n = 1 reaches one slice on each side
 
 
 def test_between_two_neighbours_the_previous_slice_is_consulted_first():
@@ -197,3 +199,14 @@ def test_between_two_neighbours_the_previous_slice_is_consulted_first():
     borrowed = (result.audit.slice_index == 2) & (result.audit.status == KEPT_NEIGHBOUR)
     assert result.audit.source_slice[borrowed].tolist() == [1]  # slice 3's point is a duplicate of it there
     assert result.prompts.on_slice(2).tolist() == [[7.0, 7.0]]
+
+
+def test_tau_one_is_refused_dedup_zero_keeps_repeats_and_the_empty_rule_compares_by_value():
+    with pytest.raises(ValueError, match="tau"):
+        CpdConfig(tau=1.0)
+    repeated = distil_prompts(prompts((2, 7, 7), (2, 7, 7)), saliency_with_blob(), CpdConfig(neighbours=0, dedup_px=0))
+    assert repeated.prompts.on_slice(2).tolist() == [[7.0, 7.0], [7.0, 7.0]]
+    typed = "".join(["arg", "max"])  # a string built at run time, as one read from a command line or a file
+    saliency = saliency_with_blob(on=(2,))
+    fallback = distil_prompts(prompts((2, 15, 15)), saliency, CpdConfig(neighbours=0, empty=typed))
+    assert fallback.audit.count(FALLBACK) == 1
