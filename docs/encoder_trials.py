@@ -20,17 +20,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                       quantize_dynamic, quantize_static)
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-
-def session(path: str) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+from SPDSegmentLib.inference.onnx_encoder import OnnxRuntimeEncoder, OpenVinoEncoder
 
 
 def model_inputs(cases_file: str, names: list[str], every: int) -> list[np.ndarray]:
@@ -62,6 +56,9 @@ class Calibration(CalibrationDataReader):
 
 
 def openvino_runner(source: str, precision: str):
+    """OpenVINO with a precision hint; ``f32`` is the product's own runner."""
+    if precision == "f32":
+        return OpenVinoEncoder(Path(source), 2, None, 0.0)._run
     import openvino
 
     core = openvino.Core()
@@ -71,8 +68,7 @@ def openvino_runner(source: str, precision: str):
 
 
 def onnx_runner(path: str):
-    runner = session(path)
-    return lambda image: runner.run(None, {"images": image})[0]
+    return OnnxRuntimeEncoder(Path(path), 2, None, 0.0)._run
 
 
 def compare(name: str, reference, candidate, images: list[np.ndarray]) -> None:

@@ -166,10 +166,12 @@ class SpdPredictor:
                 raise InputError(f"--runtime {runtime} needs {name} ({missing}): pip install "
                                  f"{RUNTIME_PACKAGES[runtime]} onnx, or use --runtime torch.")
             return runtime
-        missing = [runtime_missing(name) for name in EXPORTED_RUNTIMES]
-        for name, what in zip(EXPORTED_RUNTIMES, missing):
+        missing = []
+        for name in EXPORTED_RUNTIMES:  # stop at the first installed one: each check imports a runtime
+            what = runtime_missing(name)
             if what is None:
                 return name
+            missing.append(what)
         self.notices.append(f"The encoder runs in torch, which is slower on the CPU than OpenVINO or ONNX Runtime "
                             f"({'; '.join(sorted(set(missing)))}; pip install openvino onnx).")
         return "torch"
