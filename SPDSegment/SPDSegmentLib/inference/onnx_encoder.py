@@ -5,8 +5,8 @@ The encoder (intensity normalisation, LoRA and all) is exported once per encoder
 tensors, input size), torch version (the exporter) and export format, into ``<models_dir>/exported/<key>.onnx``,
 with ``<key>.json`` holding the file's SHA256. A file whose hash does not match (damaged, half-written, edited) is
 rebuilt, never trusted; a new export removes the same encoder's outdated ones; a store that cannot be written to
-gets an export held in memory for this run. Either runtime compiles the graph when it loads it (OpenVINO in about
-0.3 s for LiteMedSAM), so nothing of a runtime's version is kept.
+gets an export held in memory for this run. Either runtime compiles the graph when it loads it, so nothing of a
+runtime's version is kept.
 
 Only the encoder runs here: it is most of a CPU run's time. The saliency head and the mask decoder stay in
 torch, on the embeddings this returns.
