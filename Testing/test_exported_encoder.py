@@ -1,6 +1,6 @@
 """The CPU encoder exported to ONNX and run by OpenVINO or ONNX Runtime: same embeddings and masks as torch,
 exported once and kept with a hash check, OpenVINO first where it is installed, and a clear word when neither
-can be used."""
+can be used. (The exported decoder: test_exported_decoder.py.)"""
 
 import copy
 import json
@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from SPDSegmentLib.errors import InputError
+from SPDSegmentLib.inference import exported_graphs
 from SPDSegmentLib.inference import onnx_encoder as onnx_module
 from SPDSegmentLib.inference import predictor as predictor_module
 from SPDSegmentLib.inference.metrics import compute_dice
@@ -56,6 +57,7 @@ def test_both_runtimes_give_the_torch_masks_share_one_export_and_auto_takes_open
         masks[runtime] = result.mask_kji
         prepared = [n for n in result.notices if n.startswith("Prepared the fast CPU encoder")]
         assert predictor.runtime == ("openvino" if runtime == "auto" else runtime)
+        assert predictor.decoder_runtime == ("onnx" if runtime == "auto" else runtime)
         # ONNX Runtime's run exports; OpenVINO and auto find the kept export
         assert len(prepared) == (1 if runtime == "onnx" else 0), result.notices
         assert all("(ONNX Runtime)" in notice for notice in prepared)
@@ -65,7 +67,10 @@ def test_both_runtimes_give_the_torch_masks_share_one_export_and_auto_takes_open
     assert np.array_equal(masks["openvino"], masks["auto"])
     again = predictor.predict(prompts)
     assert not any(n.startswith("Prepared") for n in again.notices)
-    assert sorted(path.suffix for path in store.iterdir()) == [".json", ".onnx"]  # no temporary file left
+    # the encoder and the decoder(s) the runs used, each with its record: no temporary file left
+    kept = {suffix: sorted(path.stem for path in store.iterdir() if path.suffix == suffix)
+            for suffix in (".json", ".onnx")}
+    assert len(list(store.iterdir())) == 2 * len(kept[".onnx"]) >= 4 and kept[".json"] == kept[".onnx"]
 
 
 def test_a_damaged_export_is_rebuilt_not_trusted(litemedsam, store):
@@ -77,16 +82,18 @@ def test_a_damaged_export_is_rebuilt_not_trusted(litemedsam, store):
     data[len(data) // 2] ^= 0xFF
     first.path.write_bytes(bytes(data))
     rebuilt = onnx_module.exported_encoder(backbone, 256, "key", threads=1)
-    assert rebuilt.prepared_s > 0 and onnx_module._kept_export(rebuilt.path)
+    assert rebuilt.prepared_s > 0 and exported_graphs.kept_export(rebuilt.path)
     first.path.with_suffix(".json").write_text("{not json", encoding="utf-8")
     assert onnx_module.exported_encoder(backbone, 256, "key", threads=1).prepared_s > 0
 
 
 def test_a_new_export_replaces_the_same_encoders_outdated_one_and_leaves_others(litemedsam, store):
     store.mkdir(parents=True)
-    for name, key in (("outdated", "key"), ("other", "another model's key")):
+    # records written before the decoder was exported name the encoder key; later ones the identity
+    for name, field, key in (("outdated", "identity", "key"), ("older", "encoder_key", "key"),
+                             ("other", "identity", "another model's key")):
         (store / f"{name}.onnx").write_bytes(b"an export made by an older torch")
-        (store / f"{name}.json").write_text(json.dumps({"sha256": "0", "encoder_key": key}), encoding="utf-8")
+        (store / f"{name}.json").write_text(json.dumps({"sha256": "0", field: key}), encoding="utf-8")
     (store / "broken.json").write_text("{not json", encoding="utf-8")
     encoder = onnx_module.exported_encoder(copy.deepcopy(litemedsam), 256, "key", threads=1)
     assert sorted(path.name for path in store.iterdir()) == sorted(
@@ -104,15 +111,17 @@ def test_a_store_that_cannot_be_written_gets_an_export_in_memory(litemedsam, tmp
 
 
 def missing_runtimes(monkeypatch, *names):
-    monkeypatch.setattr(predictor_module, "runtime_missing",
-                        lambda runtime: f"{onnx_module.RUNTIME_PACKAGES[runtime]} is not installed"
-                        if runtime in names else None)
+    def missing(runtime):
+        return f"{exported_graphs.RUNTIME_PACKAGES[runtime]} is not installed" if runtime in names else None
+
+    monkeypatch.setattr(predictor_module, "runtime_missing", missing)
+    monkeypatch.setattr(exported_graphs, "runtime_missing", missing)
 
 
 def test_without_openvino_auto_takes_onnx_runtime_and_openvino_is_refused(monkeypatch, store):
     missing_runtimes(monkeypatch, "openvino")
     predictor = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu"))
-    assert predictor.runtime == "onnx" and predictor.notices == []
+    assert predictor.runtime == predictor.decoder_runtime == "onnx" and predictor.notices == []
     with pytest.raises(InputError, match="--runtime openvino needs OpenVINO .openvino is not installed.: "
                                          "pip install openvino onnx, or use --runtime torch"):
         SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", runtime="openvino"))
@@ -121,10 +130,10 @@ def test_without_openvino_auto_takes_onnx_runtime_and_openvino_is_refused(monkey
 def test_without_either_runtime_auto_says_so_and_onnx_is_refused(monkeypatch, store):
     missing_runtimes(monkeypatch, "openvino", "onnx")
     predictor = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu"))
-    assert predictor.runtime == "torch"
-    assert predictor.notices == ["The encoder runs in torch, which is slower on the CPU than OpenVINO or ONNX Runtime "
-                                 "(onnxruntime is not installed; openvino is not installed; pip install openvino "
-                                 "onnx)."]
+    assert predictor.runtime == predictor.decoder_runtime == "torch"
+    assert predictor.notices == ["The encoder and decoder run in torch, slower on the CPU than on OpenVINO or ONNX "
+                                 "Runtime (onnxruntime is not installed; openvino is not installed; pip install "
+                                 "openvino onnx)."]
     with pytest.raises(InputError, match="--runtime onnx needs ONNX Runtime"):
         SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", runtime="onnx"))
 

@@ -24,7 +24,7 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
                                       quantize_dynamic, quantize_static)
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from SPDSegmentLib.inference.onnx_encoder import OnnxRuntimeEncoder, OpenVinoEncoder
+from SPDSegmentLib.inference.exported_graphs import OnnxRuntimeSession, OpenVinoSession
 
 
 def model_inputs(cases_file: str, names: list[str], every: int) -> list[np.ndarray]:
@@ -58,7 +58,8 @@ class Calibration(CalibrationDataReader):
 def openvino_runner(source: str, precision: str):
     """OpenVINO with a precision hint; ``f32`` is the product's own runner."""
     if precision == "f32":
-        return OpenVinoEncoder(Path(source), 2, None, 0.0)._run
+        session = OpenVinoSession(Path(source), 2)
+        return lambda image: session.run({"images": image})[0]
     import openvino
 
     core = openvino.Core()
@@ -68,7 +69,8 @@ def openvino_runner(source: str, precision: str):
 
 
 def onnx_runner(path: str):
-    return OnnxRuntimeEncoder(Path(path), 2, None, 0.0)._run
+    session = OnnxRuntimeSession(Path(path), 2)
+    return lambda image: session.run({"images": image})[0]
 
 
 def compare(name: str, reference, candidate, images: list[np.ndarray]) -> None:

@@ -21,7 +21,7 @@ def main(lines: int = 30) -> None:
     case, prompts = bench_case(100, prompts="centerline")
     spec = parse_model_spec("litemedsam", missing_checkpoint=RANDOM_WEIGHTS)
     predictor = SpdPredictor(_spd_model(spec, None), InferenceOptions(device="cpu", precision="fp32", runtime="auto"))
-    predictor.prepare_encoder()
+    predictor.prepare_exports()
     predictor.set_volume(case.volume, 2)
     started = time.perf_counter()
     first = predictor.predict(prompts)

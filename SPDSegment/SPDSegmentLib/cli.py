@@ -228,7 +228,7 @@ def cmd_bench(args) -> int:
     if args.json:
         check_output_path(args.json, args.force)
     report = run_benchmark(args.backbone, args.device, args.slices, args.image_size, args.precision, args.compile,
-                           args.batch_size, skip_stock=args.skip_stock, prompt_kind=args.prompts)
+                           args.batch_size, skip_stock=args.skip_stock, prompt_kind=args.prompts, only_path=args.path)
     print(format_report(report))
     if args.json:
         with atomic_output(args.json, args.force) as tmp:
@@ -268,8 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "maximum if above tau (argmax); default: the model's")
     seg.add_argument("--batch-size", type=int, help="slices per encoder call (default: chosen for the device)")
     seg.add_argument("--runtime", default="auto", choices=["auto", "torch", "openvino", "onnx"],
-                     help="what runs the image encoder: auto (on the CPU in fp32, OpenVINO or else ONNX Runtime, "
-                          "whichever is installed; torch elsewhere), torch, openvino or onnx")
+                     help="what runs the image encoder and the mask decoder: auto (on the CPU in fp32, the encoder on "
+                          "OpenVINO and the decoder on ONNX Runtime, or both on whichever is installed; torch "
+                          "elsewhere), torch, openvino or onnx (both on that one)")
     seg.add_argument("--output", required=True, help="segmentation: .seg.nrrd, .nii.gz or .nrrd")
     seg.add_argument("--saliency", help="saliency map output (.nii.gz or .nrrd), values in [0, 1]")
     seg.add_argument("--consensus", help="prompt audit output, .mrk.json Fiducial")
@@ -343,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--compile", action="store_true", help="torch.compile the encoder (compiled before timing)")
     be.add_argument("--batch-size", type=int, help="slices per encoder call")
     be.add_argument("--skip-stock", action="store_true", help="time SPDSegment's paths only")
+    be.add_argument("--path", help="time only this SPDSegment path (spd-fp32, spd-fast, spd-onnx, spd-openvino, "
+                                   "spd-auto) and the re-runs on it, so its peak RSS is its own (with --skip-stock)")
     be.add_argument("--json", help="also write the figures as JSON here")
     be.add_argument("--force", action="store_true")
     be.set_defaults(run=cmd_bench)

@@ -37,8 +37,9 @@ class InferenceOptions:
         device: ``auto`` (CUDA, then Apple MPS, then the CPU), ``cpu``, ``cuda`` or ``mps``.
         precision: ``auto`` (fp16 on CUDA, fp32 elsewhere), ``fp32``, ``bf16`` or ``fp16``.
         batch_size: slices per encoder call (None: chosen for the device).
-        runtime: what runs the image encoder: ``auto`` (on the CPU in fp32, OpenVINO or else ONNX Runtime,
-            whichever is installed; torch elsewhere), ``torch``, ``openvino`` or ``onnx``.
+        runtime: what runs the image encoder and the mask decoder: ``auto`` (on the CPU in fp32, the encoder on
+            OpenVINO and the decoder on ONNX Runtime, or both on whichever is installed; torch elsewhere),
+            ``torch``, ``openvino`` or ``onnx`` (both on that one).
     """
 
     prior: str = "auto"

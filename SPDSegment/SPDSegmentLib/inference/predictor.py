@@ -35,8 +35,9 @@ from .decoder_prompts import prompt_boxes
 from .device import resolve_device
 from .fast_inference import autocast, resolve_precision
 from .model import SpdModel
-from .onnx_encoder import (EXPORTED_RUNTIMES, RUNTIME_NAMES, RUNTIME_PACKAGES, ExportedEncoder, exported_encoder,
-                           runtime_missing)
+from .exported_graphs import EXPORTED_RUNTIMES, RUNTIME_NAMES, RUNTIME_PACKAGES, first_installed, runtime_missing
+from .onnx_decoder import ExportedDecoder, exported_decoder
+from .onnx_encoder import ExportedEncoder, exported_encoder
 from .options import InferenceOptions
 from .prior_choice import CONTINUITY, LEARNED, RAW, PriorChoice, accepted_by, choose_prior, structure_found
 from .prompts import Prompts
@@ -110,15 +111,17 @@ class SpdPredictor:
         self.device = resolve_device(options.device)
         self.model = model.to(self.device).eval()
         self.batch_size = options.batch_size or self._default_batch_size()
-        self.decode_batch_size = max(self.batch_size, 8)
+        self.decode_batch_size = self._default_decode_batch_size()
         self.dtype = resolve_precision(options.precision, self.device)
         if fast:
             self.model.backbone.optimise_for_inference()
         self.notices: list[str] = []
         self._first_run_notices: list[str] = []
         self.runtime = self._resolve_runtime(options.runtime, fast and not compile)
+        self.decoder_runtime = self._decoder_runtime(options.runtime)
         self._encoder = torch.compile(self.model.backbone.encode) if compile else self.model.backbone.encode
         self._exported_encoder: ExportedEncoder | None = None
+        self._exported_decoders: dict[int, ExportedDecoder] = {}
         self.volume: Volume | None = None
         self.axis = 2
         self._stack: np.ndarray | None = None
@@ -152,7 +155,7 @@ class SpdPredictor:
 
     def _resolve_runtime(self, runtime: str, fast: bool) -> str:
         """``openvino`` or ``onnx`` (that runtime runs the exported encoder) or ``torch``; ``auto`` takes the first
-        of OpenVINO and ONNX Runtime that is installed, on the CPU in fp32."""
+        of OpenVINO and ONNX Runtime that is installed, on the CPU in fp32 (OpenVINO's encoder measured faster)."""
         if runtime == "torch" or (runtime == "auto" and not (fast and self.device.type == "cpu"
                                                              and self.dtype == torch.float32)):
             return "torch"
@@ -166,15 +169,24 @@ class SpdPredictor:
                 raise InputError(f"--runtime {runtime} needs {name} ({missing}): pip install "
                                  f"{RUNTIME_PACKAGES[runtime]} onnx, or use --runtime torch.")
             return runtime
-        missing = []
-        for name in EXPORTED_RUNTIMES:  # stop at the first installed one: each check imports a runtime
-            what = runtime_missing(name)
-            if what is None:
-                return name
-            missing.append(what)
-        self.notices.append(f"The encoder runs in torch, which is slower on the CPU than OpenVINO or ONNX Runtime "
-                            f"({'; '.join(sorted(set(missing)))}; pip install openvino onnx).")
+        found, missing = first_installed(EXPORTED_RUNTIMES)
+        if found:
+            return found
+        self.notices.append(f"The encoder and decoder run in torch, slower on the CPU than on OpenVINO or ONNX "
+                            f"Runtime ({'; '.join(sorted(set(missing)))}; pip install openvino onnx).")
         return "torch"
+
+    def _decoder_runtime(self, runtime: str) -> str:
+        """Where the mask decoder runs: where the encoder runs when a runtime was asked for; with ``auto``, ONNX
+        Runtime where it is installed (its decoder measured faster than OpenVINO's), else the encoder's runtime."""
+        if self.runtime == "torch" or runtime != "auto":
+            return self.runtime
+        return first_installed(("onnx", self.runtime))[0] or self.runtime
+
+    def _default_decode_batch_size(self) -> int:
+        if self.device.type != "cuda":
+            return 2  # measured on 2 cores: torch's decoder costs 1.8x as much per prompt set in batches of 8
+        return max(self.batch_size, 8)
 
     def _default_batch_size(self) -> int:
         if self.device.type != "cuda":
@@ -231,13 +243,16 @@ class SpdPredictor:
         with autocast(self.device, self.dtype):
             return self._encoder(images)
 
-    def prepare_encoder(self) -> float:
-        """Export the encoder now, if this predictor runs it on OpenVINO or ONNX Runtime; seconds spent exporting."""
+    def prepare_exports(self) -> float:
+        """Export the encoder and the decoders now, if this predictor runs them on OpenVINO or ONNX Runtime; seconds
+        spent exporting."""
         if self.runtime not in EXPORTED_RUNTIMES:
             return 0.0
-        already = self._exported_encoder is not None
-        encoder = self._exported()
-        return 0.0 if already else encoder.prepared_s
+        prepared = 0.0 if self._exported_encoder is not None else self._exported().prepared_s
+        for decoder in {id(d): d for d in (self.model.backbone.mask_decoder, self.model.base_decoder())}.values():
+            if id(decoder) not in self._exported_decoders:
+                prepared += self._runtime_decoder(decoder).prepared_s
+        return prepared
 
     def _exported(self) -> ExportedEncoder:
         """The exported encoder on this predictor's runtime, exported on first use (and kept in the model store for
@@ -252,6 +267,21 @@ class SpdPredictor:
                     f"Prepared the fast CPU encoder ({name}) in {self._exported_encoder.prepared_s:.1f} s; it is "
                     "kept for later runs of this model.")
         return self._exported_encoder
+
+    def _runtime_decoder(self, decoder):
+        """``decoder`` as this predictor runs it: its export on the decoder's runtime, exported on first use (and
+        kept in the model store), or the torch module itself."""
+        if self.decoder_runtime not in EXPORTED_RUNTIMES:
+            return decoder
+        if id(decoder) not in self._exported_decoders:
+            exported = exported_decoder(decoder, self.model.backbone.prompt_encoder.image_embedding_size[0],
+                                        torch.get_num_threads(), self.decoder_runtime)
+            if exported.prepared_s:
+                self._first_run_notices.append(
+                    f"Prepared the fast CPU decoder ({RUNTIME_NAMES[self.decoder_runtime]}) in "
+                    f"{exported.prepared_s:.1f} s; it is kept for later runs of this model.")
+            self._exported_decoders[id(decoder)] = exported
+        return self._exported_decoders[id(decoder)]
 
     def _with_memory_fallback(self, run: Callable[[list], TensorOrPair], items: list, limit: str) -> TensorOrPair:
         """``run(items)``; out of memory, halve ``items`` and the batch-size attribute ``limit`` for later
@@ -324,19 +354,28 @@ class SpdPredictor:
         keys = [self._request_key(request, decoder) for request in requests]
         found = {key: self._decoded[key] for key in keys if key in self._decoded}
         pending = {key: request for key, request in zip(keys, requests) if key not in found}
-        pending_keys, pending_requests = list(pending), list(pending.values())
-        for done in range(0, len(pending_requests), self.decode_batch_size):
+        # a batch holds requests of one shape (as many points, a box or none): padding points are tokens the decoder
+        # attends to, so padding would make a mask depend on what it was batched with
+        def shape(key):
+            return len(pending[key][1]), pending[key][3] is not None
+
+        pending_keys = sorted(pending, key=shape)
+        done = 0
+        while done < len(pending_keys):
             if cancel is not None and cancel():
                 raise Cancelled()
-            batch = pending_requests[done:done + self.decode_batch_size]
+            batch_keys = [key for key in pending_keys[done:done + self.decode_batch_size]
+                          if shape(key) == shape(pending_keys[done])]
+            batch = [pending[key] for key in batch_keys]
             self.encode(np.unique([t for t, *_ in batch]), cancel=cancel)
             batch_logits, batch_quality = self._with_memory_fallback(
                 lambda items: self._decode_batch(items, decoder), batch, "decode_batch_size")
             masks = (self._frame.maps_to_slice(batch_logits)[:, 0] > 0).cpu().numpy()
-            for key, mask, quality in zip(pending_keys[done:], masks, batch_quality.cpu().numpy()):
+            for key, mask, quality in zip(batch_keys, masks, batch_quality.cpu().numpy()):
                 found[key] = (mask, float(quality))
+            done += len(batch)
             if progress is not None:
-                progress(len(requests) - len(pending_requests) + done + len(batch), len(requests), Stage.DECODE)
+                progress(len(requests) - len(pending_keys) + done, len(requests), Stage.DECODE)
         self._remember(pending_keys, found)
         if not requests:
             return np.zeros((0,) + self._stack.shape[1:], bool), np.zeros(0, np.float32)
@@ -372,7 +411,8 @@ class SpdPredictor:
             boxes = torch.from_numpy(self._frame.points_to_model(corners).reshape(-1, 4).astype(np.float32))
             boxes = boxes.to(self.device)
         with autocast(self.device, self.dtype):
-            logits, quality = self.model.backbone.decode(embeddings, points, labels, boxes, decoder)
+            logits, quality = self.model.backbone.decode(embeddings, points, labels, boxes, self._runtime_decoder(
+                self.model.backbone.mask_decoder if decoder is None else decoder))
         return logits.float(), quality.float()
 
     def _union(self, requests, decoded: np.ndarray) -> np.ndarray:
@@ -482,7 +522,7 @@ class SpdPredictor:
         self._check_options(options)
         if options.batch_size:
             self.batch_size = options.batch_size
-            self.decode_batch_size = max(self.batch_size, 8)
+            self.decode_batch_size = max(self.batch_size, self._default_decode_batch_size())
         started = time.perf_counter()
         cpd = replace(options.cpd_config(self.config.cpd), validate=True)
         learned = None
