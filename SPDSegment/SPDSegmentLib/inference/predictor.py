@@ -111,14 +111,14 @@ class SpdPredictor:
         self.device = resolve_device(options.device)
         self.model = model.to(self.device).eval()
         self.batch_size = options.batch_size or self._default_batch_size()
-        self.decode_batch_size = self._default_decode_batch_size()
         self.dtype = resolve_precision(options.precision, self.device)
         if fast:
             self.model.backbone.optimise_for_inference()
         self.notices: list[str] = []
-        self._first_run_notices: list[str] = []
+        self._prepared_s = 0.0  # seconds spent exporting since the last run reported it
         self.runtime = self._resolve_runtime(options.runtime, fast and not compile)
         self.decoder_runtime = self._decoder_runtime(options.runtime)
+        self.decode_batch_size = self._default_decode_batch_size()
         self._encoder = torch.compile(self.model.backbone.encode) if compile else self.model.backbone.encode
         self._exported_encoder: ExportedEncoder | None = None
         self._exported_decoders: dict[int, ExportedDecoder] = {}
@@ -185,7 +185,9 @@ class SpdPredictor:
 
     def _default_decode_batch_size(self) -> int:
         if self.device.type != "cuda":
-            return 2  # measured on 2 cores: torch's decoder costs 1.8x as much per prompt set in batches of 8
+            # measured on 2 cores (docs/decoder_trials.py): per prompt set, torch's decoder is fastest one or two at a
+            # time (1.6x as slow in batches of 8), ONNX Runtime's and OpenVINO's in batches of 8
+            return 8 if self.decoder_runtime in EXPORTED_RUNTIMES else 2
         return max(self.batch_size, 8)
 
     def _default_batch_size(self) -> int:
@@ -262,10 +264,7 @@ class SpdPredictor:
             log.info("Preparing the fast CPU encoder (%s)...", name)
             self._exported_encoder = exported_encoder(self.model.backbone, self.config.image_size, self.encoder_key(),
                                                       torch.get_num_threads(), self.runtime)
-            if self._exported_encoder.prepared_s:
-                self._first_run_notices.append(
-                    f"Prepared the fast CPU encoder ({name}) in {self._exported_encoder.prepared_s:.1f} s; it is "
-                    "kept for later runs of this model.")
+            self._prepared_s += self._exported_encoder.prepared_s
         return self._exported_encoder
 
     def _runtime_decoder(self, decoder):
@@ -276,12 +275,20 @@ class SpdPredictor:
         if id(decoder) not in self._exported_decoders:
             exported = exported_decoder(decoder, self.model.backbone.prompt_encoder.image_embedding_size[0],
                                         torch.get_num_threads(), self.decoder_runtime)
-            if exported.prepared_s:
-                self._first_run_notices.append(
-                    f"Prepared the fast CPU decoder ({RUNTIME_NAMES[self.decoder_runtime]}) in "
-                    f"{exported.prepared_s:.1f} s; it is kept for later runs of this model.")
+            self._prepared_s += exported.prepared_s
             self._exported_decoders[id(decoder)] = exported
         return self._exported_decoders[id(decoder)]
+
+    def _prepared_notice(self) -> list[str]:
+        """The first run of a model on this machine says that it exported the fast CPU path, and how long it took."""
+        if not self._prepared_s:
+            return []
+        runtimes = (RUNTIME_NAMES[self.runtime] if self.decoder_runtime == self.runtime else
+                    f"encoder on {RUNTIME_NAMES[self.runtime]}, decoder on {RUNTIME_NAMES[self.decoder_runtime]}")
+        notice = (f"Prepared the fast CPU path ({runtimes}) in {self._prepared_s:.1f} s; it is kept for later runs of "
+                  "this model.")
+        self._prepared_s = 0.0
+        return [notice]
 
     def _with_memory_fallback(self, run: Callable[[list], TensorOrPair], items: list, limit: str) -> TensorOrPair:
         """``run(items)``; out of memory, halve ``items`` and the batch-size attribute ``limit`` for later
@@ -562,9 +569,8 @@ class SpdPredictor:
                 requests = self._requests(consensus, mode, cpd.tau, None)
                 decoder = self.model.base_decoder() if fell_back else None
                 masks = self._union(requests, self._decode(requests, decoder, progress, cancel)[0])
-        notices = list(self.notices) + self._first_run_notices + (
+        notices = list(self.notices) + self._prepared_notice() + (
             [f"{choice.reason[0].upper()}{choice.reason[1:]}."] if choice.reason else [])
-        self._first_run_notices = []
         seconds = time.perf_counter() - started
         audit = consensus.audit
         log.info("SPD (%s): %d slices segmented, %d prompts kept, %d rejected, %.1f s", choice.label,
