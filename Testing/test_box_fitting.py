@@ -9,29 +9,9 @@ import pytest
 
 from SPDSegmentLib.inference.box_fitting import (BoxFitting, Candidate, choose_half_size, dice, fill_gaps,
                                                  grow_by_overlap, keep_supported_regions, mask_box, region_holding)
+from stand_ins import SLICE_SHAPE, InscribedDiscDecoder, disc
 
-SHAPE = (12, 60, 80)
-
-
-def disc(centre, radius, shape=SHAPE[1:]):
-    yy, xx = np.mgrid[:shape[0], :shape[1]]
-    return np.hypot(xx - centre[0], yy - centre[1]) <= radius
-
-
-class InscribedDisc:
-    """A stand-in decoder: every box gives the disc inscribed in it, predicted IoU by the box's half-width."""
-
-    def __init__(self, iou_by_half_px=None):
-        self.iou_by_half_px = iou_by_half_px or {}
-        self.boxes = []
-        self.slices = []
-
-    def __call__(self, slices, boxes):
-        self.slices += [int(t) for t in slices]
-        self.boxes += [np.asarray(b, float) for b in boxes]
-        masks = [disc((box[:2] + box[2:]) / 2, (box[2] - box[0]) / 2) for box in boxes]
-        iou = [self.iou_by_half_px.get(round(float(box[2] - box[0]) / 2, 3), 0.5) for box in boxes]
-        return np.array(masks), np.array(iou)
+SHAPE = (12, *SLICE_SHAPE)
 
 
 def test_the_box_around_a_mask_is_its_extent_grown_by_the_margin():
@@ -62,7 +42,7 @@ def test_dice_by_hand():
 
 
 def test_the_box_size_is_converted_from_mm_with_the_pixel_size():
-    decoder = InscribedDisc({4.0: 0.9, 6.0: 0.9})
+    decoder = InscribedDiscDecoder({4.0: 0.9, 6.0: 0.9})
     candidates = [Candidate(t, np.array([[20.0, 30.0]])) for t in range(4)]
     # 2 mm pixels: 8 mm is 4 px, 12 mm is 6 px; both score 0.9, and with no tolerance the smaller wins the tie
     half, scores = choose_half_size(candidates, decoder, 2.0, BoxFitting(half_sizes_mm=(4.0, 8.0, 12.0), sample=4,
@@ -76,7 +56,7 @@ def test_gaps_of_up_to_six_slices_are_filled_by_default_each_from_its_nearest_se
     masks[0] = disc((20.0, 30.0), 6.0)
     masks[7] = disc((24.0, 30.0), 6.0)   # a 6-slice gap (1-6), the structure drifting 4 px to the right
     masks[9] = disc((24.0, 30.0), 6.0)   # a 1-slice gap (8)
-    filled, done = fill_gaps(masks, InscribedDisc(), BoxFitting())
+    filled, done = fill_gaps(masks, InscribedDiscDecoder(), BoxFitting())
     assert done == [1, 2, 3, 4, 5, 6, 8]
     pad = BoxFitting().pad_px
     # slices 1-3 take slice 0's box (grown by the margin), 4-6 and 8 slice 7's
@@ -85,7 +65,7 @@ def test_gaps_of_up_to_six_slices_are_filled_by_default_each_from_its_nearest_se
     assert all(np.array_equal(filled[t], from_7) for t in (4, 5, 6, 8))
     longer = np.zeros(SHAPE, bool)
     longer[0], longer[8] = masks[0], masks[7]  # a 7-slice gap (1-7): too long, left empty
-    assert fill_gaps(longer, InscribedDisc(), BoxFitting())[1] == []
+    assert fill_gaps(longer, InscribedDiscDecoder(), BoxFitting())[1] == []
 
 
 def candidates(points):
@@ -135,7 +115,7 @@ def test_a_rejected_click_joins_from_up_to_seven_slices_away_on_either_side_by_d
     for segmented, at, joins in ((0, 7, True), (0, 8, False), (11, 4, True), (11, 3, False)):
         masks = np.zeros(SHAPE, bool)
         masks[segmented] = structure
-        decoder = InscribedDisc()
+        decoder = InscribedDiscDecoder()
         grown, slices = grow_by_overlap(masks, [Candidate(at, click)], decoder, 6.0, BoxFitting())
         assert slices == ([at] if joins else []), (segmented, at)
         assert np.array_equal(grown[at], structure if joins else np.zeros_like(structure))
@@ -183,7 +163,7 @@ def rectangle(rows, columns):
 def test_the_default_box_sizes_and_sample_are_the_documented_ones():
     # docs/DEFAULT_MODEL.md section 2: half-sizes 6 to 48 mm, 8 clusters spread along the structure, the smallest
     # size within 0.05 of the best; the study's figures were measured with exactly these
-    decoder = InscribedDisc()
+    decoder = InscribedDiscDecoder()
     candidates = [Candidate(t, np.array([[30.0, 30.0]])) for t in range(20)]
     _, scores = choose_half_size(candidates, decoder, 1.0, BoxFitting())
     assert list(scores) == [6.0, 9.0, 12.0, 18.0, 24.0, 36.0, 48.0]
@@ -203,13 +183,13 @@ def test_the_fitted_box_settings_are_those_the_study_measured():
 
 @pytest.mark.parametrize("iou_at_9, chosen", [(0.84, 12.0), (0.86, 9.0)])
 def test_the_smallest_size_within_five_hundredths_of_the_best_wins(iou_at_9, chosen):
-    decoder = InscribedDisc({6.0: 0.70, 9.0: iou_at_9, 12.0: 0.90})
+    decoder = InscribedDiscDecoder({6.0: 0.70, 9.0: iou_at_9, 12.0: 0.90})
     candidates = [Candidate(t, np.array([[30.0, 30.0]])) for t in range(3)]
     assert choose_half_size(candidates, decoder, 1.0, BoxFitting())[0] == chosen
 
 
 def test_a_half_size_in_mm_becomes_a_fraction_of_a_pixel_where_it_does_not_divide():
-    decoder = InscribedDisc()
+    decoder = InscribedDiscDecoder()
     candidates = [Candidate(0, np.array([[30.0, 30.0]]))]
     choose_half_size(candidates, decoder, 2.0, BoxFitting(half_sizes_mm=(9.0,)))
     assert decoder.boxes[0].tolist() == [25.5, 25.5, 34.5, 34.5]  # 9 mm on 2 mm pixels: 4.5 px each side
@@ -251,8 +231,8 @@ def test_an_odd_gap_limit_and_a_fill_that_overlaps_its_neighbour_by_exactly_the_
     masks = np.zeros(SHAPE, bool)
     masks[0] = disc((20.0, 30.0), 6.0)
     masks[6] = disc((20.0, 30.0), 6.0)   # a 5-slice gap (1-5)
-    assert fill_gaps(masks, InscribedDisc(), BoxFitting(gap_slices=5))[1] == [1, 2, 3, 4, 5]
-    assert fill_gaps(masks, InscribedDisc(), BoxFitting(gap_slices=4))[1] == []
+    assert fill_gaps(masks, InscribedDiscDecoder(), BoxFitting(gap_slices=5))[1] == [1, 2, 3, 4, 5]
+    assert fill_gaps(masks, InscribedDiscDecoder(), BoxFitting(gap_slices=4))[1] == []
     source = rectangle(slice(10, 11), slice(10, 20))        # 10 px
     gap = np.zeros(SHAPE, bool)
     gap[0], gap[2] = source, source
@@ -310,7 +290,7 @@ def test_growth_reaches_one_slice_past_an_odd_gap_limit():
     for at, joins in ((6, True), (7, False)):
         masks = np.zeros(SHAPE, bool)
         masks[0] = structure
-        _, slices = grow_by_overlap(masks, [Candidate(at, click)], InscribedDisc(), 6.0, BoxFitting(gap_slices=5))
+        _, slices = grow_by_overlap(masks, [Candidate(at, click)], InscribedDiscDecoder(), 6.0, BoxFitting(gap_slices=5))
         assert slices == ([at] if joins else []), at
 
 
@@ -349,7 +329,7 @@ def test_growth_compares_with_other_slices_never_the_clicks_own():
 def test_growth_joins_from_the_next_slice_after():
     masks = np.zeros(SHAPE, bool)
     masks[4] = disc((20.0, 30.0), 6.0)
-    _, slices = grow_by_overlap(masks, candidates([(3, 20.0, 30.0)]), InscribedDisc(), 6.0, BoxFitting())
+    _, slices = grow_by_overlap(masks, candidates([(3, 20.0, 30.0)]), InscribedDiscDecoder(), 6.0, BoxFitting())
     assert slices == [3]
 
 
@@ -357,7 +337,7 @@ def test_a_gap_slice_takes_the_box_of_the_nearer_neighbour():
     masks = np.zeros(SHAPE, bool)
     masks[0] = disc((20.0, 30.0), 6.0)
     masks[4] = disc((40.0, 30.0), 6.0)
-    filled, done = fill_gaps(masks, InscribedDisc(), BoxFitting())
+    filled, done = fill_gaps(masks, InscribedDiscDecoder(), BoxFitting())
     assert done == [1, 2, 3]
     pad = BoxFitting().pad_px
     assert np.array_equal(filled[3], disc((40.0, 30.0), 6.0 + pad))   # 1 slice from slice 4, 3 from slice 0

@@ -15,8 +15,9 @@ from SPDSegmentLib.inference.continuity_prior import continuity_saliency
 from SPDSegmentLib.inference.cpd import KEPT_LOCAL, REJECTED, CpdConfig, distil_prompts
 from SPDSegmentLib.inference.prior_choice import CONTINUITY, LEARNED, RAW, choose_prior, structure_found
 from SPDSegmentLib.inference.prompts import Prompts
+from stand_ins import SLICE_SHAPE, InscribedDiscDecoder, disc
 
-SHAPE = (12, 60, 80)
+SHAPE = (12, *SLICE_SHAPE)
 SPACING = (2.0, 1.0)  # non-square pixels: x is 2 mm, y is 1 mm
 
 
@@ -263,11 +264,10 @@ class DiscDecoder:
     def __init__(self, radius=6.0, centre=(20.0, 30.0), neighbour=(50.0, 30.0)):
         self.radius, self.centre, self.neighbour = radius, np.array(centre), np.array(neighbour)
         self.calls = []
-        yy, xx = np.mgrid[:SHAPE[1], :SHAPE[2]]
-        self.grid = np.stack([xx, yy], -1).astype(float)
 
-    def disc(self, centre, radius):
-        return np.linalg.norm(self.grid - centre, axis=-1) <= radius
+    @staticmethod
+    def disc(centre, radius):
+        return disc(centre, radius)
 
     def __call__(self, slices, boxes):
         self.calls.append(len(slices))
@@ -314,25 +314,11 @@ def test_gaps_are_filled_from_a_neighbour_only_where_the_result_overlaps_it():
     assert fill_gaps(masks, elsewhere, BoxFitting(gap_slices=2))[1] == []
 
 
-class LocalDecoder:
-    """A stand-in decoder that answers every box with the disc inscribed in it, and records what it decoded."""
-
-    def __init__(self):
-        yy, xx = np.mgrid[:SHAPE[1], :SHAPE[2]]
-        self.grid = np.stack([xx, yy], -1).astype(float)
-        self.decoded = []
-
-    def __call__(self, slices, boxes):
-        self.decoded += [int(t) for t in slices]
-        discs = [np.linalg.norm(self.grid - (box[:2] + box[2:]) / 2, axis=-1) <= (box[2] - box[0]) / 2 for box in boxes]
-        return np.array(discs), np.full(len(boxes), 0.9)
-
-
 def test_rejected_prompts_join_the_structure_only_where_their_regions_overlap_it_slice_to_slice():
-    decoder = LocalDecoder()
+    decoder = InscribedDiscDecoder()
     masks = np.zeros(SHAPE, bool)
     for t in range(2, 6):
-        masks[t] = np.linalg.norm(decoder.grid - (20.0, 30.0), axis=-1) <= 6
+        masks[t] = disc((20.0, 30.0), 6)
     others = [Candidate(6, np.array([[23.0, 30.0]])),   # overlaps slice 5's disc by 3 px: joins
               Candidate(7, np.array([[26.0, 30.0]])),   # overlaps only slice 6's new region: joins after it
               Candidate(8, np.array([[60.0, 30.0]])),   # a distractor beside the structure: stays out
@@ -340,16 +326,16 @@ def test_rejected_prompts_join_the_structure_only_where_their_regions_overlap_it
               Candidate(11, np.array([[20.0, 30.0]]))]  # no segmented slice within reach 3: never decoded
     grown, slices = grow_by_overlap(masks, others, decoder, 6.0, BoxFitting(gap_slices=2))
     assert slices == [6, 7]
-    assert np.array_equal(grown[7], np.linalg.norm(decoder.grid - (26.0, 30.0), axis=-1) <= 6)
+    assert np.array_equal(grown[7], disc((26.0, 30.0), 6))
     assert not grown[[0, 1, 8, 9, 10, 11]].any() and np.array_equal(grown[2:6], masks[2:6])
-    assert 11 not in decoder.decoded and not masks[6:].any()  # the input is not changed
+    assert 11 not in decoder.slices and not masks[6:].any()  # the input is not changed
     # by default the reach is 7 (gap_slices + 1): slice 11 is compared with the nearest segmented slice before
     # it, 5 (6 off, before slices 6 and 7 join), where its disc lies whole, so a click past a skip joins
     grown, slices = grow_by_overlap(masks, others, decoder, 6.0, BoxFitting())
     assert slices == [6, 7, 11] and np.array_equal(grown[11], masks[5]) and not grown[[0, 1, 8, 9, 10]].any()
     # only the nearest segmented slice on each side counts: slice 9 is compared with 5, not with 2
     shifted = masks.copy()
-    shifted[5] = np.linalg.norm(decoder.grid - (50.0, 30.0), axis=-1) <= 6
+    shifted[5] = disc((50.0, 30.0), 6)
     assert grow_by_overlap(shifted, [Candidate(9, np.array([[20.0, 30.0]]))], decoder, 6.0, BoxFitting())[1] == []
     assert grow_by_overlap(masks, [Candidate(9, np.array([[20.0, 30.0]]))], decoder, 6.0, BoxFitting())[1] == [9]
     # the overlap share is the threshold: 3 px off, 0.69 of the disc lies in slice 5's

@@ -29,8 +29,6 @@ from SPDSegmentLib.inference.exported_graphs import OnnxRuntimeSession, OpenVino
 
 def model_inputs(cases_file: str, names: list[str], every: int) -> list[np.ndarray]:
     """(1, 3, 256, 256) encoder inputs of every ``every``-th slice of the named cases, as the predictor makes them."""
-    import torch
-
     from SPDSegmentLib.inference.model import build_model
     from SPDSegmentLib.inference.options import InferenceOptions
     from SPDSegmentLib.inference.predictor import SpdPredictor
@@ -40,9 +38,7 @@ def model_inputs(cases_file: str, names: list[str], every: int) -> list[np.ndarr
     images = []
     for case in load_named_cases(cases_file, names):
         predictor.set_volume(case.volume, case.axis)
-        stack = predictor._stack
-        images += [predictor._frame.images_to_model(torch.from_numpy(stack[[t]])).numpy()
-                   for t in range(0, len(stack), every)]
+        images += [predictor.model_inputs([t]).numpy() for t in range(0, predictor.slice_count, every)]
     return images
 
 

@@ -238,8 +238,19 @@ class SpdPredictor:
             if progress is not None:
                 progress(done, len(todo), Stage.ENCODE)
 
+    @property
+    def slice_count(self) -> int:
+        """Slices of the volume along the slicing axis (0 before :meth:`set_volume`)."""
+        return 0 if self._stack is None else len(self._stack)
+
+    def model_inputs(self, slices: list[int]) -> torch.Tensor:
+        """(B, 3, S, S) encoder inputs of these slices of the volume, on this predictor's device."""
+        if self._stack is None:
+            raise RuntimeError("Call set_volume(...) first.")
+        return self._frame.images_to_model(torch.from_numpy(self._stack[slices]).to(self.device))
+
     def _encode_slices(self, slices: list[int]) -> torch.Tensor:
-        images = self._frame.images_to_model(torch.from_numpy(self._stack[slices]).to(self.device))
+        images = self.model_inputs(slices)
         if self.runtime in EXPORTED_RUNTIMES:
             return self._exported()(images)
         with autocast(self.device, self.dtype):

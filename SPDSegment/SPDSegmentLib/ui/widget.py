@@ -232,7 +232,7 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         message = self._environmentProblem
         accelerated = None if message else self._acceleratorAvailable()
         if accelerated is not None and (device == "cpu" or (device == "auto" and not accelerated)):
-            message = _("Running on the CPU: expect about a second per slice.")
+            message = _("Running on the CPU: expect about half a second per traced slice.")
         self.ui.deviceWarningLabel.visible = bool(message)
         self.ui.deviceWarningLabel.text = message or ""
 
