@@ -197,3 +197,27 @@ def test_a_predictor_refuses_options_for_another_device_or_precision(litemedsam,
     predictor.set_volume(volume, 2)
     with pytest.raises(ValueError, match="precision"):
         predictor.predict(simulate_noisy_points(mask, 2, seed=9), InferenceOptions(device="cpu", precision="bf16"))
+
+
+def test_slices_only_the_learned_route_reads_are_encoded_only_when_it_runs():
+    """Choosing the prior reads the learned saliency at the prompts; CPD's neighbours are encoded for the learned
+    route, and on the continuity route only what the decoder segments is encoded."""
+    from SPDSegmentLib.tools.bench import bench_case
+
+    case, prompts = bench_case(30, prompts="centerline")
+    first, last = int(prompts.slices.min()), int(prompts.slices.max())
+    routes = {}
+    for prior in ("auto", "learned"):
+        predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", prior=prior))
+        predictor.set_volume(case.volume, 2)
+        result = predictor.predict(prompts)
+        routes[prior] = result.prior.route
+        encoded = set(predictor._embeddings)
+        assert set(int(t) for t in prompts.slices) <= encoded
+        if prior == "learned":
+            assert {first - 2, first - 1, last + 1, last + 2} <= encoded
+        else:
+            segmented = set(int(t) for t in np.flatnonzero(result.mask_kji.any(axis=(1, 2))))
+            assert encoded <= set(int(t) for t in prompts.slices) | set(int(t) for t in result.consensus.slices) | \
+                segmented | set(result.filled_slices)
+    assert routes == {"auto": "continuity", "learned": "learned"}

@@ -545,7 +545,9 @@ class SpdPredictor:
         cpd = replace(options.cpd_config(self.config.cpd), validate=True)
         learned = None
         if self.config.saliency and options.prior in ("auto", "learned"):
-            self.encode(self._slices_around(prompts, cpd.neighbours), progress, cancel)
+            # choosing the prior reads the learned saliency at the prompts only; the slices next to them are encoded
+            # when the learned route takes them (CPD borrows onto them), else only if the decoder needs them
+            self.encode(self._slices_around(prompts, 0), progress, cancel)
             learned = self._saliency
         continuity = None
         if options.prior != "raw":
@@ -554,6 +556,7 @@ class SpdPredictor:
         choice = choose_prior(options.prior, learned, continuity, prompts, cpd.tau)
         filled: list[int] = []
         if choice.route == LEARNED:
+            self.encode(self._slices_around(prompts, cpd.neighbours), progress, cancel)
             saliency = learned.copy()
             for t in choice.overruled_slices:
                 saliency[t] = continuity[t]
