@@ -185,9 +185,9 @@ class SpdPredictor:
 
     def _default_decode_batch_size(self) -> int:
         if self.device.type != "cuda":
-            # measured on 2 cores (docs/decoder_trials.py): per prompt set, torch's decoder is fastest one or two at a
-            # time (1.6x as slow in batches of 8), ONNX Runtime's and OpenVINO's in batches of 8
-            return 8 if self.decoder_runtime in EXPORTED_RUNTIMES else 2
+            # measured on 2 cores (docs/decoder_trials.py, docs/PERFORMANCE.md): two prompt sets at a time cost torch's
+            # decoder least; ONNX Runtime's is a little faster in batches of 8, but holds about 0.5 GB more
+            return 2
         return max(self.batch_size, 8)
 
     def _default_batch_size(self) -> int:
