@@ -88,22 +88,45 @@ def test_the_default_exports_both_its_decoders_once_and_a_later_predictor_reuses
         "torch"
 
 
-def test_a_mask_does_not_depend_on_what_it_was_batched_with(mr_crop):
-    """Requests with 0, 1 and 3 negative points beside one box: decoded one at a time and all together, the same
-    masks (padding one request's points to another's length would add tokens the decoder attends to)."""
+def decode_in_batches_of(size: int, requests, mr_crop):
     case = load_case(CaseSpec(*mr_crop))
+    predictor = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", runtime="torch"))
+    predictor.set_volume(case.volume, case.axis)
+    predictor.decode_batch_size = size
+    return predictor._decode(requests, None)
+
+
+def test_a_mask_does_not_depend_on_what_it_was_batched_with(mr_crop):
+    """Requests with 0, 1 and 3 negative points beside one box, and point prompts of 1 to 3 points: decoded one at
+    a time and all together, the same masks (padding one request's points to the length of the others in its batch
+    would add tokens the decoder attends to)."""
     box = np.array([[30.0, 30.0], [90.0, 100.0]])
     negatives = [np.zeros((0, 2)), np.array([[40.0, 45.0]]), np.array([[40.0, 45.0], [80.0, 90.0], [60.0, 35.0]])]
-    requests = [(1, xy, np.zeros(len(xy)), box) for xy in negatives] + [(2, negatives[1], np.zeros(1), box)]
-    decoded = {}
-    for batch in (1, 8):
-        predictor = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", runtime="torch"))
-        predictor.set_volume(case.volume, case.axis)
-        predictor.decode_batch_size = batch
-        decoded[batch] = predictor._decode(requests, None)
-    masks, quality = decoded[8]
-    assert masks.shape[0] == 4 and masks.any(axis=(1, 2)).all()
-    assert np.array_equal(masks, decoded[1][0])
-    assert np.allclose(quality, decoded[1][1], atol=1e-5)
+    with_box = [(1, xy, np.zeros(len(xy)), box) for xy in negatives] + [(2, negatives[1], np.zeros(1), box)]
+    clicks = np.array([[60.0, 65.0], [62.0, 70.0], [20.0, 20.0]])
+    labels = np.array([1.0, 1.0, 0.0])  # the third click is a negative one
+    points = [(t, clicks[:count], labels[:count], None) for t, count in ((1, 1), (2, 2), (1, 3))]
+    requests = with_box + points
+    masks, quality = decode_in_batches_of(8, requests, mr_crop)
+    alone, alone_quality = decode_in_batches_of(1, requests, mr_crop)
+    assert masks.shape[0] == 7 and masks.any(axis=(1, 2)).all()
+    assert np.array_equal(masks, alone)
+    assert np.allclose(quality, alone_quality, atol=1e-5)
     # the negative points do change the mask, so the check above could fail
     assert not np.array_equal(masks[0], masks[2])
+
+
+def test_point_prompts_are_padded_to_the_most_points_of_the_call_as_in_training(mr_crop):
+    """The tuned decoder was trained on a window's slices padded to the longest; a one-click request decoded beside
+    a three-click one gets the same two padding tokens wherever it lands, and without the longer request none."""
+    clicks = np.array([[60.0, 65.0], [62.0, 70.0], [64.0, 75.0]])
+    one, three = (1, clicks[:1], np.ones(1), None), (2, clicks, np.ones(3), None)
+    beside, _ = decode_in_batches_of(1, [one, three], mr_crop)
+    alone, _ = decode_in_batches_of(1, [one], mr_crop)
+    case = load_case(CaseSpec(*mr_crop))
+    predictor = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", runtime="torch"))
+    predictor.set_volume(case.volume, case.axis)
+    predictor.encode(np.array([1]))
+    padded = predictor._decode_batch([one], None, pad_to=3)[0]
+    assert np.array_equal(beside[0], (predictor._frame.maps_to_slice(padded)[:, 0] > 0).numpy()[0])
+    assert not np.array_equal(beside[0], alone[0])

@@ -111,11 +111,11 @@ def test_out_of_memory_in_the_decoder_caps_later_decoder_batches_only(litemedsam
     decode = predictor._decode_batch
     sizes = []
 
-    def decode_or_run_out(batch, decoder):
+    def decode_or_run_out(batch, decoder, pad_to):
         sizes.append(len(batch))
         if len(batch) > 2:
             raise torch.OutOfMemoryError("CUDA out of memory")
-        return decode(batch, decoder)
+        return decode(batch, decoder, pad_to)
 
     predictor._decode_batch = decode_or_run_out
     predictor.set_volume(case.volume, case.axis)

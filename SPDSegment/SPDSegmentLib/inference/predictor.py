@@ -366,16 +366,21 @@ class SpdPredictor:
 
         A request this predictor decoded before on this volume (same slice, prompts and decoder) is not decoded
         again: a re-run after an edit of the curve decodes only what the edit changed.
+
+        Padding points are tokens the decoder attends to, so no mask depends on the batch it lands in: point
+        prompts without a box are all padded to the most points any of them has in this call, as training pads the
+        slices of a window; a box and its points are never padded, as SAM takes them.
         """
         if cancel is not None and cancel():  # also when every request is read back
             raise Cancelled()
-        keys = [self._request_key(request, decoder) for request in requests]
+        pad_to = max((len(points) for _, points, _, box in requests if box is None), default=0)
+        keys = [self._request_key(request, decoder, pad_to) for request in requests]
         found = {key: self._decoded[key] for key in keys if key in self._decoded}
         pending = {key: request for key, request in zip(keys, requests) if key not in found}
-        # a batch holds requests of one shape (as many points, a box or none): padding points are tokens the decoder
-        # attends to, so padding would make a mask depend on what it was batched with
+
         def shape(key):
-            return len(pending[key][1]), pending[key][3] is not None
+            _, points, _, box = pending[key]
+            return (len(points), True) if box is not None else (pad_to, False)
 
         pending_keys = sorted(pending, key=shape)
         done = 0
@@ -387,7 +392,7 @@ class SpdPredictor:
             batch = [pending[key] for key in batch_keys]
             self.encode(np.unique([t for t, *_ in batch]), cancel=cancel)
             batch_logits, batch_quality = self._with_memory_fallback(
-                lambda items: self._decode_batch(items, decoder), batch, "decode_batch_size")
+                lambda items: self._decode_batch(items, decoder, pad_to), batch, "decode_batch_size")
             masks = (self._frame.maps_to_slice(batch_logits)[:, 0] > 0).cpu().numpy()
             for key, mask, quality in zip(batch_keys, masks, batch_quality.cpu().numpy()):
                 found[key] = (mask, float(quality))
@@ -400,10 +405,11 @@ class SpdPredictor:
         return np.stack([found[key][0] for key in keys]), np.array([found[key][1] for key in keys], np.float32)
 
     @staticmethod
-    def _request_key(request, decoder) -> tuple:
+    def _request_key(request, decoder, pad_to: int) -> tuple:
         t, points, labels, box = request
         return (int(t), None if decoder is None else id(decoder), np.asarray(points, np.float64).tobytes(),
-                np.asarray(labels, np.float64).tobytes(), b"" if box is None else np.asarray(box, np.float64).tobytes())
+                np.asarray(labels, np.float64).tobytes(),
+                np.asarray(box, np.float64).tobytes() if box is not None else pad_to)
 
     def _remember(self, keys: list[tuple], decoded: dict[tuple, tuple[np.ndarray, float]]) -> None:
         """Keep newly decoded masks for later runs, dropping the oldest beyond ``DECODE_CACHE_BYTES``."""
@@ -413,9 +419,11 @@ class SpdPredictor:
         while held > DECODE_CACHE_BYTES and self._decoded:
             held -= self._decoded.pop(next(iter(self._decoded)))[0].nbytes
 
-    def _decode_batch(self, batch, decoder) -> tuple[torch.Tensor, torch.Tensor]:
+    def _decode_batch(self, batch, decoder, pad_to: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         embeddings = torch.stack([self._embeddings[t] for t, *_ in batch]).float().to(self.device)
         longest = max(len(points) for _, points, _, _ in batch)
+        if batch[0][3] is None:
+            longest = max(longest, pad_to)
         points = labels = boxes = None
         if longest:
             points = np.zeros((len(batch), longest, 2), np.float32)
