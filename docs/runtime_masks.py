@@ -1,7 +1,8 @@
-"""Whether the runtime changes a mask: the default model as the accuracy study of docs/RESULTS.md ran it (the encoder
-on ONNX Runtime, the mask decoder in torch, in batches of 8) and as ``--runtime auto`` runs it now (the encoder on
-OpenVINO, the decoder exported to ONNX Runtime, in batches of 2), on the same prompts of development cases
-(centerline, 1 TP + 2-5 random points, and 10 random points per slice; seeds 0 and 1), voxel for voxel.
+"""Whether the runtime changes a mask: the default model with the encoder on ONNX Runtime and the mask decoder in
+torch, in batches of 8 (as the accuracy study ran before the decoder was exported), and as ``--runtime auto`` runs
+it (the encoder on OpenVINO, the decoder exported to ONNX Runtime, in batches of 2), on the same prompts of
+development cases (centerline, 1 TP + 2-5 random points, and 10 random points per slice; seeds 0 and 1), voxel
+for voxel.
 
 Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/runtime_masks.py CASES.json [CASE ...]
   CASES.json: the development cases file (runs/dev/dev_cases.json, written by docs/dev_results.sh).
