@@ -103,6 +103,23 @@ class OpenVinoSession:
 SESSIONS = {"onnx": OnnxRuntimeSession, "openvino": OpenVinoSession}
 
 
+class ExportedGraph:
+    """A kept export loaded into one runtime; the encoder and the decoder wrap it in their callers' signatures.
+
+    Attributes:
+        session: the runtime's session (:class:`OnnxRuntimeSession` or :class:`OpenVinoSession`).
+        runtime: ``onnx`` or ``openvino``.
+        path: the exported file (None when it is held in memory).
+        prepared_s: seconds spent exporting in this process (0.0 when a kept export was reused).
+    """
+
+    def __init__(self, session, path: Path | None, prepared_s: float):
+        self.session = session
+        self.runtime = session.runtime
+        self.path = path
+        self.prepared_s = prepared_s
+
+
 def export_key(identity: str, export_format: int) -> str:
     text = f"{identity}|torch {torch.__version__}|opset {OPSET}|format {export_format}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]

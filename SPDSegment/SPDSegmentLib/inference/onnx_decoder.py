@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .exported_graphs import OPSET, SESSIONS, kept_or_new_export
+from .exported_graphs import OPSET, SESSIONS, ExportedGraph, kept_or_new_export
 
 EXPORT_FORMAT = 1  # bump when the exported graph changes for the same weights
 INPUTS = ("image_embeddings", "image_pe", "sparse_prompt_embeddings", "dense_prompt_embeddings")
@@ -45,24 +45,13 @@ def decoder_identity(mask_decoder: nn.Module) -> str:
     return f"mask decoder|{digest.hexdigest()}"
 
 
-class ExportedDecoder:
+class ExportedDecoder(ExportedGraph):
     """Callable like the mask decoder it was exported from (keyword arguments, ``multimask_output=False``), on the
     CPU, running the exported graph on one runtime.
 
     One image per prompt set, as segment-anything's decoder takes them one image at a time: the batch of
     ``image_embeddings`` equals that of the prompts.
-
-    Attributes:
-        runtime: ``onnx`` or ``openvino``.
-        path: the exported file (None when it is held in memory).
-        prepared_s: seconds spent exporting in this process (0.0 when a kept export was reused).
     """
-
-    def __init__(self, session, path: Path | None, prepared_s: float):
-        self.session = session
-        self.runtime = session.runtime
-        self.path = path
-        self.prepared_s = prepared_s
 
     def __call__(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, sparse_prompt_embeddings: torch.Tensor,
                  dense_prompt_embeddings: torch.Tensor, multimask_output: bool = False):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .exported_graphs import OPSET, SESSIONS, kept_or_new_export
+from .exported_graphs import OPSET, SESSIONS, ExportedGraph, kept_or_new_export
 
 EXPORT_FORMAT = 2  # bump when the exported graph changes for the same weights
 
@@ -32,21 +32,9 @@ class _Encode(nn.Module):
         return self.backbone.encode(images)
 
 
-class ExportedEncoder:
+class ExportedEncoder(ExportedGraph):
     """Callable like ``backbone.encode``: (B, 3, S, S) float32 in [0, 1] -> (B, 256, e, e) on the CPU, running the
-    exported graph on one runtime.
-
-    Attributes:
-        runtime: ``onnx`` or ``openvino``.
-        path: the exported file (None when it is held in memory).
-        prepared_s: seconds spent exporting in this process (0.0 when a kept export was reused).
-    """
-
-    def __init__(self, session, path: Path | None, prepared_s: float):
-        self.session = session
-        self.runtime = session.runtime
-        self.path = path
-        self.prepared_s = prepared_s
+    exported graph on one runtime."""
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         array = images.detach().to("cpu", torch.float32).numpy()
