@@ -167,3 +167,57 @@ def test_focal_with_gamma_zero_and_no_alpha_is_bce_and_dice_loss_of_perfect_logi
     bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
     assert float(focal_loss(logits, target, gamma=0.0, alpha=None)) == pytest.approx(float(bce), rel=1e-5)
     assert float(dice_loss(target * 40 - 20, target)) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_dice_loss_averages_the_per_item_losses_of_a_batch_with_eps_one():
+    logits = torch.zeros(2, 1, 2, 2)  # probabilities 0.5 everywhere
+    target = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]).reshape(2, 1, 2, 2)
+    # item 0: 1 - (2 * 1 + 1) / (2 + 2 + 1) = 0.4; item 1: 1 - (0 + 1) / (2 + 0 + 1) = 2/3
+    assert float(dice_loss(logits, target)) == pytest.approx((0.4 + 2.0 / 3.0) / 2.0)
+    assert float(dice_loss(logits[:1], target[:1], eps=0.0)) == pytest.approx(0.5)
+
+
+def test_focal_loss_weights_hard_pixels_by_gamma_two_and_positives_by_alpha():
+    import math
+
+    logits = torch.tensor([0.0, 0.0, 2.0, -1.0]).reshape(1, 1, 2, 2)
+    target = torch.tensor([1.0, 0.0, 1.0, 1.0]).reshape(1, 1, 2, 2)
+    expected = []
+    for z, y in zip([0.0, 0.0, 2.0, -1.0], [1.0, 0.0, 1.0, 1.0]):
+        p = 1.0 / (1.0 + math.exp(-z))
+        p_t = p if y else 1.0 - p
+        expected.append((1.0 - p_t) ** 2 * -math.log(p_t) * (0.25 if y else 0.75))
+    assert float(focal_loss(logits, target)) == pytest.approx(sum(expected) / 4.0, rel=1e-5)
+    assert float(focal_loss(logits[..., :1, :1], target[..., :1, :1])) == pytest.approx(0.0625 * math.log(2.0))
+
+
+def test_segmentation_loss_weighs_dice_one_and_focal_twenty():
+    from SPDSegmentLib.training.losses import segmentation_loss
+
+    logits = torch.tensor([0.5, -1.5, 2.0, 0.0]).reshape(1, 1, 2, 2)
+    target = torch.tensor([1.0, 0.0, 0.0, 1.0]).reshape(1, 1, 2, 2)
+    dice, focal = float(dice_loss(logits, target)), float(focal_loss(logits, target))
+    assert float(segmentation_loss(logits, target)) == pytest.approx(dice + 20.0 * focal, rel=1e-6)
+    assert float(segmentation_loss(logits, target, 2.0, 3.0)) == pytest.approx(2.0 * dice + 3.0 * focal, rel=1e-6)
+
+
+def test_psc_of_an_empty_and_a_full_slice_is_one_and_both_pulls_every_slice():
+    probs = torch.zeros(2, 1, 2, 2)
+    probs[1] = 1.0
+    assert float(psc_loss(probs)) == pytest.approx(1.0)
+    assert float(psc_loss(probs[:1], "both")) == 0.0
+    three = torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 0.5, 0.5, 0.0], [0.0, 0.0, 1.0, 1.0]]).reshape(3, 1, 2, 2)
+    three.requires_grad_(True)
+    loss = psc_loss(three, "both")
+    assert float(loss) == pytest.approx(0.5)
+    loss.backward()
+    assert all(three.grad[t].abs().sum() > 0 for t in range(3))
+    with pytest.raises(ValueError, match="next, previous or both"):
+        psc_loss(three, "all")
+
+
+def test_psc_counts_a_tiny_but_non_empty_pair_and_skips_a_pair_below_eps():
+    probs = torch.zeros(2, 1, 1, 2)
+    probs[0, 0, 0, 0] = 1e-3
+    assert float(psc_loss(probs)) == pytest.approx(1.0)
+    assert float(psc_loss(probs, eps=1e-2)) == 0.0
