@@ -96,13 +96,15 @@ def test_results_page_leads_with_real_cases_and_checks_the_real_scan_targets(tmp
     report["rows"][len(base)]["hd95_mm"] = float("nan")  # one spd run on real-a came out empty
     assert not {t: m for t, _, m in target_checks(report, ["real-a", "real-b"], [])}[
         "no spd run on a real case ends with an empty segment"]
-    report["rows"][len(base)]["hd95_mm"] = 15.0
+    report["rows"][len(base)]["hd95_mm"] = 23.0  # real-a's spd HD95: (7 x 15 + 23) / 8 = 16 mm
     eval_dir, docs = tmp_path / "eval", tmp_path / "docs"
     docs.mkdir()
     write_report(report, eval_dir)
     page = results_page(eval_dir, docs, "## Notes\nhand-written", "12 s", "real-", "synthetic-").read_text(encoding="utf-8")
     assert page.index("## Real cases") < page.index("## Generated volumes") < page.index("## All cases")
     assert "Cases: real-a, real-b." in page and "| spd | 0 % | 100 % | 0 % |" in page
+    real_part = page[page.index("## Real cases"):page.index("## Generated volumes")]
+    assert "| frozen-boxes | 40.0 | 40.0 |" in real_part and "| spd | 16.0 | 15.0 |" in real_part
     assert "K = 10" in page and "hand-written" in page and "12 s" in page and "Targets met:" in page
     assert {p.name for p in docs.iterdir()} >= {"RESULTS.md", "results.png", "results_cases.png",
                                                  "results_robustness.png"}

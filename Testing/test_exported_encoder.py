@@ -49,7 +49,7 @@ def test_both_runtimes_give_the_torch_masks_share_the_exports_and_auto_takes_the
     case = load_case(CaseSpec(*mr_crop))
     curve = simulate_clinician_centerline(case.mask_kji, case.volume, case.axis, seed=0)
     prompts = curve_to_prompts([curve], case.volume, case.axis)
-    masks = {}
+    masks, saliency = {}, {}
     for runtime in ("torch", "auto", "onnx", "openvino"):
         predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", runtime=runtime))
         predictor.set_volume(case.volume, case.axis)
@@ -60,16 +60,18 @@ def test_both_runtimes_give_the_torch_masks_share_the_exports_and_auto_takes_the
         assert predictor.decoder_runtime == ("onnx" if runtime == "auto" else runtime)
         # the first run exports, in one notice; the other runtimes load the kept exports
         assert len(prepared) == (1 if runtime == "auto" else 0), result.notices
-        assert all("(encoder on OpenVINO, decoder on ONNX Runtime)" in notice for notice in prepared)
+        assert all("(encoder on OpenVINO, decoder and saliency head on ONNX Runtime)" in notice for notice in prepared)
+        saliency[runtime] = predictor._saliency.copy()  # the learned prior, on every slice the run encoded
     assert masks["torch"].any()
     for runtime in ("auto", "onnx", "openvino"):
         assert compute_dice(masks[runtime], masks["torch"]) >= 0.99, runtime
+        assert saliency["torch"].max() > 0 and np.abs(saliency[runtime] - saliency["torch"]).max() < 1e-3, runtime
     again = predictor.predict(prompts)
     assert not any(n.startswith("Prepared") for n in again.notices)
-    # the encoder and the decoder(s) the runs used, each with its record: no temporary file left
+    # the encoder, the decoder(s) and the saliency head the runs used, each with its record: no temporary file left
     kept = {suffix: sorted(path.stem for path in store.iterdir() if path.suffix == suffix)
             for suffix in (".json", ".onnx")}
-    assert len(list(store.iterdir())) == 2 * len(kept[".onnx"]) >= 4 and kept[".json"] == kept[".onnx"]
+    assert len(list(store.iterdir())) == 2 * len(kept[".onnx"]) >= 6 and kept[".json"] == kept[".onnx"]
 
 
 def test_a_damaged_export_is_rebuilt_not_trusted(litemedsam, store):

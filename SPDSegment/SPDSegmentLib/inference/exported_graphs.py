@@ -1,6 +1,6 @@
 """Parts of the model exported as ONNX graphs, kept in the model store, and run by OpenVINO or ONNX Runtime: the
-faster CPU paths of the image encoder (:mod:`.onnx_encoder`) and the mask decoder (:mod:`.onnx_decoder`); figures in
-docs/PERFORMANCE.md.
+faster CPU paths of the image encoder (:mod:`.onnx_encoder`), the mask decoder (:mod:`.onnx_decoder`) and the saliency
+head (:mod:`.onnx_saliency`); figures in docs/PERFORMANCE.md.
 
 A graph is exported once per identity (what it computes: the weights' hashes, the input size), torch version (the
 exporter), opset and export format, into ``<models_dir>/exported/<key>.onnx``, with ``<key>.json`` holding the
@@ -118,6 +118,15 @@ class ExportedGraph:
         self.runtime = session.runtime
         self.path = path
         self.prepared_s = prepared_s
+
+
+def weights_identity(label: str, module: torch.nn.Module) -> str:
+    """What an export of ``module`` computes: ``label``, then the SHA256 of its class and its weights."""
+    digest = hashlib.sha256(f"{type(module).__module__}.{type(module).__qualname__}".encode())
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return f"{label}|{digest.hexdigest()}"
 
 
 def export_key(identity: str, export_format: int) -> str:

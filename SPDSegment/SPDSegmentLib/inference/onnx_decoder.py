@@ -8,7 +8,6 @@ kept as :mod:`.exported_graphs` describes.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import warnings
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .exported_graphs import OPSET, SESSIONS, ExportedGraph, kept_or_new_export
+from .exported_graphs import OPSET, SESSIONS, ExportedGraph, kept_or_new_export, weights_identity
 
 EXPORT_FORMAT = 1  # bump when the exported graph changes for the same weights
 INPUTS = ("image_embeddings", "image_pe", "sparse_prompt_embeddings", "dense_prompt_embeddings")
@@ -34,15 +33,6 @@ class _SingleMask(nn.Module):
         return self.mask_decoder(image_embeddings=image_embeddings, image_pe=image_pe,
                                  sparse_prompt_embeddings=sparse_prompt_embeddings,
                                  dense_prompt_embeddings=dense_prompt_embeddings, multimask_output=False)
-
-
-def decoder_identity(mask_decoder: nn.Module) -> str:
-    """What the exported graph computes: the decoder's class and the SHA256 of its weights."""
-    digest = hashlib.sha256(f"{type(mask_decoder).__module__}.{type(mask_decoder).__qualname__}".encode())
-    for name, tensor in sorted(mask_decoder.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    return f"mask decoder|{digest.hexdigest()}"
 
 
 class ExportedDecoder(ExportedGraph):
@@ -91,6 +81,6 @@ def exported_decoder(mask_decoder: nn.Module, embedding_size: int, threads: int,
                      directory: Path | None = None) -> ExportedDecoder:
     """The kept export of this decoder, or a new one (kept for next time when the store can be written), loaded into
     ``runtime`` (``onnx`` or ``openvino``)."""
-    source, path, prepared = kept_or_new_export(decoder_identity(mask_decoder), EXPORT_FORMAT,
+    source, path, prepared = kept_or_new_export(weights_identity("mask decoder", mask_decoder), EXPORT_FORMAT,
                                                 lambda: export_bytes(mask_decoder, embedding_size), directory)
     return ExportedDecoder(SESSIONS[runtime](source, threads), path, prepared)

@@ -38,6 +38,7 @@ from .model import SpdModel
 from .exported_graphs import EXPORTED_RUNTIMES, RUNTIME_NAMES, RUNTIME_PACKAGES, first_installed, runtime_missing
 from .onnx_decoder import ExportedDecoder, exported_decoder
 from .onnx_encoder import ExportedEncoder, exported_encoder
+from .onnx_saliency import ExportedSaliencyHead, exported_saliency_head
 from .options import InferenceOptions
 from .prior_choice import CONTINUITY, LEARNED, RAW, PriorChoice, accepted_by, choose_prior, structure_found
 from .prompts import Prompts
@@ -122,6 +123,7 @@ class SpdPredictor:
         self._encoder = torch.compile(self.model.backbone.encode) if compile else self.model.backbone.encode
         self._exported_encoder: ExportedEncoder | None = None
         self._exported_decoders: dict[int, ExportedDecoder] = {}
+        self._exported_saliency: ExportedSaliencyHead | None = None
         self.volume: Volume | None = None
         self.axis = 2
         self._stack: np.ndarray | None = None
@@ -231,7 +233,7 @@ class SpdPredictor:
                     self._embeddings[t] = embedding
             if self.config.saliency:
                 embeddings = torch.stack([self._embeddings[t] for t in batch]).float()
-                probabilities = torch.sigmoid(self.model.saliency_logits(embeddings))
+                probabilities = torch.sigmoid(self._saliency_logits(embeddings))
                 self._saliency[batch] = self._frame.maps_to_slice(probabilities)[:, 0].float().cpu().numpy()
                 self._salient_slices.update(batch)
             done += len(batch)
@@ -257,14 +259,16 @@ class SpdPredictor:
             return self._encoder(images)
 
     def prepare_exports(self) -> float:
-        """Export the encoder and the decoders now, if this predictor runs them on OpenVINO or ONNX Runtime; seconds
-        spent exporting."""
+        """Export the encoder, the decoders and the saliency head now, if this predictor runs them on OpenVINO or ONNX
+        Runtime; seconds spent exporting."""
         if self.runtime not in EXPORTED_RUNTIMES:
             return 0.0
         prepared = 0.0 if self._exported_encoder is not None else self._exported().prepared_s
         for decoder in {id(d): d for d in (self.model.backbone.mask_decoder, self.model.base_decoder())}.values():
             if id(decoder) not in self._exported_decoders:
                 prepared += self._runtime_decoder(decoder).prepared_s
+        if self.config.saliency and self._exported_saliency is None:
+            prepared += self._runtime_saliency_head().prepared_s
         return prepared
 
     def _exported(self) -> ExportedEncoder:
@@ -290,12 +294,29 @@ class SpdPredictor:
             self._exported_decoders[id(decoder)] = exported
         return self._exported_decoders[id(decoder)]
 
+    def _runtime_saliency_head(self) -> ExportedSaliencyHead:
+        """The saliency head's export on the decoder's runtime (a small convolutional net like the decoder's upscaling),
+        exported on first use (and kept in the model store)."""
+        if self._exported_saliency is None:
+            head = self.model.saliency_head
+            size = self.model.backbone.prompt_encoder.image_embedding_size[0]
+            self._exported_saliency = exported_saliency_head(head, head.layers[0].in_channels, size,
+                                                             torch.get_num_threads(), self.decoder_runtime)
+            self._prepared_s += self._exported_saliency.prepared_s
+        return self._exported_saliency
+
+    def _saliency_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        if self.decoder_runtime in EXPORTED_RUNTIMES:
+            return self._runtime_saliency_head()(embeddings)
+        return self.model.saliency_logits(embeddings)
+
     def _prepared_notice(self) -> list[str]:
         """The first run of a model on this machine says that it exported the fast CPU path, and how long it took."""
         if not self._prepared_s:
             return []
+        rest = "decoder and saliency head" if self.config.saliency else "decoder"
         runtimes = (RUNTIME_NAMES[self.runtime] if self.decoder_runtime == self.runtime else
-                    f"encoder on {RUNTIME_NAMES[self.runtime]}, decoder on {RUNTIME_NAMES[self.decoder_runtime]}")
+                    f"encoder on {RUNTIME_NAMES[self.runtime]}, {rest} on {RUNTIME_NAMES[self.decoder_runtime]}")
         notice = (f"Prepared the fast CPU path ({runtimes}) in {self._prepared_s:.1f} s; it is kept for later runs of "
                   "this model.")
         self._prepared_s = 0.0

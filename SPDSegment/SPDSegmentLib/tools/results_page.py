@@ -26,10 +26,10 @@ def targets_table(checks: list[tuple[str, str, bool]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def per_case_table(report: dict) -> str:
-    per_case = case_summary(report)
+def per_case_table(report: dict, key: str = "dsc", scale: float = 100.0) -> str:
+    per_case = case_summary(report, key)
     lines = ["| method | " + " | ".join(report["cases"]) + " |", "|---|" + "---|" * len(report["cases"])]
-    lines += [f"| {name} | " + " | ".join(f"{values[c] * 100:.1f}" for c in report["cases"]) + " |"
+    lines += [f"| {name} | " + " | ".join(f"{values[c] * scale:.1f}" for c in report["cases"]) + " |"
               for name, values in per_case.items()]
     return "\n".join(lines) + "\n"
 
@@ -37,7 +37,9 @@ def per_case_table(report: dict) -> str:
 def subset_section(report: dict, title: str, cases: list[str], checks: list[tuple[str, str, bool]]) -> str:
     subset = subset_report(report, cases)
     parts = [f"\n## {title}\n", f"Cases: {', '.join(subset['cases'])}.\n", markdown_table(subset),
-             "\n**DSC (%) per case** (mean over protocols and seeds)\n", per_case_table(subset)]
+             "\n**DSC (%) per case** (mean over protocols and seeds)\n", per_case_table(subset),
+             "\n**HD95 (mm) per case** (mean over protocols and seeds, empty masks left out)\n",
+             per_case_table(subset, "hd95_mm", 1.0)]
     if subset.get("robustness"):
         counts = sorted(subset["robustness"][0]["dsc_by_count"])
         parts.append("\n**Robustness: DSC (%) with K random points per slice** "

@@ -148,13 +148,14 @@ def subset_report(report: dict, case_names: list[str]) -> dict:
             "robustness": robustness_summary(rows, names, counts)}
 
 
-def case_summary(report: dict) -> dict[str, dict[str, float]]:
-    """Mean DSC of each method on each case over the main protocols and seeds."""
+def case_summary(report: dict, key: str = "dsc") -> dict[str, dict[str, float]]:
+    """Mean of ``key`` (dsc, iou, hd95_mm, assd_mm) of each method on each case over the main protocols and seeds;
+    runs without the value (distances of an empty mask) are left out, NaN if no run has it."""
     table: dict[str, dict[str, float]] = {}
     for entry in report["summary"]:
         name = entry["method"]
-        table[name] = {case: float(np.mean([r["dsc"] for r in report["rows"] if r["method"] == name
-                                            and r["case"] == case and r["protocol"] in report["protocols"]]))
+        table[name] = {case: mean_sd([r[key] for r in report["rows"] if r["method"] == name and r["case"] == case
+                                      and r["protocol"] in report["protocols"]])[0]
                        for case in report["cases"]}
     return table
 
