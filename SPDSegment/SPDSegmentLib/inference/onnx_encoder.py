@@ -2,8 +2,8 @@
 (figures in docs/PERFORMANCE.md).
 
 The export holds the intensity normalisation and the LoRA tensors; it is identified by the encoder key (backbone
-weights, LoRA tensors, input size) and kept as :mod:`.exported_graphs` describes. The saliency head stays in
-torch, on the embeddings this returns (a 1x1-convolution head: microseconds).
+weights, LoRA tensors, input size) and kept as :mod:`.exported_graphs` describes. The saliency head reads the
+embeddings this returns in an export of its own (:mod:`.onnx_saliency`), so a new adapter's head needs no new encoder.
 """
 
 from __future__ import annotations
