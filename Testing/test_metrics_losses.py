@@ -205,7 +205,10 @@ def test_psc_of_an_empty_and_a_full_slice_is_one_and_both_pulls_every_slice():
     probs = torch.zeros(2, 1, 2, 2)
     probs[1] = 1.0
     assert float(psc_loss(probs)) == pytest.approx(1.0)
-    assert float(psc_loss(probs[:1], "both")) == 0.0
+    single = probs[1:].clone().requires_grad_(True)  # one full slice: no pair, so no loss and no pull
+    loss = psc_loss(single, "both")
+    loss.backward()
+    assert float(loss) == 0.0 and single.grad.abs().sum() == 0
     three = torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 0.5, 0.5, 0.0], [0.0, 0.0, 1.0, 1.0]]).reshape(3, 1, 2, 2)
     three.requires_grad_(True)
     loss = psc_loss(three, "both")
