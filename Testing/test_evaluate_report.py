@@ -108,3 +108,25 @@ def test_results_page_leads_with_real_cases_and_checks_the_real_scan_targets(tmp
     assert "K = 10" in page and "hand-written" in page and "12 s" in page and "Targets met:" in page
     assert {p.name for p in docs.iterdir()} >= {"RESULTS.md", "results.png", "results_cases.png",
                                                  "results_robustness.png"}
+
+
+def test_evaluate_gives_each_method_and_case_what_it_gives_alone_and_lists_rows_method_by_method(mr_crop, ct_crop):
+    """Methods share embeddings, and so do cases on one image (here the MR crop, before and after the CT): sharing
+    and dropping an image's embeddings after its last case change no mask."""
+    from SPDSegmentLib.inference.model import build_model
+    from SPDSegmentLib.inference.options import InferenceOptions
+    from SPDSegmentLib.training.dataset import CaseSpec
+    from SPDSegmentLib.training.evaluate import Method, evaluate
+
+    specs = [CaseSpec(*mr_crop, name="mr"), CaseSpec(*ct_crop, name="ct"), CaseSpec(*mr_crop, name="mr-again")]
+    methods = [Method("frozen-boxes", lambda: build_model("frozen"), InferenceOptions(prior="raw", prompt_mode="boxes")),
+               Method("spd", lambda: build_model("default"))]
+    together = evaluate(specs, methods, protocols=("noise",), seeds=(0,), device="cpu")
+    assert [(r["method"], r["case"]) for r in together["rows"]] == [
+        (m, c) for m in ("frozen-boxes", "spd") for c in ("mr", "ct", "mr-again")]
+    for method in methods:
+        for spec in specs:
+            alone = evaluate([spec], [method], protocols=("noise",), seeds=(0,), device="cpu")["rows"][0]
+            row = next(r for r in together["rows"] if r["method"] == method.name and r["case"] == spec.name)
+            assert row["dsc"] == pytest.approx(alone["dsc"], abs=1e-9) and row["route"] == alone["route"]
+    assert together["rows"][3]["dsc"] == pytest.approx(together["rows"][5]["dsc"], abs=1e-9)  # the same case twice

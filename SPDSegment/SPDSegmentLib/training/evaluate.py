@@ -103,16 +103,19 @@ def evaluate(specs: list[CaseSpec], methods: list[Method], protocols=("centerlin
     prompts = {(c, protocol, seed): case_prompts(case, protocol, seed)
                for c, case in enumerate(cases) for protocol in all_protocols for seed in seeds}
     rows = []
-    # methods with the same encoder (e.g. every rank-0 adapter on one backbone) share its embeddings
-    # and cases on one image (several labels of one scan) share them too
-    shared: dict[tuple[str, str, int], dict] = {}
+    predictors = []
     for method in methods:
         options = replace(method.options, device=device)
         predictor = SpdPredictor(method.build(), options)
-        encoder_key = predictor.encoder_key()
-        for case_index, case in enumerate(cases):
-            image = str(Path(case.spec.image).resolve())
-            predictor.set_volume(case.volume, case.axis, shared.setdefault((encoder_key, image, case.axis), {}))
+        predictors.append((method, options, predictor, predictor.encoder_key()))
+    # methods with the same encoder (e.g. every rank-0 adapter on one backbone) share its embeddings, and so do cases
+    # on one image (several labels of one scan); an image's embeddings are dropped after its last case
+    images = [str(Path(case.spec.image).resolve()) for case in cases]
+    shared: dict[tuple[str, str, int], dict] = {}
+    for case_index, case in enumerate(cases):
+        for method, options, predictor, encoder_key in predictors:
+            predictor.set_volume(case.volume, case.axis,
+                                 shared.setdefault((encoder_key, images[case_index], case.axis), {}))
             for protocol in all_protocols:
                 for seed in seeds:
                     result = predictor.predict(prompts[case_index, protocol, seed], options)
@@ -121,6 +124,10 @@ def evaluate(specs: list[CaseSpec], methods: list[Method], protocols=("centerlin
                                  "route": result.prior.route, **metrics["volume"], "slices": metrics["slices"]})
                     log.info("%s %s %s seed %d: DSC %.3f", method.name, case.spec.name, protocol, seed,
                              metrics["volume"]["dsc"])
+        if images[case_index] not in images[case_index + 1:]:
+            shared = {key: value for key, value in shared.items() if key[1] != images[case_index]}
+    order = {method.name: index for index, method in enumerate(methods)}
+    rows.sort(key=lambda row: order[row["method"]])  # method by method, as the report lists them
     names = [m.name for m in methods]
     reference = reference or ("spd" if "spd" in names else names[-1])
     main_rows = [r for r in rows if r["protocol"] in protocols]
