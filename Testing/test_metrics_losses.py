@@ -219,8 +219,11 @@ def test_psc_of_an_empty_and_a_full_slice_is_one_and_both_pulls_every_slice():
         psc_loss(three, "all")
 
 
-def test_psc_counts_a_tiny_but_non_empty_pair_and_skips_a_pair_below_eps():
+def test_psc_counts_a_tiny_but_non_empty_pair_and_skips_a_pair_up_to_eps():
     probs = torch.zeros(2, 1, 1, 2)
     probs[0, 0, 0, 0] = 1e-3
     assert float(psc_loss(probs)) == pytest.approx(1.0)
     assert float(psc_loss(probs, eps=1e-2)) == 0.0
+    probs[0, 0, 0, 0] = 0.25  # exactly eps (0.25 is exact in float32): still skipped
+    assert float(psc_loss(probs, eps=0.25)) == 0.0
+    assert float(psc_loss(probs, eps=0.125)) == pytest.approx(1.0)
