@@ -51,8 +51,9 @@ def write_segment(segmentation_node, volume_node, mask_kji: np.ndarray, name: st
 def segment_array(segmentation_node, segment_id: str, volume_node) -> np.ndarray:
     """(K, J, I) uint8 0/1 mask of one segment resampled onto ``volume_node``'s grid."""
     labelmap = slicer.vtkOrientedImageData()
+    # in the segmentation node's own frame (applyParentTransform off), like the reference grid below
     slicer.vtkSlicerSegmentationsModuleLogic.GetSegmentBinaryLabelmapRepresentation(segmentation_node, segment_id,
-                                                                                  labelmap)
+                                                                                  labelmap, False)
     reference = slicer.vtkOrientedImageData()
     reference.SetDimensions(volume_node.GetImageData().GetDimensions())
     reference.SetImageToWorldMatrix(numpy_to_matrix(np.linalg.inv(node_to_world(segmentation_node))
@@ -81,8 +82,9 @@ class SegmentSnapshot:
         self.labelmap = None
         if self.segment_id is not None:
             self.labelmap = slicer.vtkOrientedImageData()
+            # in the segmentation node's own frame, as SetBinaryLabelmapToSegment takes it back
             slicer.vtkSlicerSegmentationsModuleLogic.GetSegmentBinaryLabelmapRepresentation(
-                segmentation_node, self.segment_id, self.labelmap)
+                segmentation_node, self.segment_id, self.labelmap, False)
 
     def restore(self, segmentation_node, segment_id: str) -> None:
         """Put segment ``segment_id`` back as it was; remove it if the run created it."""
