@@ -215,30 +215,50 @@ def box(slices, rows, columns, shape=(4, 6, 8)):
     return mask
 
 
-def slicer_export(scene, segmentation, segment_id, volume) -> np.ndarray:
-    """The segment as Slicer's own export to a labelmap on the volume's grid gives it (what a user would check)."""
+def segment_in_world(segmentation, segment_id, volume) -> np.ndarray:
+    """The segment on the volume's grid, read independently of the bridge: each voxel centre of the volume, taken to
+    world RAS by hand (its IJK-to-RAS matrix, then its parent transform), is looked up in the segment's labelmap as
+    Slicer gives it in world RAS (the segmentation's parent transform applied by Slicer)."""
     import slicer
     from vtk.util import numpy_support
 
-    labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "export")
-    ids = vtk.vtkStringArray()
-    ids.InsertNextValue(segment_id)
-    assert slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(segmentation, ids, labelmap, volume)
-    i, j, k = labelmap.GetImageData().GetDimensions()
-    array = numpy_support.vtk_to_numpy(labelmap.GetImageData().GetPointData().GetScalars()).reshape(k, j, i)
-    scene.RemoveNode(labelmap)
-    return (array > 0).astype(np.uint8)
+    labelmap = slicer.vtkOrientedImageData()
+    assert slicer.vtkSlicerSegmentationsModuleLogic.GetSegmentBinaryLabelmapRepresentation(segmentation, segment_id,
+                                                                                          labelmap, True)
+    ijk_to_ras = vtk.vtkMatrix4x4()
+    volume.GetIJKToRASMatrix(ijk_to_ras)
+    to_world = np.eye(4)
+    if volume.GetParentTransformNode() is not None:
+        matrix = vtk.vtkMatrix4x4()
+        volume.GetParentTransformNode().GetMatrixTransformToWorld(matrix)
+        to_world = matrix_to_numpy(matrix)
+    image_to_world = vtk.vtkMatrix4x4()
+    labelmap.GetImageToWorldMatrix(image_to_world)
+    world_to_labelmap = np.linalg.inv(matrix_to_numpy(image_to_world))
+    i, j, k = volume.GetImageData().GetDimensions()
+    grid = np.stack(np.meshgrid(np.arange(i), np.arange(j), np.arange(k), indexing="ij"), -1).reshape(-1, 3)
+    homogeneous = np.c_[grid, np.ones(len(grid))].T
+    at = np.rint((world_to_labelmap @ to_world @ matrix_to_numpy(ijk_to_ras) @ homogeneous)[:3].T).astype(int)
+    extent = labelmap.GetExtent()
+    values = numpy_support.vtk_to_numpy(labelmap.GetPointData().GetScalars()).reshape(
+        extent[5] - extent[4] + 1, extent[3] - extent[2] + 1, extent[1] - extent[0] + 1)
+    inside = np.all((at >= [extent[0], extent[2], extent[4]]) & (at <= [extent[1], extent[3], extent[5]]), axis=1)
+    mask = np.zeros((k, j, i), np.uint8)
+    found = at[inside] - [extent[0], extent[2], extent[4]]
+    label = segmentation.GetSegmentation().GetSegment(segment_id).GetLabelValue()
+    mask[grid[inside, 2], grid[inside, 1], grid[inside, 0]] = values[found[:, 2], found[:, 1], found[:, 0]] == label
+    return mask
 
 
 @pytest.mark.parametrize("move_segmentation", [False, True])
 def test_a_written_segment_reads_back_voxel_for_voxel_and_leaves_the_others(slicer_scene, move_segmentation):
-    """The volume and the segmentation under different transforms: Slicer's own export is the independent answer
-    (reading the segment back without the segmentation's transform once misplaced it by three rows)."""
+    """The volume and the segmentation under different transforms, checked in world coordinates by hand (reading
+    the segment back once took Slicer's world labelmap for one in the segmentation's frame: three rows off)."""
     volume, segmentation = segmentation_setup(slicer_scene, move_segmentation)
     first = box(slice(0, 2), slice(1, 3), slice(2, 5))
     first_id = write_segment(segmentation, volume, first, "bowel")
     assert segmentation.GetSegmentation().GetSegment(first_id).GetName() == "bowel"
-    assert np.array_equal(slicer_export(slicer_scene.scene, segmentation, first_id, volume), first)
+    assert np.array_equal(segment_in_world(segmentation, first_id, volume), first)
     assert np.array_equal(segment_array(segmentation, first_id, volume), first)
     second = box(slice(1, 4), slice(2, 6), slice(0, 3))  # overlaps the first
     second_id = write_segment(segmentation, volume, second, "ileum", color=(0.1, 0.2, 0.3))
@@ -261,7 +281,7 @@ def test_a_snapshot_puts_a_segment_back_or_removes_the_one_a_run_made(slicer_sce
     assert snapshot.segment_id == bowel
     write_segment(segmentation, volume, box(slice(3, 4), slice(0, 2), slice(0, 2)), "bowel")
     snapshot.restore(segmentation, bowel)
-    assert np.array_equal(slicer_export(slicer_scene.scene, segmentation, bowel, volume), before)
+    assert np.array_equal(segment_in_world(segmentation, bowel, volume), before)
 
     new = SegmentSnapshot(segmentation, "ileum")
     assert new.segment_id is None and new.labelmap is None
