@@ -19,9 +19,9 @@ declare -A TESTS=(
   [inference/box_fitting.py]="Testing/test_box_fitting.py Testing/test_continuity_prior.py"
   [inference/metrics.py]="Testing/test_metrics_losses.py Testing/test_known_answers.py::test_metrics_command_hd95_and_assd_with_anisotropic_voxels"
   [training/losses.py]="Testing/test_metrics_losses.py Testing/test_known_answers.py::test_psc_on_three_slices_is_the_mean_of_its_two_pairs"
-  [bridge/volumes.py]="Testing/test_known_answers.py Testing/test_logic_mrml.py"
-  [bridge/markup_nodes.py]="Testing/test_known_answers.py Testing/test_logic_mrml.py"
-  [bridge/segmentation.py]="Testing/test_logic_mrml.py"
+  [bridge/volumes.py]="Testing/test_bridge.py Testing/test_known_answers.py::test_parent_transforms_on_the_volume_the_curve_or_both"
+  [bridge/markup_nodes.py]="Testing/test_bridge.py Testing/test_known_answers.py::test_parent_transforms_on_the_volume_the_curve_or_both"
+  [bridge/segmentation.py]="Testing/test_bridge.py"
 )
 MODULES=("$@")
 [ ${#MODULES[@]} -eq 0 ] && MODULES=("${!TESTS[@]}")
