@@ -194,7 +194,8 @@ def test_the_audit_list_labels_colours_and_locks_each_prompt(slicer_scene):
         assert node.GetNthControlPointLocked(index)
     assert node.GetNthControlPointDescription(1) == "from slice 4"
     display = node.GetDisplayNode()
-    assert np.allclose(display.GetSelectedColor(), (0.2, 0.85, 0.2)) and np.allclose(display.GetColor(), (0.9, 0.15, 0.15))
+    assert np.allclose(display.GetSelectedColor(), (0.2, 0.85, 0.2))
+    assert np.allclose(display.GetColor(), (0.9, 0.15, 0.15))
 
 
 def segmentation_setup(slicer_scene, move_segmentation: bool):

@@ -119,7 +119,8 @@ def test_evaluate_gives_each_method_and_case_what_it_gives_alone_and_lists_rows_
     from SPDSegmentLib.training.evaluate import Method, evaluate
 
     specs = [CaseSpec(*mr_crop, name="mr"), CaseSpec(*ct_crop, name="ct"), CaseSpec(*mr_crop, name="mr-again")]
-    methods = [Method("frozen-boxes", lambda: build_model("frozen"), InferenceOptions(prior="raw", prompt_mode="boxes")),
+    boxes = InferenceOptions(prior="raw", prompt_mode="boxes")
+    methods = [Method("frozen-boxes", lambda: build_model("frozen"), boxes),
                Method("spd", lambda: build_model("default"))]
     together = evaluate(specs, methods, protocols=("noise",), seeds=(0,), device="cpu")
     assert [(r["method"], r["case"]) for r in together["rows"]] == [
