@@ -60,7 +60,7 @@ def test_both_runtimes_give_the_torch_masks_share_the_exports_and_auto_takes_the
         assert predictor.decoder_runtime == ("onnx" if runtime == "auto" else runtime)
         # the first run exports, in one notice; the other runtimes load the kept exports
         assert len(prepared) == (1 if runtime == "auto" else 0), result.notices
-        assert all("(encoder on OpenVINO, decoder and saliency head on ONNX Runtime)" in notice for notice in prepared)
+        assert all("(encoder and saliency head on OpenVINO, decoder on ONNX Runtime)" in notice for notice in prepared)
         saliency[runtime] = predictor._saliency.copy()  # the learned prior, on every slice the run encoded
     assert masks["torch"].any()
     for runtime in ("auto", "onnx", "openvino"):

@@ -268,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "maximum if above tau (argmax); default: the model's")
     seg.add_argument("--batch-size", type=int, help="slices per encoder call (default: chosen for the device)")
     seg.add_argument("--runtime", default="auto", choices=["auto", "torch", "openvino", "onnx"],
-                     help="what runs the image encoder, the mask decoder and the saliency head: auto (on the CPU in "
-                          "fp32, the encoder on OpenVINO, the decoder and the head on ONNX Runtime, or all on "
+                     help="what runs the image encoder, the saliency head and the mask decoder: auto (on the CPU in "
+                          "fp32, the encoder and the head on OpenVINO, the decoder on ONNX Runtime, or all on "
                           "whichever is installed; torch elsewhere), torch, openvino or onnx (all on that one)")
     seg.add_argument("--output", required=True, help="segmentation: .seg.nrrd, .nii.gz or .nrrd")
     seg.add_argument("--saliency", help="saliency map output (.nii.gz or .nrrd), values in [0, 1]")

@@ -295,18 +295,19 @@ class SpdPredictor:
         return self._exported_decoders[id(decoder)]
 
     def _runtime_saliency_head(self) -> ExportedSaliencyHead:
-        """The saliency head's export on the decoder's runtime (a small convolutional net like the decoder's upscaling),
-        exported on first use (and kept in the model store)."""
+        """The saliency head's export on the encoder's runtime, exported on first use (and kept in the model store).
+        It runs after every encoded slice: on ONNX Runtime beside an OpenVINO encoder the two thread pools slowed the
+        encoder by more than the head's 9 ms a slice (docs/PERFORMANCE.md)."""
         if self._exported_saliency is None:
             head = self.model.saliency_head
             size = self.model.backbone.prompt_encoder.image_embedding_size[0]
             self._exported_saliency = exported_saliency_head(head, head.layers[0].in_channels, size,
-                                                             torch.get_num_threads(), self.decoder_runtime)
+                                                             torch.get_num_threads(), self.runtime)
             self._prepared_s += self._exported_saliency.prepared_s
         return self._exported_saliency
 
     def _saliency_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
-        if self.decoder_runtime in EXPORTED_RUNTIMES:
+        if self.runtime in EXPORTED_RUNTIMES:
             return self._runtime_saliency_head()(embeddings)
         return self.model.saliency_logits(embeddings)
 
@@ -314,9 +315,9 @@ class SpdPredictor:
         """The first run of a model on this machine says that it exported the fast CPU path, and how long it took."""
         if not self._prepared_s:
             return []
-        rest = "decoder and saliency head" if self.config.saliency else "decoder"
+        first = "encoder and saliency head" if self.config.saliency else "encoder"
         runtimes = (RUNTIME_NAMES[self.runtime] if self.decoder_runtime == self.runtime else
-                    f"encoder on {RUNTIME_NAMES[self.runtime]}, {rest} on {RUNTIME_NAMES[self.decoder_runtime]}")
+                    f"{first} on {RUNTIME_NAMES[self.runtime]}, decoder on {RUNTIME_NAMES[self.decoder_runtime]}")
         notice = (f"Prepared the fast CPU path ({runtimes}) in {self._prepared_s:.1f} s; it is kept for later runs of "
                   "this model.")
         self._prepared_s = 0.0
