@@ -89,8 +89,9 @@ def test_a_volume_node_that_cannot_be_segmented_says_what_to_do(slicer_scene):
     one = volume_node(scene, np.zeros((1, 1, 1), np.float32), (1, 1, 1), (0, 0, 0), np.eye(3), "one")
     with pytest.raises(InputError, match="'one' is empty"):
         volume_from_node(one)
-    line = volume_node(scene, np.zeros((1, 1, 2), np.float32), (1, 1, 1), (0, 0, 0), np.eye(3), "line")
-    assert volume_from_node(line).array_kji.shape == (1, 1, 2)  # two voxels are a volume
+    for shape in ((1, 1, 2), (1, 2, 1), (2, 1, 1)):  # two voxels along any axis are a volume
+        line = volume_node(scene, np.zeros(shape, np.float32), (1, 1, 1), (0, 0, 0), np.eye(3), "line")
+        assert volume_from_node(line).array_kji.shape == shape
     for bad in (np.nan, np.inf, -np.inf):
         array = np.zeros((2, 3, 3), np.float32)
         array[1, 2, 0] = bad
@@ -154,6 +155,13 @@ def test_curve_points_are_world_lps_through_the_curves_transform(slicer_scene):
     # a straight curve from RAS (5, -3, 9) to (5, -3, 19): L = -5, P = 3
     assert len(points) >= 2 and np.allclose(points[:, :2], [-5.0, 3.0])
     assert np.isclose(points[:, 2].min(), 9.0) and np.isclose(points[:, 2].max(), 19.0)
+
+
+def test_a_straight_curve_of_two_interpolated_points_is_enough(slicer_scene):
+    curve = curve_node(slicer_scene.scene, [(1.0, 2.0, 3.0), (1.0, 2.0, 13.0)])
+    curve.SetCurveTypeToLinear()
+    curve.SetNumberOfPointsPerInterpolatingSegment(1)
+    assert np.allclose(curve_points_lps(curve), [[-1.0, -2.0, 3.0], [-1.0, -2.0, 13.0]])
 
 
 def test_a_curve_with_too_few_or_too_many_points_says_what_to_do(slicer_scene, monkeypatch):
