@@ -176,9 +176,10 @@ def test_a_curve_with_too_few_or_too_many_points_says_what_to_do(slicer_scene, m
 
 def test_only_defined_control_points_count_in_world_lps(slicer_scene):
     scene = slicer_scene.scene
-    points = curve_node(scene, [(1.0, 2.0, 3.0), (7.0, 7.0, 7.0), (-4.0, 5.0, -6.0)], "clicks",
+    points = curve_node(scene, [(1.0, 2.0, 3.0), (7.0, 7.0, 7.0), (-4.0, 5.0, -6.0), (8.0, 8.0, 8.0)], "clicks",
                         "vtkMRMLMarkupsFiducialNode")
     points.UnsetNthControlPointPosition(1)  # a point still being placed
+    points.SetNthControlPointPositionMissing(3)  # a point skipped on purpose
     transform, _ = linear_transform(scene, rotation_z(90.0), (0.0, 0.0, 1.0))
     points.SetAndObserveTransformNodeID(transform.GetID())
     # rotated 90 degrees about S: (x, y) -> (-y, x); then up 1 mm in S; then R and A negated
@@ -204,6 +205,16 @@ def test_the_audit_list_labels_colours_and_locks_each_prompt(slicer_scene):
     display = node.GetDisplayNode()
     assert np.allclose(display.GetSelectedColor(), (0.2, 0.85, 0.2))
     assert np.allclose(display.GetColor(), (0.9, 0.15, 0.15))
+
+
+def test_the_audit_list_gets_a_display_node_where_it_has_none():
+    import slicer
+
+    scene = slicer.vtkMRMLScene()  # no markups logic, which would have made one when the node was added
+    node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "audit")
+    assert node.GetDisplayNode() is None
+    fill_audit_node(node, np.array([[1.0, 2.0, 3.0]]), ["rejected"], ["saliency 0.1"])
+    assert node.GetDisplayNode() is not None and np.allclose(node.GetDisplayNode().GetColor(), (0.9, 0.15, 0.15))
 
 
 def segmentation_setup(slicer_scene, move_segmentation: bool):
