@@ -158,10 +158,10 @@ def test_curve_points_are_world_lps_through_the_curves_transform(slicer_scene):
 
 
 def test_a_straight_curve_of_two_interpolated_points_is_enough(slicer_scene):
-    curve = curve_node(slicer_scene.scene, [(1.0, 2.0, 3.0), (1.0, 2.0, 13.0)])
+    curve = curve_node(slicer_scene.scene, [(1.25, 2.5, 3.75), (1.25, 2.5, 13.5)])
     curve.SetCurveTypeToLinear()
     curve.SetNumberOfPointsPerInterpolatingSegment(1)
-    assert np.allclose(curve_points_lps(curve), [[-1.0, -2.0, 3.0], [-1.0, -2.0, 13.0]])
+    assert np.allclose(curve_points_lps(curve), [[-1.25, -2.5, 3.75], [-1.25, -2.5, 13.5]])
 
 
 def test_a_curve_with_too_few_or_too_many_points_says_what_to_do(slicer_scene, monkeypatch):
