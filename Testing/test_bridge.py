@@ -89,9 +89,11 @@ def test_a_volume_node_that_cannot_be_segmented_says_what_to_do(slicer_scene):
     one = volume_node(scene, np.zeros((1, 1, 1), np.float32), (1, 1, 1), (0, 0, 0), np.eye(3), "one")
     with pytest.raises(InputError, match="'one' is empty"):
         volume_from_node(one)
-    for shape in ((1, 1, 2), (1, 2, 1), (2, 1, 1)):  # two voxels along any axis are a volume
-        line = volume_node(scene, np.zeros(shape, np.float32), (1, 1, 1), (0, 0, 0), np.eye(3), "line")
-        assert volume_from_node(line).array_kji.shape == shape
+    for shape in np.ndindex(2, 2, 2):  # two voxels along any axis or axes are a volume
+        shape = tuple(n + 1 for n in shape)
+        if shape != (1, 1, 1):
+            small = volume_node(scene, np.zeros(shape, np.float32), (1, 1, 1), (0, 0, 0), np.eye(3), "small")
+            assert volume_from_node(small).array_kji.shape == shape
     for bad in (np.nan, np.inf, -np.inf):
         array = np.zeros((2, 3, 3), np.float32)
         array[1, 2, 0] = bad
@@ -120,6 +122,13 @@ def test_a_node_under_a_non_linear_transform_is_refused_with_the_fix(slicer_scen
     node.SetAndObserveTransformNodeID(non_linear_transform(slicer_scene.scene).GetID())
     with pytest.raises(InputError, match="'warped' is under a non-linear transform; harden the transform"):
         volume_from_node(node)
+
+
+def test_image_data_holds_its_own_copy_of_the_voxels():
+    array = np.zeros((2, 3, 4), np.float32)
+    image = image_data_from_array(array)
+    array[1, 2, 3] = 7.0  # the caller's array changes (or is freed) after the call
+    assert image.GetScalarComponentAsDouble(3, 2, 1, 0) == 0.0
 
 
 def test_a_filled_volume_takes_the_reference_grid_voxels_and_transform(slicer_scene):
