@@ -302,6 +302,40 @@ def test_a_written_segment_reads_back_voxel_for_voxel_and_leaves_the_others(slic
     assert np.array_equal(segment_array(segmentation, second_id, volume), second)
 
 
+def test_a_segment_reads_back_on_a_smaller_grid_and_a_new_segmentation_takes_the_volumes_geometry(slicer_scene):
+    scene = slicer_scene.scene
+    big = volume_node(scene, np.zeros((4, 6, 8), np.float32), (1, 1, 1), (0, 0, 0), np.eye(3), "big")
+    crop = volume_node(scene, np.zeros((2, 3, 4), np.float32), (1, 1, 1), (2, 2, 1), np.eye(3), "crop")
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "segments")
+    role = segmentation.GetReferenceImageGeometryReferenceRole()
+    mask = box(slice(0, 4), slice(1, 5), slice(1, 7))
+    bowel = write_segment(segmentation, big, mask, "bowel")
+    assert segmentation.GetNodeReference(role) is big  # a new segmentation takes the volume's grid
+    # the crop starts at voxel (i, j, k) = (2, 2, 1) of the big volume: the segment beyond it is cut, not padded
+    assert np.array_equal(segment_array(segmentation, bowel, crop), mask[1:3, 2:5, 2:6])
+    assert np.allclose(segmentation.GetSegmentation().GetSegment(bowel).GetColor(), (0.9, 0.5, 0.2))
+    geometry = segmentation.GetSegmentation().GetConversionParameter("Reference image geometry")
+    write_segment(segmentation, crop, box(0, 0, 0, (2, 3, 4)), "ileum")
+    # a segmentation that holds segments keeps the grid the user made it on
+    assert segmentation.GetNodeReference(role) is big
+    assert segmentation.GetSegmentation().GetConversionParameter("Reference image geometry") == geometry
+    segmentation.RemoveNodeReferenceIDs(role)  # as one loaded from a .seg.nrrd: segments, no reference volume
+    write_segment(segmentation, crop, box(1, 1, 1, (2, 3, 4)), "colon")
+    assert segmentation.GetNodeReference(role) is None
+    assert segmentation.GetSegmentation().GetConversionParameter("Reference image geometry") == geometry
+
+
+def test_a_snapshot_puts_back_a_segment_one_voxel_wide(slicer_scene):
+    volume, segmentation = segmentation_setup(slicer_scene, False)
+    one = np.zeros((4, 6, 8), np.uint8)
+    one[3, 2, 0] = 1  # extent i 0..0, k 3..3
+    segment = write_segment(segmentation, volume, one, "bowel")
+    snapshot = SegmentSnapshot(segmentation, "bowel")
+    write_segment(segmentation, volume, box(slice(0, 2), slice(0, 2), slice(4, 8)), "bowel")
+    snapshot.restore(segmentation, segment)
+    assert np.array_equal(segment_in_world(segmentation, segment, volume), one)
+
+
 def test_a_snapshot_puts_a_segment_back_or_removes_the_one_a_run_made(slicer_scene):
     volume, segmentation = segmentation_setup(slicer_scene, True)
     before = box(slice(0, 3), slice(2, 4), slice(1, 6))
@@ -331,6 +365,8 @@ def test_a_snapshot_puts_a_segment_back_or_removes_the_one_a_run_made(slicer_sce
 def test_show_in_3d_builds_surfaces_and_shows_them(slicer_scene):
     volume, segmentation = segmentation_setup(slicer_scene, False)
     write_segment(segmentation, volume, box(slice(1, 3), slice(1, 5), slice(2, 6)), "bowel")
+    segmentation.CreateDefaultDisplayNodes()
+    segmentation.GetDisplayNode().SetVisibility3D(False)  # the user had hidden it in 3D
     show_in_3d(segmentation)
     assert segmentation.GetSegmentation().ContainsRepresentation("Closed surface")
     assert segmentation.GetDisplayNode().GetVisibility3D()

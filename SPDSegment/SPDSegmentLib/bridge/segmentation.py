@@ -59,8 +59,9 @@ def segment_array(segmentation_node, segment_id: str, volume_node) -> np.ndarray
     reference.SetImageToWorldMatrix(numpy_to_matrix(np.linalg.inv(node_to_world(segmentation_node))
                                                     @ ijk_to_world_ras(volume_node)))
     resampled = slicer.vtkOrientedImageData()
+    # nearest neighbour, and no padding: exactly the volume's grid, even where the segment reaches beyond it
     slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(labelmap, reference, resampled,
-                                                                                      False, True)
+                                                                                      False, False)
     i, j, k = resampled.GetDimensions()
     array = numpy_support.vtk_to_numpy(resampled.GetPointData().GetScalars()).reshape(k, j, i)
     label = segmentation_node.GetSegmentation().GetSegment(segment_id).GetLabelValue()
