@@ -199,8 +199,8 @@ def test_only_defined_control_points_count_in_world_lps(slicer_scene):
 
 def test_the_audit_list_labels_colours_and_locks_each_prompt(slicer_scene):
     node = curve_node(slicer_scene.scene, [(9.0, 9.0, 9.0)], "audit", "vtkMRMLMarkupsFiducialNode")
-    points_lps = np.array([[1.0, 2.0, 3.0], [-4.0, 5.0, 6.0], [7.0, -8.0, 9.0]])
-    statuses = ["kept-local", "kept-neighbour", "rejected"]
+    points_lps = np.array([[1.5, 2.25, 3.0], [-4.75, 5.5, 6.25], [7.0, -8.5, 9.75]])
+    statuses = np.array(["kept-local", "kept-neighbour", "rejected"])  # as the audit holds them
     fill_audit_node(node, points_lps, statuses, ["saliency 0.9", "from slice 4", "saliency 0.1"])
     assert node.GetNumberOfControlPoints() == 3  # the old point is gone
     for index, status in enumerate(statuses):
