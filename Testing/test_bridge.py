@@ -325,15 +325,29 @@ def test_a_segment_reads_back_on_a_smaller_grid_and_a_new_segmentation_takes_the
     assert segmentation.GetSegmentation().GetConversionParameter("Reference image geometry") == geometry
 
 
-def test_a_snapshot_puts_back_a_segment_one_voxel_wide(slicer_scene):
+@pytest.mark.parametrize("voxel", [(3, 2, 0), (0, 1, 6)])  # extents i 0..0 and k 3..3; j 1..1 below i 6..6
+def test_a_snapshot_puts_back_a_segment_of_one_voxel(slicer_scene, voxel):
     volume, segmentation = segmentation_setup(slicer_scene, False)
     one = np.zeros((4, 6, 8), np.uint8)
-    one[3, 2, 0] = 1  # extent i 0..0, k 3..3
+    one[voxel] = 1
     segment = write_segment(segmentation, volume, one, "bowel")
     snapshot = SegmentSnapshot(segmentation, "bowel")
-    write_segment(segmentation, volume, box(slice(0, 2), slice(0, 2), slice(4, 8)), "bowel")
+    write_segment(segmentation, volume, box(slice(0, 2), slice(3, 5), slice(1, 4)), "bowel")
     snapshot.restore(segmentation, segment)
     assert np.array_equal(segment_in_world(segmentation, segment, volume), one)
+
+
+def test_segments_sharing_one_labelmap_layer_read_back_apart(slicer_scene):
+    """Slicer keeps segments that do not overlap in one layer, each with its own label value."""
+    volume, segmentation = segmentation_setup(slicer_scene, True)
+    first, second = box(slice(0, 2), slice(0, 2), slice(0, 3)), box(slice(2, 4), slice(3, 6), slice(4, 8))
+    first_id = write_segment(segmentation, volume, first, "bowel")
+    second_id = write_segment(segmentation, volume, second, "ileum")
+    segmentation.GetSegmentation().CollapseBinaryLabelmaps(False)
+    labels = {segmentation.GetSegmentation().GetSegment(i).GetLabelValue() for i in (first_id, second_id)}
+    assert len(labels) == 2 and segmentation.GetSegmentation().GetNumberOfLayers() == 1
+    assert np.array_equal(segment_array(segmentation, first_id, volume), first)
+    assert np.array_equal(segment_array(segmentation, second_id, volume), second)
 
 
 def test_a_snapshot_puts_a_segment_back_or_removes_the_one_a_run_made(slicer_scene):
