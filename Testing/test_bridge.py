@@ -376,6 +376,28 @@ def test_a_snapshot_puts_a_segment_back_or_removes_the_one_a_run_made(slicer_sce
     assert np.array_equal(segment_array(segmentation, bowel, volume), before)
 
 
+def test_a_segment_read_on_a_grid_shifted_by_less_than_half_a_voxel_takes_the_nearest_voxels(slicer_scene):
+    scene = slicer_scene.scene
+    volume = volume_node(scene, np.zeros((4, 6, 8), np.float32), (1, 1, 1), (0, 0, 0), np.eye(3), "volume")
+    shifted = volume_node(scene, np.zeros((4, 6, 8), np.float32), (1, 1, 1), (0.3, -0.3, 0.2), np.eye(3), "shifted")
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "segments")
+    mask = box(slice(1, 3), slice(1, 5), slice(2, 7))
+    bowel = write_segment(segmentation, volume, mask, "bowel")
+    assert np.array_equal(segment_array(segmentation, bowel, shifted), mask)  # no blend at the edges
+
+
+def test_show_in_3d_makes_the_display_node_where_there_is_none(slicer_scene):
+    import slicer
+
+    scene = slicer.vtkMRMLScene()  # no segmentations logic on this scene, which would have made one
+    volume = volume_node(scene, np.zeros((4, 6, 8), np.float32), (1, 1, 1), (0, 0, 0), np.eye(3), "volume")
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "segments")
+    write_segment(segmentation, volume, box(slice(1, 3), slice(1, 5), slice(2, 6)), "bowel")
+    assert segmentation.GetDisplayNode() is None
+    show_in_3d(segmentation)
+    assert segmentation.GetDisplayNode() is not None and segmentation.GetDisplayNode().GetVisibility3D()
+
+
 def test_show_in_3d_builds_surfaces_and_shows_them(slicer_scene):
     volume, segmentation = segmentation_setup(slicer_scene, False)
     write_segment(segmentation, volume, box(slice(1, 3), slice(1, 5), slice(2, 6)), "bowel")
