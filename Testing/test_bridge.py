@@ -1,12 +1,12 @@
 """The MRML bridge on real MRML (slicer-core), without a model: volume nodes to LPS geometry through parent
-transforms, markups to LPS points, the audit point list, and one segment written, read back and undone. Expected
+transforms, markups to LPS points, the audit point list, and segments written, read back and undone. Expected
 values are worked out by hand from the node's settings, not through the bridge."""
 
 import numpy as np
 import pytest
 import vtk
 
-from SPDSegmentLib.bridge import markup_nodes, volumes
+from SPDSegmentLib.bridge import markup_nodes
 from SPDSegmentLib.bridge.markup_nodes import control_points_lps, curve_points_lps, fill_audit_node
 from SPDSegmentLib.bridge.segmentation import SegmentSnapshot, segment_array, show_in_3d, write_segment
 from SPDSegmentLib.bridge.volumes import (fill_volume_like, image_data_from_array, matrix_to_numpy, numpy_to_matrix,
