@@ -210,3 +210,30 @@ def test_tau_one_is_refused_dedup_zero_keeps_repeats_and_the_empty_rule_compares
     saliency = saliency_with_blob(on=(2,))
     fallback = distil_prompts(prompts((2, 15, 15)), saliency, CpdConfig(neighbours=0, empty=typed))
     assert fallback.audit.count(FALLBACK) == 1
+
+
+def test_argmax_fills_only_slices_within_n_of_a_prompt_and_only_above_tau():
+    saliency = np.full((9, 12, 12), 0.9, np.float32)
+    saliency[:, 3, 4] = 0.95  # each slice's argmax
+    result = distil_prompts(prompts((4, 6.0, 6.0)), saliency, CpdConfig(neighbours=1, empty="argmax"))
+    assert result.slices.tolist() == [3, 4, 5]  # never 2 or 6, one slice past the reach
+    at_tau = np.full((3, 12, 12), 0.5, np.float32)
+    at_tau[0, 6, 6] = 0.9
+    result = distil_prompts(prompts((0, 6.0, 6.0)), at_tau, CpdConfig(neighbours=1, empty="argmax"))
+    assert FALLBACK not in result.audit.status.tolist()  # slice 1's best is exactly tau: not above it
+    assert result.slices.tolist() == [0]
+
+
+def test_points_exactly_dedup_px_apart_count_as_one_and_a_negative_dedup_is_refused():
+    result = distil_prompts(prompts((2, 6.0, 7.0), (2, 8.0, 7.0)), saliency_with_blob(),
+                            CpdConfig(neighbours=0, dedup_px=2.0))
+    assert result.prompts.on_slice(2).tolist() == [[6.0, 7.0]]
+    with pytest.raises(ValueError, match="dedup_px must be >= 0"):
+        CpdConfig(dedup_px=-0.5)
+
+
+def test_a_config_cannot_be_changed_once_made():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        CpdConfig().tau = 0.1

@@ -38,7 +38,7 @@ class CpdConfig:
         tau: saliency threshold a prompt must exceed, in [0, 1).
         neighbours: n, the slices on each side a prompt may be borrowed from (0 = local validation only).
         validate: False passes every prompt through unchecked (the raw-prompt baselines).
-        dedup_px: consensus points closer than this (slice pixels) to a kept one are dropped.
+        dedup_px: consensus points no farther than this (slice pixels) from a kept one are dropped.
         empty: ``skip`` or ``argmax``, what to do with a slice whose consensus is empty.
     """
 
