@@ -22,7 +22,7 @@ def test_exported_saliency_head_gives_torchs_logits_for_any_number_of_slices(mr_
     with torch.no_grad():
         embeddings = model.backbone.encode(images)
         expected = model.saliency_logits(embeddings)
-    head = exported_saliency_head(model.saliency_head, 256, 64, threads=2, runtime=runtime, directory=tmp_path)
+    head = exported_saliency_head(model.saliency_head, 64, threads=2, runtime=runtime, directory=tmp_path)
     assert isinstance(head, ExportedSaliencyHead) and head.runtime == runtime and head.prepared_s > 0
     for count in (1, 3):
         got = head(embeddings[:count])
@@ -32,13 +32,13 @@ def test_exported_saliency_head_gives_torchs_logits_for_any_number_of_slices(mr_
 
 def test_a_head_with_other_weights_gets_its_own_export(tmp_path):
     head = build_model("default").saliency_head
-    first = exported_saliency_head(head, 256, 64, threads=1, directory=tmp_path)
-    again = exported_saliency_head(head, 256, 64, threads=1, directory=tmp_path)
+    first = exported_saliency_head(head, 64, threads=1, directory=tmp_path)
+    again = exported_saliency_head(head, 64, threads=1, directory=tmp_path)
     assert again.path == first.path and again.prepared_s == 0.0
     retrained = copy.deepcopy(head)
     with torch.no_grad():
         retrained.layers[-1].bias += 1.0
-    other = exported_saliency_head(retrained, 256, 64, threads=1, directory=tmp_path)
+    other = exported_saliency_head(retrained, 64, threads=1, directory=tmp_path)
     assert other.path != first.path and other.prepared_s > 0
     embeddings = torch.randn(1, 256, 64, 64)
     assert torch.allclose(other(embeddings), first(embeddings) + 1.0, atol=1e-4)

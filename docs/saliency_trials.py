@@ -34,8 +34,7 @@ class HeadOn(SpdPredictor):
             return self.model.saliency_logits(embeddings)
         if self._exported_saliency is None or self._exported_saliency.runtime != self.head_runtime:
             head = self.model.saliency_head
-            self._exported_saliency = exported_saliency_head(head, head.layers[0].in_channels, 64,
-                                                             torch.get_num_threads(), self.head_runtime)
+            self._exported_saliency = exported_saliency_head(head, 64, torch.get_num_threads(), self.head_runtime)
         return self._exported_saliency(embeddings)
 
     def _encode_slices(self, slices):
@@ -48,7 +47,7 @@ class HeadOn(SpdPredictor):
 def head_alone(head: torch.nn.Module) -> None:
     embeddings = torch.randn(1, 256, 64, 64)
     directory = Path(tempfile.mkdtemp())
-    runners = {"torch": head, **{runtime: exported_saliency_head(head, 256, 64, 2, runtime, directory)
+    runners = {"torch": head, **{runtime: exported_saliency_head(head, 64, 2, runtime, directory)
                                  for runtime in ("onnx", "openvino")}}
     with torch.no_grad():
         for name, run in runners.items():

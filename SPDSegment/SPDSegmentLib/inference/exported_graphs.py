@@ -104,7 +104,8 @@ SESSIONS = {"onnx": OnnxRuntimeSession, "openvino": OpenVinoSession}
 
 
 class ExportedGraph:
-    """A kept export loaded into one runtime; the encoder and the decoder wrap it in their callers' signatures.
+    """A kept export loaded into one runtime; the encoder, the decoder and the saliency head wrap it in their callers'
+    signatures.
 
     Attributes:
         session: the runtime's session (:class:`OnnxRuntimeSession` or :class:`OpenVinoSession`).

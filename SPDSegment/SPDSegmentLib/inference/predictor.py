@@ -299,10 +299,9 @@ class SpdPredictor:
         It runs after every encoded slice: on ONNX Runtime beside an OpenVINO encoder the two thread pools slowed the
         encoder by more than the head's 9 ms a slice (docs/PERFORMANCE.md)."""
         if self._exported_saliency is None:
-            head = self.model.saliency_head
             size = self.model.backbone.prompt_encoder.image_embedding_size[0]
-            self._exported_saliency = exported_saliency_head(head, head.layers[0].in_channels, size,
-                                                             torch.get_num_threads(), self.runtime)
+            self._exported_saliency = exported_saliency_head(self.model.saliency_head, size, torch.get_num_threads(),
+                                                             self.runtime)
             self._prepared_s += self._exported_saliency.prepared_s
         return self._exported_saliency
 
