@@ -1,5 +1,6 @@
 """Curve-to-slice geometry on oblique and flipped volumes; RAS/LPS <-> IJK; the model frame."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -202,4 +203,11 @@ def test_intensities_scale_between_the_half_and_the_99_and_a_half_percentiles():
     assert scaled.dtype == np.float32
     assert (scaled[4], scaled[999]) == (0.0, 1.0) and 0.0 < scaled[5] and scaled[994] < 1.0
     np.testing.assert_allclose(scaled[500], (500 - low) / (high - low), rtol=1e-5)
-    assert np.array_equal(normalise_intensity(np.full((3, 4), 7.0)), np.zeros((3, 4), np.float32))
+    for constant in (0.0, 0.5, 7.0):  # a blank volume scales to zeros, never to NaN
+        assert np.array_equal(normalise_intensity(np.full((3, 4), constant)), np.zeros((3, 4), np.float32))
+
+
+def test_a_model_frame_cannot_be_changed_once_made():
+    frame = ModelFrame(32, 64, 64)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        frame.size = 128
