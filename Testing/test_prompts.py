@@ -106,3 +106,14 @@ def test_a_slice_keeps_at_most_the_asked_number_of_distinct_pixels_spread_from_e
     assert three.xy[:, 0].tolist() == [2.0, 14.0, 25.0]
     short = curve_to_prompts(np.array([[2.0, 10, 2], [4.0, 10, 2]]), volume, 2, spline=False, step_mm=1.0)
     assert short.xy[:, 0].tolist() == [2.0, 3.0, 4.0]  # fewer than the limit: each distinct pixel once
+
+
+def test_the_curve_is_sampled_every_quarter_of_the_finest_spacing_by_default():
+    volume = Volume(np.zeros((12, HEIGHT, WIDTH), np.float32), (0.7, 0.9, 3.0), (0.0, 0.0, 0.0), np.eye(3))
+    angle = np.linspace(0, 3 * np.pi, 9)
+    curve = np.stack([6 + 4 * np.cos(angle), 8 + 5 * np.sin(angle), np.linspace(1, 32, 9)], axis=1)
+    default = curve_to_prompts(curve, volume, axis=2)
+    quarter = curve_to_prompts(curve, volume, axis=2, step_mm=0.7 / 4)
+    assert np.array_equal(default.slice_index, quarter.slice_index) and np.array_equal(default.xy, quarter.xy)
+    coarse = curve_to_prompts(curve, volume, axis=2, step_mm=0.7)  # a full spacing misses pixels the curve crosses
+    assert len(coarse) < len(default)
