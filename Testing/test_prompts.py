@@ -21,6 +21,8 @@ def test_prompts_refuse_unequal_lengths_and_take_many_points():
         Prompts([0, 1, 2], np.zeros((4, 2)), np.ones(4, bool))
     with pytest.raises(ValueError, match="same length"):
         Prompts([0, 1, 2, 3], np.zeros((3, 2)), np.ones(3, bool))
+    with pytest.raises(ValueError, match="same length"):
+        Prompts([0, 1, 2], np.zeros((3, 2)), np.ones(2, bool))
     many = Prompts(np.zeros(300, int), np.zeros((300, 2)), np.ones(300, bool))  # lengths beyond the small-int cache
     assert len(many) == 300
     column = Prompts(np.array([[1], [2]]), [[1.0, 2.0], [3.0, 4.0]], [[True], [False]])
@@ -80,13 +82,15 @@ def test_points_on_the_half_pixel_edges_of_a_slice_are_kept_and_points_beyond_ar
                        [WIDTH - 0.5, -0.5, 3], [4.0, 5.0, 1.4]])
     beyond = np.array([[-1.0, 5, 2], [WIDTH - 0.2, 5, 2], [5, -1.0, 2], [5, HEIGHT - 0.2, 2], [5, HEIGHT + 0.3, 2],
                        [WIDTH + 0.3, 5, 2], [-0.6, 5, 0], [5, -0.6, 0], [5, 5, -0.6], [5, 5, SLICES - 0.4],
-                       [-5.0, 5, 0], [5, -5.0, 0], [5, 40.0, 0], [50.0, 5, 0], [-5.0, -5, 9]])
+                       [-5.0, 5, 0], [5, -5.0, 0], [5, 40.0, 0], [50.0, 5, 0], [-5.0, -5, 9], [5, 5, SLICES + 2]])
     prompts = points_to_prompts(np.concatenate([inside, beyond]), volume, 2)
     assert np.allclose(prompts.xy, inside[:, :2])
     assert prompts.slice_index.tolist() == [0, SLICES - 1, 2, 3, 1]
     for point in beyond:
-        with pytest.raises(InputError, match="inside the volume"):
+        with pytest.raises(InputError, match="None of the 1 positive points lies inside the volume"):
             points_to_prompts(point[None], volume, 2)
+    with pytest.raises(InputError, match="None of the 2 negative points lies inside the volume"):
+        points_to_prompts(beyond[:2], volume, 2, positive=False)
 
 
 def test_no_points_give_no_prompts():
@@ -117,3 +121,20 @@ def test_the_curve_is_sampled_every_quarter_of_the_finest_spacing_by_default():
     assert np.array_equal(default.slice_index, quarter.slice_index) and np.array_equal(default.xy, quarter.xy)
     coarse = curve_to_prompts(curve, volume, axis=2, step_mm=0.7)  # a full spacing misses pixels the curve crosses
     assert len(coarse) < len(default)
+
+
+def test_each_slice_keeps_only_the_points_where_the_curve_crosses_it():
+    diagonal = np.array([[2.0, 3, 0], [7.0, 3, 5]])  # one pixel to the right per slice
+    prompts = curve_to_prompts(diagonal, identity_volume(), 2)
+    assert prompts.slice_index.tolist() == sorted(prompts.slice_index.tolist())
+    assert set(prompts.slice_index.tolist()) == set(range(SLICES))
+    assert np.all(np.abs(prompts.xy[:, 0] - (2 + prompts.slice_index)) <= 0.5) and np.allclose(prompts.xy[:, 1], 3)
+
+
+def test_a_curve_follows_its_spline_by_default():
+    arc = np.array([[2.0, 2, 2], [12.0, 16, 2], [24.0, 4, 2]])  # three control points in the plane of slice 2
+    default = curve_to_prompts(arc, identity_volume(), 2, max_points_per_slice=100)
+    spline = curve_to_prompts(arc, identity_volume(), 2, spline=True, max_points_per_slice=100)
+    polygon = curve_to_prompts(arc, identity_volume(), 2, spline=False, max_points_per_slice=100)
+    assert np.array_equal(default.xy, spline.xy)
+    assert len(polygon) != len(spline) or not np.array_equal(polygon.xy, spline.xy)
