@@ -23,6 +23,8 @@ def test_prompts_refuse_unequal_lengths_and_take_many_points():
         Prompts([0, 1, 2, 3], np.zeros((3, 2)), np.ones(3, bool))
     with pytest.raises(ValueError, match="same length"):
         Prompts([0, 1, 2], np.zeros((3, 2)), np.ones(2, bool))
+    with pytest.raises(ValueError, match="same length"):
+        Prompts([0, 1, 2], np.zeros((3, 2)), np.ones(4, bool))
     many = Prompts(np.zeros(300, int), np.zeros((300, 2)), np.ones(300, bool))  # lengths beyond the small-int cache
     assert len(many) == 300
     column = Prompts(np.array([[1], [2]]), [[1.0, 2.0], [3.0, 4.0]], [[True], [False]])
@@ -34,6 +36,8 @@ def test_a_straight_line_is_sampled_evenly_from_its_first_to_its_last_point():
     assert np.allclose(samples[:, 0], np.arange(11.0)) and np.allclose(samples[:, 1:], 0)
     samples = resample_polyline(np.array([[0.0, 0, 0], [10.0, 0, 0]]), step=3.0)  # 10 / 3 rounds up to 4 steps
     assert np.allclose(samples[:, 0], [0, 2.5, 5, 7.5, 10])
+    samples = resample_polyline(np.array([[0.0, 0, 0], [2.0, 0, 0]]), step=3.0)  # shorter than a step: its ends
+    assert np.allclose(samples[:, 0], [0, 2])
 
 
 def test_the_polygon_is_the_default_and_its_corners_are_followed():
@@ -138,3 +142,11 @@ def test_a_curve_follows_its_spline_by_default():
     polygon = curve_to_prompts(arc, identity_volume(), 2, spline=False, max_points_per_slice=100)
     assert np.array_equal(default.xy, spline.xy)
     assert len(polygon) != len(spline) or not np.array_equal(polygon.xy, spline.xy)
+
+
+def test_a_slice_gives_its_positive_or_its_negative_points_apart():
+    prompts = Prompts([1, 1, 1, 2], [[1.0, 1], [2, 2], [3, 3], [4, 4]], [True, False, True, False])
+    assert prompts.on_slice(1).tolist() == [[1, 1], [2, 2], [3, 3]]
+    assert prompts.on_slice(1, positive=True).tolist() == [[1, 1], [3, 3]]
+    assert prompts.on_slice(1, positive=False).tolist() == [[2, 2]]
+    assert prompts.on_slice(2, positive=True).tolist() == []
