@@ -4,6 +4,8 @@ Hand-built prompts and a hand-made decoder whose answers are known, so every exp
 without the code under test.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -209,6 +211,8 @@ def test_when_no_prompt_agrees_with_its_neighbours_the_learned_prior_decides_onl
     learned[9, 20, 70] = 0.9  # 2 of 4
     assert choose_prior("auto", learned, continuity, clicks, 0.5) == choose_prior("learned", learned, continuity,
                                                                                   clicks, 0.5)
+    learned[5, 40, 40] = 0.9  # 3 of 4
+    assert choose_prior("auto", learned, continuity, clicks, 0.5).route == LEARNED
 
 
 def test_auto_keeps_an_agreeing_learned_prior_and_overrules_it_only_on_slices_it_rejects():
@@ -233,6 +237,10 @@ def test_the_overruled_slices_line_lists_eight_and_marks_the_rest():
     assert eight.overruled_slices == tuple(range(16, 24)) and eight.reason.endswith("(16, 17, 18, 19, 20, 21, 22, 23)")
     twelve = choose_prior("auto", learned(range(12)), continuity, prompts, 0.5)
     assert len(twelve.overruled_slices) == 12 and twelve.reason.endswith("(12, 13, 14, 15, 16, 17, 18, 19…)")
+    nine = choose_prior("auto", learned(range(15)), continuity, prompts, 0.5)
+    assert nine.reason.endswith("(15, 16, 17, 18, 19, 20, 21, 22…)")
+    three = choose_prior("auto", learned(range(21)), continuity, prompts, 0.5)
+    assert three.reason.endswith("(21, 22, 23)")
 
 
 def test_forced_routes_and_a_model_without_a_learned_prior():
@@ -244,6 +252,12 @@ def test_forced_routes_and_a_model_without_a_learned_prior():
     assert choose_prior("auto", None, continuity, prompts, 0.5) == choose_prior("none", None, continuity, prompts, 0.5)
     with pytest.raises(InputError, match="no learned prior"):
         choose_prior("learned", None, continuity, prompts, 0.5)
+    # a route read from a command line or a file is a new string: compared by value, not by identity
+    assert choose_prior("".join(["r", "aw"]), None, continuity, prompts, 0.5).route == RAW
+    assert choose_prior("".join(["lear", "ned"]), learned_map([]), continuity, prompts, 0.5).route == LEARNED
+    assert choose_prior("".join(["no", "ne"]), learned_map(range(12)), continuity, prompts, 0.5).route == CONTINUITY
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        choose_prior("raw", None, continuity, prompts, 0.5).route = LEARNED
 
 
 def test_scattered_clicks_are_not_a_structure():
@@ -377,6 +391,9 @@ def test_the_thresholds_sit_exactly_where_the_docs_put_them():
     half = choose_prior("auto", learned_map([2, 3, 4, 5]), continuity, prompts, 0.5)
     assert half.route == LEARNED and half.agreement == 0.5 and half.overruled_slices == (6, 7, 8, 9)
     below = choose_prior("auto", learned_map([2, 3, 4]), continuity, prompts, 0.5)
+    at_tau = learned_map(range(2, 10))
+    at_tau[at_tau > 0] = 0.5  # a prompt is accepted above tau, not at it
+    assert choose_prior("auto", at_tau, continuity, prompts, 0.5).agreement == 0.0
     assert below.route == CONTINUITY and "3 of the 8 prompts" in below.reason and "it needs 50 %" in below.reason
     ten = traced(range(10))
     assert structure_found(traced([0, 1, 2]), ten) and not structure_found(traced([0, 1]), ten)
