@@ -208,11 +208,11 @@ def test_psc_of_an_empty_and_a_full_slice_is_one_and_both_pulls_every_slice():
     single = probs[1:].clone().requires_grad_(True)  # one full slice: no pair, so no loss and no pull
     loss = psc_loss(single, "both")
     loss.backward()
-    assert float(loss) == 0.0 and single.grad.abs().sum() == 0
+    assert loss.item() == 0.0 and single.grad.abs().sum() == 0
     three = torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 0.5, 0.5, 0.0], [0.0, 0.0, 1.0, 1.0]]).reshape(3, 1, 2, 2)
     three.requires_grad_(True)
     loss = psc_loss(three, "both")
-    assert float(loss) == pytest.approx(0.5)
+    assert loss.item() == pytest.approx(0.5)
     loss.backward()
     assert all(three.grad[t].abs().sum() > 0 for t in range(3))
     with pytest.raises(ValueError, match="next, previous or both"):
