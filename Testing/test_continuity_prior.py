@@ -391,10 +391,10 @@ def test_the_thresholds_sit_exactly_where_the_docs_put_them():
     half = choose_prior("auto", learned_map([2, 3, 4, 5]), continuity, prompts, 0.5)
     assert half.route == LEARNED and half.agreement == 0.5 and half.overruled_slices == (6, 7, 8, 9)
     below = choose_prior("auto", learned_map([2, 3, 4]), continuity, prompts, 0.5)
+    assert below.route == CONTINUITY and "3 of the 8 prompts" in below.reason and "it needs 50 %" in below.reason
     at_tau = learned_map(range(2, 10))
     at_tau[at_tau > 0] = 0.5  # a prompt is accepted above tau, not at it
     assert choose_prior("auto", at_tau, continuity, prompts, 0.5).agreement == 0.0
-    assert below.route == CONTINUITY and "3 of the 8 prompts" in below.reason and "it needs 50 %" in below.reason
     ten = traced(range(10))
     assert structure_found(traced([0, 1, 2]), ten) and not structure_found(traced([0, 1]), ten)
     assert not structure_found(traced([4]), traced([4]))  # one slice is never a structure
