@@ -13,7 +13,7 @@ from SPDSegmentLib.errors import InputError
 from SPDSegmentLib.inference.box_fitting import (BoxFitting, Candidate, choose_half_size, cluster_points,
                                                  decode_candidates, fill_gaps, grow_by_overlap,
                                                  keep_supported_regions, region_holding)
-from SPDSegmentLib.inference.continuity_prior import continuity_saliency
+from SPDSegmentLib.inference.continuity_prior import continuity_saliency, slices_looked_at
 from SPDSegmentLib.inference.cpd import KEPT_LOCAL, REJECTED, CpdConfig, distil_prompts
 from SPDSegmentLib.inference.prior_choice import CONTINUITY, LEARNED, RAW, choose_prior, structure_found
 from SPDSegmentLib.inference.prompts import Prompts
@@ -121,6 +121,11 @@ def test_clicks_every_few_slices_are_checked_against_the_clicked_slices_around_t
     # reach 1 (the least) lets only the next slice vouch: clicks every other slice get nothing from each other
     assert not continuity_saliency(traced([0, 2, 4]), SHAPE, SPACING, reach=1)[4].any()
     assert continuity_saliency(traced([0, 2, 4]), SHAPE, SPACING, reach=2)[4, 30, 20] == pytest.approx(1.0)
+
+
+def test_the_slices_looked_at_are_n_times_the_window_with_n_and_the_window_at_least_one():
+    # the run's notice names this count; n = 0 (CPD's local validation only) is checked with n = 1, as the map is
+    assert [slices_looked_at(n, window) for n, window in ((2, 3), (0, 3), (2, 0), (0, 0), (3, 1))] == [6, 3, 2, 1, 3]
 
 
 def test_the_wider_check_sums_the_n_closest_of_the_m_slices_on_the_better_side():
