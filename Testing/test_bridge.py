@@ -2,6 +2,8 @@
 transforms, markups to LPS points, the audit point list, and segments written, read back and undone. Expected
 values are worked out by hand from the node's settings, not through the bridge."""
 
+import itertools
+
 import numpy as np
 import pytest
 import vtk
@@ -89,8 +91,7 @@ def test_a_volume_node_that_cannot_be_segmented_says_what_to_do(slicer_scene):
     one = volume_node(scene, np.zeros((1, 1, 1), np.float32), (1, 1, 1), (0, 0, 0), np.eye(3), "one")
     with pytest.raises(InputError, match="'one' is empty"):
         volume_from_node(one)
-    for shape in np.ndindex(2, 2, 2):  # two voxels along any axis or axes are a volume
-        shape = tuple(n + 1 for n in shape)
+    for shape in itertools.product((1, 2), repeat=3):  # two voxels along any axis or axes are a volume
         if shape != (1, 1, 1):
             small = volume_node(scene, np.zeros(shape, np.float32), (1, 1, 1), (0, 0, 0), np.eye(3), "small")
             assert volume_from_node(small).array_kji.shape == shape

@@ -1,5 +1,7 @@
 """CPD on hand-built cases whose answer is known, and its invariants (hypothesis)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -233,7 +235,5 @@ def test_points_exactly_dedup_px_apart_count_as_one_and_a_negative_dedup_is_refu
 
 
 def test_a_config_cannot_be_changed_once_made():
-    import dataclasses
-
     with pytest.raises(dataclasses.FrozenInstanceError):
         CpdConfig().tau = 0.1

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 from .exported_graphs import OPSET, SESSIONS, ExportedGraph, kept_or_new_export, weights_identity
+from .saliency_head import SaliencyHead
 
 EXPORT_FORMAT = 1  # bump when the exported graph changes for the same weights
 
@@ -28,9 +28,9 @@ class ExportedSaliencyHead(ExportedGraph):
         return torch.from_numpy(self.session.run({"embeddings": array})[0])
 
 
-def export_bytes(head: nn.Module, embedding_size: int) -> bytes:
+def export_bytes(head: SaliencyHead, embedding_size: int) -> bytes:
     """The head as an ONNX graph for any number of slices (fp32, the CPU)."""
-    example = torch.rand(2, head.layers[0].in_channels, embedding_size, embedding_size)
+    example = torch.rand(2, head.in_channels, embedding_size, embedding_size)
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
@@ -40,7 +40,7 @@ def export_bytes(head: nn.Module, embedding_size: int) -> bytes:
     return buffer.getvalue()
 
 
-def exported_saliency_head(head: nn.Module, embedding_size: int, threads: int, runtime: str = "onnx",
+def exported_saliency_head(head: SaliencyHead, embedding_size: int, threads: int, runtime: str = "onnx",
                            directory: Path | None = None) -> ExportedSaliencyHead:
     """The kept export of this head, or a new one (kept for next time when the store can be written), loaded into
     ``runtime`` (``onnx`` or ``openvino``)."""

@@ -21,5 +21,10 @@ class SaliencyHead(nn.Module):
             nn.Conv2d(hidden // 4, 1, 1),
         )
 
+    @property
+    def in_channels(self) -> int:
+        """C, the channels of the embeddings it takes."""
+        return self.layers[0].in_channels
+
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         return self.layers(embeddings)
