@@ -7,10 +7,6 @@ vessel. Here:
    several half-sizes; the decoder's own predicted IoU, averaged over the sample, picks the size (the
    smallest whose mean is within ``tolerance`` of the best, since larger boxes tend to swallow a
    neighbouring organ). Averaging along the structure steadies a choice that is noisy slice by slice.
-   Only sizes whose regions have an edge are candidates: the predicted IoU keeps rising with the box on
-   finely sampled scans (1.5 mm pixels), where the decoder fills whatever box it gets, so a size is
-   considered only if its regions' edge contrast (:func:`edge_contrast`, averaged over the sample) is at
-   least ``min_contrast_share`` of the best size's.
 2. **Every kept cluster** is decoded with that size; of each mask only the connected region holding the
    cluster's points is kept.
 3. **One 3D cleanup** keeps the connected regions that hold kept prompts: the best-supported one (the
@@ -59,9 +55,6 @@ class BoxFitting:
         grow_min_overlap: share of a rejected prompt's region that must lie inside the structure's mask on a
             neighbouring slice for the region to join the structure (so a region that swallowed more than
             the structure, at least 1 / this times its size, never joins).
-        min_contrast_share: a size is a candidate only if its regions' mean edge contrast is at least this share
-            of the best size's.
-        ring_mm: width of the ring around a region that its edge contrast compares it with.
     """
 
     half_sizes_mm: tuple[float, ...] = HALF_SIZES_MM
@@ -72,8 +65,6 @@ class BoxFitting:
     gap_min_dice: float = 0.3
     pad_px: float = 2.0
     grow_min_overlap: float = 0.5
-    min_contrast_share: float = 0.6
-    ring_mm: float = 3.0
 
 
 def cluster_points(points_xy: np.ndarray, radius_px: float) -> list[np.ndarray]:
@@ -123,43 +114,17 @@ class Candidate:
     points_xy: np.ndarray
 
 
-def edge_contrast(region: np.ndarray, image: np.ndarray, ring_px: int) -> float:
-    """How clearly a 2D region stands out from what surrounds it: the difference of the image's mean inside it
-    and in a ring ``ring_px`` wide around it, over the sum of their standard deviations (0 for an empty region).
-    A region that follows the structure's edge scores high; one that filled a box past it, low."""
-    if not region.any():
-        return 0.0
-    ring = ndimage.binary_dilation(region, iterations=max(1, ring_px)) & ~region
-    inside = image[region]
-    around = image[ring] if ring.any() else inside
-    return float(abs(inside.mean() - around.mean()) / (inside.std() + around.std() + 1e-3))
-
-
-def choose_half_size(candidates: list[Candidate], decode: DecodeBoxes, spacing_mm: float, fitting: BoxFitting,
-                     image: np.ndarray | None = None) -> tuple[float, dict[float, float]]:
-    """The box half-size (mm) for this structure, and the mean predicted IoU of every size tried.
-
-    Args:
-        image: (S, H, W) the slices the candidates are on; with it, only sizes whose regions have an edge
-            compete (``fitting.min_contrast_share``), without it every size does.
-    """
+def choose_half_size(candidates: list[Candidate], decode: DecodeBoxes, spacing_mm: float,
+                     fitting: BoxFitting) -> tuple[float, dict[float, float]]:
+    """The box half-size (mm) for this structure, and the mean predicted IoU of every size tried."""
     pick = np.unique(np.linspace(0, len(candidates) - 1, min(fitting.sample, len(candidates))).round().astype(int))
     slices = np.array([candidates[i].slice_index for i in pick])
-    ring_px = int(round(fitting.ring_mm / spacing_mm))
-    scores, contrast = {}, {}
+    scores = {}
     for half_mm in fitting.half_sizes_mm:
         boxes = np.array([box_around(candidates[i].points_xy, half_mm / spacing_mm) for i in pick])
-        masks, predicted_iou = decode(slices, boxes)
-        scores[half_mm] = float(np.mean(predicted_iou))
-        if image is not None:
-            contrast[half_mm] = float(np.mean([
-                edge_contrast(region_holding(mask, candidates[i].points_xy), image[candidates[i].slice_index], ring_px)
-                for i, mask in zip(pick, masks)]))
-    sizes = list(scores)
-    if contrast:
-        sizes = [h for h in sizes if contrast[h] >= fitting.min_contrast_share * max(contrast.values())]
-    best = max(scores[h] for h in sizes)
-    return min(h for h in sizes if scores[h] >= best - fitting.tolerance), scores
+        scores[half_mm] = float(np.mean(decode(slices, boxes)[1]))
+    best = max(scores.values())
+    return min(h for h, score in scores.items() if score >= best - fitting.tolerance), scores
 
 
 def decode_candidates(candidates: list[Candidate], decode: DecodeBoxes, half_px: float,

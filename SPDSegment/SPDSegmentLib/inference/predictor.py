@@ -484,7 +484,7 @@ class SpdPredictor:
         kept = consensus.prompts.select(consensus.prompts.positive)
         candidates = [Candidate(int(t), points) for t in kept.slices
                       for points in cluster_points(kept.on_slice(t), fitting.cluster_mm / spacing)]
-        half_mm, scores = choose_half_size(candidates, decode, spacing, fitting, self._stack)
+        half_mm, scores = choose_half_size(candidates, decode, spacing, fitting)
         log.info("Fitted box half-size %.0f mm (mean predicted IoU by size: %s)", half_mm,
                  ", ".join(f"{h:.0f} mm {s:.2f}" for h, s in scores.items()))
         masks = decode_candidates(candidates, decode, half_mm / spacing, self._stack.shape)
