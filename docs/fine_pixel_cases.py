@@ -2,9 +2,9 @@
 
 The shared CT case (3 mm) is resampled to 1.5 mm (the image linearly, the labels by nearest neighbour) and cropped
 around the abdominal vessels, 30 pixels beyond the aorta, inferior vena cava and iliac artery labels in plane and
-2 slices beyond them along the slices. Each structure becomes one case of the same crop. The resampled image is
-smoother than a scan acquired at 1.5 mm, so these cases are harder than such a scan; they show what changes when
-the same anatomy covers four times as many pixels.
+2 slices beyond them along the slices. Each structure becomes one case of the same crop. They show what changes
+when the same anatomy covers four times as many pixels. The resampled image is smoother than a scan acquired at
+1.5 mm, so they are not a faithful stand-in for one (docs/DEFAULT_MODEL.md, the edge-contrast rule).
 
 Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/fine_pixel_cases.py SHARED_DATA OUT_DIR
   writes OUT_DIR/<structure>.nii.gz, OUT_DIR/<structure>_label.nii.gz and OUT_DIR/cases.json (for docs/hd95_parts.py).
