@@ -40,7 +40,7 @@ def test_a_straight_line_is_sampled_evenly_from_its_first_to_its_last_point():
     assert np.allclose(samples[:, 0], [0, 2])
 
 
-def test_the_polygon_is_the_default_and_its_corners_are_followed():
+def test_a_polyline_is_resampled_along_its_polygon_by_default_and_its_corners_are_followed():
     corner = np.array([[0.0, 0, 0], [10.0, 0, 0], [10.0, 10, 0]])
     samples = resample_polyline(corner, step=1.0)
     assert len(samples) == 21
@@ -135,7 +135,7 @@ def test_each_slice_keeps_only_the_points_where_the_curve_crosses_it():
     assert np.all(np.abs(prompts.xy[:, 0] - (2 + prompts.slice_index)) <= 0.5) and np.allclose(prompts.xy[:, 1], 3)
 
 
-def test_a_curve_follows_its_spline_by_default():
+def test_a_curve_becomes_prompts_along_its_spline_by_default():
     arc = np.array([[2.0, 2, 2], [12.0, 16, 2], [24.0, 4, 2]])  # three control points in the plane of slice 2
     default = curve_to_prompts(arc, identity_volume(), 2, max_points_per_slice=100)
     spline = curve_to_prompts(arc, identity_volume(), 2, spline=True, max_points_per_slice=100)

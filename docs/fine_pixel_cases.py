@@ -42,19 +42,19 @@ def main(shared_data: str, out_dir: str) -> None:
     extent = [h - lo for lo, h in zip(low, high)]
     image = sitk.Cast(sitk.Round(sitk.RegionOfInterest(image, extent, low)), sitk.sitkInt16)
     labels = sitk.RegionOfInterest(labels, extent, low)
+    label_values = sitk.GetArrayFromImage(labels)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(image, str(out / "ct_1.5mm.nii.gz"))
     cases = []
     for name, value in STRUCTURES.items():
-        mask = sitk.GetImageFromArray((sitk.GetArrayFromImage(labels) == value).astype(np.uint8))
+        mask = sitk.GetImageFromArray((label_values == value).astype(np.uint8))
         mask.CopyInformation(labels)
         sitk.WriteImage(mask, str(out / f"{name}_label.nii.gz"))
         cases.append({"image": str((out / "ct_1.5mm.nii.gz").resolve()),
                       "label": str((out / f"{name}_label.nii.gz").resolve()), "label_value": 1,
                       "name": f"dev15-{name}"})
-        print(f"dev15-{name}: {image.GetSize()} at {SPACING_MM} mm, {int(sitk.GetArrayViewFromImage(mask).sum())} "
-              "voxels")
+        print(f"dev15-{name}: {image.GetSize()} at {SPACING_MM} mm, {int((label_values == value).sum())} voxels")
     (out / "cases.json").write_text(json.dumps(cases, indent=1), encoding="utf-8")
 
 
