@@ -139,7 +139,10 @@ def simulate_clinician_centerline(mask_kji: np.ndarray, volume: Volume, axis: in
                 ring &= neighbour[t]
             if ring.any():
                 ys, xs = np.nonzero(ring)
-                nearest = np.argsort(np.hypot((xs - point[0]) * spacing_xy[0], (ys - point[1]) * spacing_xy[1]))
+                # pixels at equal distances are many on a grid: a stable sort orders them the same on every CPU (the
+                # default sort's order of ties depends on the SIMD instructions numpy finds)
+                distance_mm = np.hypot((xs - point[0]) * spacing_xy[0], (ys - point[1]) * spacing_xy[1])
+                nearest = np.argsort(distance_mm, kind="stable")
                 pick = nearest[int(rng.integers(min(len(nearest), 10)))]
                 point = np.array([xs[pick], ys[pick]], float)
         point += rng.normal(0.0, noise.jitter_mm, 2) / np.asarray(spacing_xy)
