@@ -12,6 +12,7 @@ from SPDSegmentLib.inference.io import read_label_mask, read_volume
 from SPDSegmentLib.inference.model import read_adapter
 from SPDSegmentLib.training.simulate import CenterlineNoise, simulate_clinician_centerline, simulate_noisy_points
 from SPDSegmentLib.inference.slices import ijk_to_slice_points, to_stack
+from SPDSegmentLib.training.synthetic import generate_case
 from SPDSegmentLib.training.train import TrainConfig, Trainer
 
 
@@ -71,6 +72,29 @@ def test_noisy_points_protocol_is_seeded_with_one_true_positive_per_slice(mr_cro
         assert 3 <= len(points) <= 6
         x, y = points[0].astype(int)
         assert stack[t, y, x]
+
+
+def test_clinician_centerline_is_the_same_whichever_order_the_sort_gives_equal_distances(monkeypatch):
+    # numpy's default sort orders ties by the SIMD instructions of the CPU; pixels at equal distances from the
+    # true centre are many, so the drifted points must not depend on that order
+    case = generate_case(2026)
+    noise = CenterlineNoise(1.0, (3, 12), 0.0, 0.0, (4, 4))
+    here = simulate_clinician_centerline(case.label_kji, case.volume, 2, seed=0, noise=noise,
+                                         neighbour_kji=case.neighbours_kji)
+    numpy_argsort = np.argsort
+
+    def ties_reversed(values, axis=-1, kind=None, order=None, **kwargs):
+        if kind == "stable":
+            return numpy_argsort(values, axis=axis, kind=kind, order=order, **kwargs)
+        values = np.asarray(values)
+        return len(values) - 1 - numpy_argsort(values[::-1], kind="stable")
+
+    distances = np.array([2.0, 1.0, 1.0, 1.0])
+    assert not np.array_equal(ties_reversed(distances), numpy_argsort(distances, kind="stable"))
+    monkeypatch.setattr(np, "argsort", ties_reversed)
+    elsewhere = simulate_clinician_centerline(case.label_kji, case.volume, 2, seed=0, noise=noise,
+                                              neighbour_kji=case.neighbours_kji)
+    assert np.array_equal(here, elsewhere)
 
 
 def test_clinician_centerline_drifts_off_target_only_where_told(mr_crop):
