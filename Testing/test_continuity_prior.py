@@ -13,9 +13,11 @@ from SPDSegmentLib.errors import InputError
 from SPDSegmentLib.inference.box_fitting import (BoxFitting, Candidate, choose_half_size, cluster_points,
                                                  decode_candidates, fill_gaps, grow_by_overlap,
                                                  keep_supported_regions, region_holding)
-from SPDSegmentLib.inference.continuity_prior import continuity_saliency, slices_looked_at
+from SPDSegmentLib.inference.continuity_prior import (CROSS_SECTION_CHECKS, chance_of_a_stray_neighbour,
+                                                      continuity_saliency,
+                                                      cross_section_saliency, joined_by_path, slices_looked_at)
 from SPDSegmentLib.inference.cpd import KEPT_LOCAL, REJECTED, CpdConfig, distil_prompts
-from SPDSegmentLib.inference.prior_choice import CONTINUITY, LEARNED, RAW, choose_prior, structure_found
+from SPDSegmentLib.inference.prior_choice import CONTINUITY, LEARNED, RAW, accepted_by, choose_prior, structure_found
 from SPDSegmentLib.inference.prompts import Prompts
 from stand_ins import SLICE_SHAPE, InscribedDiscDecoder, disc
 
@@ -179,6 +181,89 @@ def test_clicks_that_hop_between_the_limbs_of_a_structure_pass_the_wider_check_a
         pytest.approx(0.5)
     assert wide[3, 30, 20] == pytest.approx(1.0)
 
+
+# slices wide enough that up to 6 clicks per slice leave chance pairs rare (0.024 stray clicks expected within
+# 11.8 mm of a point), and 7 do not (0.028)
+WIDE_SLICES = (12, 210, 260)
+
+
+def two_limbs(extra_per_slice=0):
+    """Clicks on limb A (x = 20) on every slice, on limb B (x = 60, 80 mm away) on every third slice as well, a
+    stray click on slice 5 between them, and ``extra_per_slice`` more on every slice far from both limbs."""
+    rows = [(t, 20.0, 30.0) for t in range(12)] + [(t, 60.0, 30.0) for t in (1, 4, 7, 10)] + [(5, 40.0, 10.0)]
+    rows += [(t, 2.0 + 7 * k, 55.0 - 3 * (t % 4)) for t in range(12) for k in range(extra_per_slice)]
+    return Prompts(np.array([r[0] for r in rows]), np.array([r[1:] for r in rows], float), np.ones(len(rows), bool))
+
+
+def test_clicks_on_another_cross_section_every_few_slices_pass_the_cross_section_check_and_a_stray_does_not():
+    clicks = two_limbs()
+    kept = accepted_by(continuity_saliency(clicks, WIDE_SLICES, SPACING, 2, 10.0), clicks, 0.5)
+    on_b = clicks.xy[:, 0] == 60.0
+    stray = clicks.xy[:, 0] == 40.0
+    # the first check keeps limb A only: limb B's clicks have no click of their own limb on the nearest slices
+    assert kept[clicks.xy[:, 0] == 20.0].all() and not kept[on_b].any() and not kept[stray].any()
+    other = cross_section_saliency(clicks, kept, WIDE_SLICES, SPACING)
+    accepted = accepted_by(other, clicks, 0.5)
+    # limb B's clicks vouch for each other: slice 4 has 7 and 10 after it (2 of 3), slice 1 has 4, 7 and 10
+    assert accepted[on_b].all()
+    assert not accepted[stray].any()
+    assert not accepted[kept].any()  # the kept ones are not in that map: it is built from the rejected ones
+
+
+def test_a_curve_that_drifts_is_one_traced_structure_not_another_cross_section():
+    # a curve on x = 20 whose slices 4 to 8 drifted 30 px (60 mm) onto another structure, and a second curve
+    drifted = np.isin(np.arange(12), [4, 5, 6, 7, 8])
+    xy = np.array([(50.0 if d else 20.0, 30.0) for d in drifted])
+    curves = Prompts(np.r_[np.arange(12), 0, 1], np.r_[xy, [[70.0, 5.0], [70.0, 5.0]]], np.ones(14, bool),
+                     np.r_[np.zeros(12, int), 1, 1])
+    kept = np.r_[~drifted, False, False]
+    stretch = np.r_[drifted, False, False]
+    # its drifted stretch is a detour of the structure the curve traces: the check leaves it out
+    assert joined_by_path(curves, kept).tolist() == np.r_[np.ones(12, bool), False, False].tolist()
+    assert cross_section_saliency(curves.select(np.r_[np.ones(12, bool), False, False]), kept[:12], SHAPE,
+                                  SPACING) is None
+    # the same positions clicked are another cross-section, checked among themselves
+    clicks = Prompts(curves.slice_index[:12], curves.xy[:12], np.ones(12, bool))
+    assert not joined_by_path(clicks, kept[:12]).any()
+    other = cross_section_saliency(clicks, kept[:12], WIDE_SLICES, SPACING)
+    assert accepted_by(other, clicks, 0.5)[stretch[:12]].all()
+
+
+def test_with_many_clicks_per_slice_more_slices_must_vouch_for_another_cross_section():
+
+    def limb_b_on(slices, clicks):
+        return clicks.select(~((clicks.xy[:, 0] == 60.0) & ~np.isin(clicks.slice_index, slices)))
+
+    def accepted_on_b(clicks):
+        kept = accepted_by(continuity_saliency(clicks, WIDE_SLICES, SPACING, 2, 10.0), clicks, 0.5)
+        other = cross_section_saliency(clicks, kept, WIDE_SLICES, SPACING)
+        return (kept | accepted_by(other, clicks, 0.5))[clicks.xy[:, 0] == 60.0]
+
+    # limb A and 5 more clicks on every slice (6 per slice): limb B's clicks on slices 1 and 7 have 2 others on
+    # one side (slice 4's has one on each side)
+    assert accepted_on_b(limb_b_on([1, 4, 7], two_limbs(extra_per_slice=5))).tolist() == \
+        [True, False, True]
+    # one more click per slice: 4 of the 12 nearest must vouch, and 2 are not enough
+    crowded = two_limbs(extra_per_slice=6)
+    assert not accepted_on_b(limb_b_on([1, 4, 7], crowded)).any()
+    # limb B clicked on 7 slices has enough
+    every_other = limb_b_on([1, 4, 7], crowded) + Prompts(np.array([0, 2, 6, 8]), np.tile([60.0, 30.0], (4, 1)),
+                                                           np.ones(4, bool))
+    assert accepted_on_b(every_other).all()
+
+
+def test_the_chance_of_a_stray_neighbour_is_the_clicks_per_slice_over_the_slice_area():
+    # 4 clicks on each of 3 slices and 1 on another: the median is 4; 100 x 100 px of 1 mm
+    prompts = Prompts(np.r_[0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3], np.zeros((13, 2)), np.ones(13, bool))
+    radius_mm = 10.0 * np.sqrt(2 * np.log(2))  # where exp(-d^2 / 2 sigma^2) = 1/2
+    assert chance_of_a_stray_neighbour(prompts, (4, 100, 100), (1.0, 1.0)) == \
+        pytest.approx(4 * np.pi * radius_mm ** 2 / 1e4)
+    assert chance_of_a_stray_neighbour(prompts, (4, 100, 100), (2.0, 0.5)) == \
+        pytest.approx(4 * np.pi * radius_mm ** 2 / 1e4)
+    assert chance_of_a_stray_neighbour(Prompts.empty(), (4, 100, 100), (1.0, 1.0)) == 0.0
+    most = CROSS_SECTION_CHECKS[0][0]
+    six, seven = (chance_of_a_stray_neighbour(two_limbs(extra), WIDE_SLICES, SPACING) for extra in (5, 6))
+    assert six <= most < seven
 
 def learned_map(accept_slices, at=(30, 20)):
     saliency = np.zeros(SHAPE, np.float32)

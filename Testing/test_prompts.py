@@ -150,3 +150,19 @@ def test_a_slice_gives_its_positive_or_its_negative_points_apart():
     assert prompts.on_slice(1, positive=True).tolist() == [[1, 1], [3, 3]]
     assert prompts.on_slice(1, positive=False).tolist() == [[2, 2]]
     assert prompts.on_slice(2, positive=True).tolist() == []
+
+
+def test_each_point_remembers_the_curve_it_was_sampled_from_and_clicks_none():
+    first = np.array([[2.0, 3, 0], [2.0, 3, 5]])  # crosses slices 0 to 5 at (2, 3)
+    second = np.array([[20.0, 5, 3], [20.0, 5, 5]])  # crosses slices 3 to 5 at (20, 5)
+    prompts = curve_to_prompts([first, second], identity_volume(), 2)
+    assert set(prompts.curve[prompts.xy[:, 0] < 10].tolist()) == {0}
+    assert set(prompts.curve[prompts.xy[:, 0] > 10].tolist()) == {1}
+    assert sorted(prompts.slice_index[prompts.curve == 1].tolist()) == [3, 4, 5]
+    clicks = points_to_prompts(np.array([[7.0, 7, 3]]), identity_volume(), 2)
+    assert clicks.curve.tolist() == [-1]
+    both = prompts + clicks
+    assert both.curve.tolist() == prompts.curve.tolist() + [-1]
+    assert both.select(both.slice_index == 5).curve.tolist() == [0, 1]
+    with pytest.raises(ValueError, match="same length"):
+        Prompts([1, 2], [[1.0, 1], [2, 2]], [True, True], [0])

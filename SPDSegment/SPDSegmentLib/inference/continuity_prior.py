@@ -23,6 +23,11 @@ predictor falls back to when that finds no structure: on a structure with severa
 holding clicks on another limb. It is not the default because among many random clicks per slice (ten) it
 lets chance pairs form structures (`docs/DEFAULT_MODEL.md`).
 
+When the n nearest slices do find a structure, the prompts they rejected get one more check, among themselves
+(:func:`cross_section_saliency`): clicks on another limb or loop every few slices agree with each other though
+not with the structure the other clicks trace. A curve's own drifted stretch is left out of it: the curve says
+which one structure it traces.
+
 The map is a saliency in [0, 1] like the learned one, so CPD, the audit and the overlay use it unchanged.
 """
 
@@ -38,6 +43,10 @@ DEFAULT_SIGMA_MM = 10.0
 DEFAULT_REACH_SLICES = 7
 # m / n of the wider check, when the n nearest prompted slices find no structure
 WIDE_WINDOW = 3
+# the check of prompts on other cross-sections, (most chance, n, window): chance is the expected number of stray
+# clicks within the radius where closeness is 1/2 (sigma x sqrt(2 ln 2), 11.8 mm), per prompted slice, were the
+# prompts spread evenly over the slice; where it is higher, more prompted slices must vouch (docs/DEFAULT_MODEL.md)
+CROSS_SECTION_CHECKS = ((0.025, 3, WIDE_WINDOW), (np.inf, 6, 2))
 
 
 def continuity_saliency(prompts: Prompts, stack_shape: tuple[int, int, int], spacing_xy: tuple[float, float],
@@ -98,3 +107,45 @@ def _chain(t: int, nearest_first: np.ndarray, count: int, reach: int) -> list[in
         chain.append(int(j))
         previous = int(j)
     return chain
+
+
+def cross_section_saliency(positive: Prompts, kept: np.ndarray, stack_shape: tuple[int, int, int],
+                           spacing_xy: tuple[float, float], reach: int = DEFAULT_REACH_SLICES) -> np.ndarray | None:
+    """The continuity prior of the ``positive`` prompts the first check rejected (not ``kept``), among themselves.
+
+    On a structure with several cross-sections on a slice (colon limbs, small-bowel loops), clicks that hop
+    between them leave each cross-section's clicks on every few slices only, and the first check rejects those off
+    the best-supported one. Such a prompt is kept when, among the m = window x n prompted slices nearest to it on
+    one side that hold such prompts, the closeness of the n closest sums to over n / 2: with n = 3 (window 3),
+    2 slices with a prompt right next to it; where the prompts lie so densely that chance pairs of stray clicks
+    are many (:func:`chance_of_a_stray_neighbour`), n = 6 (window 2), 4 slices. Left out: rejected prompts
+    sampled from a traced curve that kept prompts were sampled from too (a curve's stretch that drifted onto a
+    neighbouring loop is a detour of the one structure it traces, not another cross-section). None where nothing
+    is left to check.
+    """
+    rejected = positive.select(~kept & ~joined_by_path(positive, kept))
+    if len(rejected) == 0:
+        return None
+    chance = chance_of_a_stray_neighbour(positive, stack_shape, spacing_xy)
+    neighbours, window = next((n, w) for most, n, w in CROSS_SECTION_CHECKS if chance <= most)
+    return continuity_saliency(rejected, stack_shape, spacing_xy, neighbours, reach=reach, window=window)
+
+
+def chance_of_a_stray_neighbour(positive: Prompts, stack_shape: tuple[int, int, int],
+                                spacing_xy: tuple[float, float], sigma_mm: float = DEFAULT_SIGMA_MM) -> float:
+    """The expected number of ``positive`` prompts of one prompted slice (the median number) that would lie,
+    by chance, near a point: within the radius where closeness falls to 1/2, were they spread evenly over the
+    slice."""
+    counts = np.unique(positive.slice_index, return_counts=True)[1]
+    if len(counts) == 0:
+        return 0.0
+    radius_mm = sigma_mm * np.sqrt(2.0 * np.log(2.0))
+    slice_mm2 = stack_shape[1] * stack_shape[2] * spacing_xy[0] * spacing_xy[1]
+    return float(np.median(counts)) * np.pi * radius_mm ** 2 / slice_mm2
+
+
+
+def joined_by_path(prompts: Prompts, kept: np.ndarray) -> np.ndarray:
+    """(N,) bool: the prompts sampled from a traced curve that ``kept`` prompts were also sampled from."""
+    traced = prompts.curve >= 0
+    return traced & np.isin(prompts.curve, prompts.curve[kept & traced])

@@ -29,7 +29,7 @@ import torch
 from ..errors import InputError
 from .box_fitting import (BoxFitting, Candidate, choose_half_size, cluster_points, decode_candidates, fill_gaps,
                           grow_by_overlap, keep_supported_regions, region_holding)
-from .continuity_prior import WIDE_WINDOW, continuity_saliency, slices_looked_at
+from .continuity_prior import WIDE_WINDOW, continuity_saliency, cross_section_saliency, slices_looked_at
 from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts
 from .decoder_prompts import prompt_boxes
 from .device import resolve_device
@@ -546,6 +546,24 @@ class SpdPredictor:
                                                   "few agree with their neighbours), so each was segmented as given",
                                              choice.agreement)
 
+    def _other_cross_sections(self, prompts: Prompts, continuity: np.ndarray, consensus: Consensus, cpd: CpdConfig,
+                              choice: PriorChoice) -> tuple[np.ndarray, Consensus, PriorChoice]:
+        """The continuity prior widened to the rejected prompts that form a structure among themselves
+        (:func:`.continuity_prior.cross_section_saliency`): the other limbs of a colon or loops of a small bowel
+        the user clicked on every few slices."""
+        positive = prompts.select(prompts.positive)
+        kept = accepted_by(continuity, positive, cpd.tau)
+        other = cross_section_saliency(positive, kept, self._stack.shape, self._frame.spacing_xy,
+                                       reach=self.box_fitting.gap_slices + 1)
+        added = 0 if other is None else int((accepted_by(other, positive, cpd.tau) & ~kept).sum())
+        if not added:
+            return continuity, consensus, choice
+        combined = np.maximum(continuity, other)
+        prefix = f"{choice.reason}; " if choice.reason else ""
+        reason = (f"{prefix}{added} prompts that disagree with their nearest prompted slices agree among themselves "
+                  "(another cross-section of the structure on the same slices), so they were kept too")
+        return combined, distil_prompts(prompts, combined, cpd), replace(choice, reason=reason)
+
     def _check_options(self, options: InferenceOptions) -> None:
         if options.device != self.options.device and resolve_device(options.device) != self.device:
             raise ValueError(f"This predictor runs on {self.device}; build another one for device {options.device}.")
@@ -597,10 +615,12 @@ class SpdPredictor:
             consensus = distil_prompts(prompts, continuity, cpd) if choice.route == CONTINUITY else None
             if consensus is not None and not structure_found(consensus.prompts, prompts):
                 saliency, consensus, choice = self._wider_continuity(prompts, continuity, cpd, choice)
+            elif consensus is not None:
+                saliency, consensus, choice = self._other_cross_sections(prompts, continuity, consensus, cpd, choice)
             if choice.route == CONTINUITY:
                 masks, filled = self._fitted_boxes(consensus, progress, cancel)
                 if choice.agreed_slices:
-                    masks = self._learned_on_agreed_slices(masks, prompts, learned, continuity, choice.agreed_slices,
+                    masks = self._learned_on_agreed_slices(masks, prompts, learned, saliency, choice.agreed_slices,
                                                            cpd, options, progress, cancel)
             else:
                 # asked for: the model as it is; fallen back to: the frozen baseline (the untuned decoder, with

@@ -24,18 +24,23 @@ class Prompts:
         slice_index: (N,) int slice of each point.
         xy: (N, 2) float (x, y) in slice pixels.
         positive: (N,) bool, True for foreground points.
+        curve: (N,) int, the traced curve a point was sampled from (its index among the curves given), -1 for a
+            clicked point (the default).
     """
 
     slice_index: np.ndarray
     xy: np.ndarray
     positive: np.ndarray
+    curve: np.ndarray | None = None
 
     def __post_init__(self):
         self.slice_index = np.asarray(self.slice_index, int).reshape(-1)
         self.xy = np.asarray(self.xy, float).reshape(-1, 2)
         self.positive = np.asarray(self.positive, bool).reshape(-1)
-        if not (len(self.slice_index) == len(self.xy) == len(self.positive)):
-            raise ValueError("slice_index, xy and positive must have the same length.")
+        curve = np.full(len(self.slice_index), -1) if self.curve is None else self.curve
+        self.curve = np.asarray(curve, int).reshape(-1)
+        if not (len(self.slice_index) == len(self.xy) == len(self.positive) == len(self.curve)):
+            raise ValueError("slice_index, xy, positive and curve must have the same length.")
 
     @classmethod
     def empty(cls) -> "Prompts":
@@ -57,10 +62,11 @@ class Prompts:
 
     def __add__(self, other: "Prompts") -> "Prompts":
         return Prompts(np.concatenate([self.slice_index, other.slice_index]),
-                       np.concatenate([self.xy, other.xy]), np.concatenate([self.positive, other.positive]))
+                       np.concatenate([self.xy, other.xy]), np.concatenate([self.positive, other.positive]),
+                       np.concatenate([self.curve, other.curve]))
 
     def select(self, keep: np.ndarray) -> "Prompts":
-        return Prompts(self.slice_index[keep], self.xy[keep], self.positive[keep])
+        return Prompts(self.slice_index[keep], self.xy[keep], self.positive[keep], self.curve[keep])
 
     def to_lps(self, volume: Volume, axis: int) -> np.ndarray:
         """(N, 3) LPS positions of the points (for writing them back as markups)."""
@@ -111,25 +117,28 @@ def curve_to_prompts(curves_lps: list[np.ndarray] | np.ndarray, volume: Volume, 
     if isinstance(curves_lps, np.ndarray):
         curves_lps = [curves_lps]
     step = step_mm or float(volume.spacing.min()) / 4.0
-    samples = np.concatenate([resample_polyline(c, step, spline) for c in curves_lps])
+    resampled = [resample_polyline(c, step, spline) for c in curves_lps]
+    samples = np.concatenate(resampled)
+    sample_curve = np.concatenate([np.full(len(r), index) for index, r in enumerate(resampled)])
     t_float, xy = ijk_to_slice_points(volume.lps_to_ijk(samples), axis)
     t = np.rint(t_float).astype(int)
     inside = _inside(t, xy, stack_shape(volume, axis))
     if not inside.any():
         raise InputError("The centerline lies entirely outside the volume. Check that the curve was drawn on "
                          "this image (and that both use the same coordinate system).")
-    t, xy = t[inside], xy[inside]
-    kept_t, kept_xy = [], []
+    t, xy, sample_curve = t[inside], xy[inside], sample_curve[inside]
+    kept_t, kept_xy, kept_curve = [], [], []
     for slice_t in np.unique(t):
         on_slice = xy[t == slice_t]
         _, first = np.unique(np.rint(on_slice).astype(int), axis=0, return_index=True)
-        distinct = on_slice[np.sort(first)]
-        if len(distinct) > max_points_per_slice:
-            distinct = distinct[np.linspace(0, len(distinct) - 1, max_points_per_slice).round().astype(int)]
-        kept_t.append(np.full(len(distinct), slice_t))
-        kept_xy.append(distinct)
+        first = np.sort(first)
+        if len(first) > max_points_per_slice:
+            first = first[np.linspace(0, len(first) - 1, max_points_per_slice).round().astype(int)]
+        kept_t.append(np.full(len(first), slice_t))
+        kept_xy.append(on_slice[first])
+        kept_curve.append(sample_curve[t == slice_t][first])
     t, xy = np.concatenate(kept_t), np.concatenate(kept_xy)
-    return Prompts(t, xy, np.ones(len(t), bool))
+    return Prompts(t, xy, np.ones(len(t), bool), np.concatenate(kept_curve))
 
 
 def points_to_prompts(points_lps: np.ndarray, volume: Volume, axis: int, positive: bool = True) -> Prompts:

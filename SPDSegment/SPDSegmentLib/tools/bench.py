@@ -223,7 +223,8 @@ def run_benchmark(backbone: str = "litemedsam", device: str = "auto", n_slices: 
         predictor = SpdPredictor(_spd_model(spec, image_size), options, fast=fast, compile=compile and fast)
         if compile and fast:  # compile outside the timed run, as a warm Slicer session would have it
             predictor.set_volume(case.volume, 2)
-            predictor.predict(Prompts(prompts.slice_index[:2], prompts.xy[:2], prompts.positive[:2]))
+            predictor.predict(Prompts(prompts.slice_index[:2], prompts.xy[:2], prompts.positive[:2],
+                                     prompts.curve[:2]))
         if runtime != "torch":  # exported once per model and kept, as a second Slicer run finds it
             export_seconds = predictor.prepare_exports() or export_seconds
         with memory.measure():
@@ -233,12 +234,12 @@ def run_benchmark(backbone: str = "litemedsam", device: str = "auto", n_slices: 
                               dsc_vs_truth=float(compute_dice(results[name].mask_kji, case.label_kji > 0))))
         if fast and "spd-fp32" in results:
             timings[-1].dsc_vs_fp32 = float(compute_dice(results[name].mask_kji, results["spd-fp32"].mask_kji))
-    edited = Prompts(prompts.slice_index, prompts.xy + 1.0, prompts.positive)
+    edited = Prompts(prompts.slice_index, prompts.xy + 1.0, prompts.positive, prompts.curve)
     with memory.measure():
         rerun = predictor.predict(edited)
     timings.append(Timing("spd-rerun", n_prompted, rerun.seconds, memory.peak_bytes / 2**20))
     dragged = edited.slice_index == edited.slices[len(edited.slices) // 2]
-    one_slice = Prompts(edited.slice_index, edited.xy + 2.0 * dragged[:, None], edited.positive)
+    one_slice = Prompts(edited.slice_index, edited.xy + 2.0 * dragged[:, None], edited.positive, edited.curve)
     with memory.measure():
         edit = predictor.predict(one_slice)
     timings.append(Timing("spd-edit", n_prompted, edit.seconds, memory.peak_bytes / 2**20))

@@ -111,7 +111,7 @@ def _flip_prompts(prompts: Prompts, aug: dict, height: int, width: int) -> Promp
         xy[:, 0] = width - 1 - xy[:, 0]
     if aug["flip_y"]:
         xy[:, 1] = height - 1 - xy[:, 1]
-    return Prompts(prompts.slice_index, xy, prompts.positive)
+    return Prompts(prompts.slice_index, xy, prompts.positive, prompts.curve)
 
 
 def window_prompts(case: Case, kind: str, seed: int) -> Prompts:
@@ -244,7 +244,7 @@ class Trainer:
         prompts = window_prompts(case, self.config.prompts, int(self.rng.integers(2**31)))
         prompts = _flip_prompts(prompts.select((prompts.slice_index >= lo) & (prompts.slice_index < hi)), aug,
                                 *case.stack.shape[1:])
-        prompts = Prompts(prompts.slice_index - lo, prompts.xy, prompts.positive)
+        prompts = Prompts(prompts.slice_index - lo, prompts.xy, prompts.positive, prompts.curve)
         with torch.no_grad():
             embeddings = self._embeddings(index, context, images)
             saliency = None
