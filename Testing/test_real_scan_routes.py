@@ -130,6 +130,40 @@ def test_clicks_that_hop_off_the_structure_every_third_slice_pass_the_wider_chec
     assert compute_dice(result.mask_kji, label) > compute_dice(raw.mask_kji, label) + 0.2
 
 
+
+def test_clicks_on_another_cross_section_every_third_slice_are_kept_and_the_run_says_so():
+    """Clicks on the structure on every slice, and on every third slice one more 45 mm away at the same place:
+    another cross-section the nearest slices never hold. The first check keeps the structure's clicks; the
+    others agree among themselves, are kept too, segmented, and the run says how many."""
+    from SPDSegmentLib.inference.prompts import Prompts
+
+    case = generate_case(2026)
+    label = case.label_kji.astype(bool)
+    prompted = np.flatnonzero(label.any(axis=(1, 2)))
+    rows, others = [], []
+    for t in prompted:
+        y, x = np.unravel_index(np.argmax(ndimage.distance_transform_edt(label[t])), label[t].shape)
+        rows.append((int(t), float(x), float(y)))
+    far = max(((x, y) for x in range(10, 150, 5) for y in range(10, 150, 5)),
+              key=lambda xy: min(np.hypot(xy[0] - r[1], xy[1] - r[2]) for r in rows))
+    for t in prompted[1::3]:
+        others.append((int(t), float(far[0]), float(far[1])))
+    clicks = Prompts(np.array([r[0] for r in rows + others]), np.array([r[1:] for r in rows + others]),
+                     np.ones(len(rows) + len(others), bool))
+    predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", prior="none"))
+    predictor.set_volume(case.volume, 2)
+    result = predictor.predict(clicks)
+    assert result.prior.route == "continuity"
+    assert f"{len(others)} prompts that disagree with their nearest prompted slices agree among themselves" in \
+        result.notices[-1]
+    audit = result.consensus.audit
+    for t, x, y in others:
+        at = (audit.slice_index == t) & np.all(np.isclose(audit.xy, [x, y]), axis=1) & (audit.source_slice == t)
+        assert audit.status[at].tolist() == ["kept-local"], t
+    # the same clicks as one traced curve's detour are not another cross-section: nothing is checked again
+    as_curve = Prompts(clicks.slice_index, clicks.xy, clicks.positive, np.zeros(len(clicks), int))
+    assert "agree among themselves" not in " ".join(predictor.predict(as_curve).notices)
+
 def test_a_forced_learned_prior_that_rejects_everything_is_said_in_one_warning(mr_crop, mr_colon, litemedsam,
                                                                                tmp_path, capsys):
     from test_predictor_model import spd_model
