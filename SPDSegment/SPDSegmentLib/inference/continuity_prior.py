@@ -144,7 +144,6 @@ def chance_of_a_stray_neighbour(positive: Prompts, stack_shape: tuple[int, int, 
     return float(np.median(counts)) * np.pi * radius_mm ** 2 / slice_mm2
 
 
-
 def joined_by_path(prompts: Prompts, kept: np.ndarray) -> np.ndarray:
     """(N,) bool: the prompts sampled from a traced curve that ``kept`` prompts were also sampled from."""
     traced = prompts.curve >= 0

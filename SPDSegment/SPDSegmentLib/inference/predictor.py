@@ -507,14 +507,15 @@ class SpdPredictor:
         return masks
 
     def _learned_on_agreed_slices(self, masks: np.ndarray, prompts: Prompts, learned: np.ndarray,
-                                  continuity: np.ndarray, slices: tuple[int, ...], cpd: CpdConfig,
+                                  checked: np.ndarray, slices: tuple[int, ...], cpd: CpdConfig,
                                   options: InferenceOptions, progress: ProgressFn | None,
                                   cancel: CancelFn | None) -> np.ndarray:
         """``masks`` with the learned route's mask on ``slices`` (where it segments something): CPD on the
-        learned prior, neighbours included, over the prompts the continuity prior keeps, so a drifted prompt
-        the learned prior happens to like never reaches the tuned decoder."""
+        learned prior, neighbours included, over the prompts the ``checked`` map keeps (the continuity prior,
+        widened where the route widened it), so a drifted prompt the learned prior happens to like never reaches
+        the tuned decoder."""
         consistent = ~prompts.positive
-        consistent[prompts.positive] = accepted_by(continuity, prompts.select(prompts.positive), cpd.tau)
+        consistent[prompts.positive] = accepted_by(checked, prompts.select(prompts.positive), cpd.tau)
         consensus = distil_prompts(prompts.select(consistent), learned, cpd)
         on_agreed = np.isin(consensus.prompts.slice_index, slices)
         consensus = replace(consensus, prompts=consensus.prompts.select(on_agreed),
