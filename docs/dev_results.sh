@@ -8,7 +8,7 @@ OUT=${2:-runs/dev}
 PY=${PY:-.venv/bin/python}
 SPD=${SPD:-.venv/bin/spdsegment}
 mkdir -p "$OUT"
-"$SPD" synthesize --seeds 2026 2027 2028 2029 --out "$OUT/generated" --force
+"$SPD" synthesize --seeds 2026 2027 2028 2029 2030 2031 2032 2033 2034 2035 --out "$OUT/generated" --force
 "$PY" - "$OUT" "$DATA" <<'PYTHON'
 import json, os, sys
 out, data = sys.argv[1], sys.argv[2]
