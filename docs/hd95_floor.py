@@ -6,12 +6,14 @@ segmented without a single wrong pixel. Label regions no prompt touches (another
 limb of the aortic arch on the same slices) stay unsegmented, so their distance to the mask is HD95 that no
 method segmenting only what was prompted can avoid. No model runs.
 
-Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/hd95_floor.py CASES.json [CASE ...]
+Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/hd95_floor.py CASES.json [CASE ...] [--study EVALUATION.json]
   CASES.json: the cases file docs/make_results.sh writes (runs/results_core/test_cases.json).
+  --study: the study's evaluation.json; each run's HD95 of the default (method spd) is printed beside its floor.
 """
 
+import argparse
+import json
 import statistics
-import sys
 
 import numpy as np
 from scipy import ndimage
@@ -37,8 +39,19 @@ def prompted_regions(reference_stack: np.ndarray, prompts) -> np.ndarray:
     return floor
 
 
-def main(cases_file: str, *names: str) -> None:
+def study_hd95(evaluation_file: str | None, method: str = "spd") -> dict[tuple[str, str, int], float]:
+    """(case, protocol, seed) -> HD95 of ``method`` in the study's evaluation.json (empty without a file)."""
+    if evaluation_file is None:
+        return {}
+    rows = json.loads(open(evaluation_file, encoding="utf-8").read())["rows"]
+    return {(row["case"], row["protocol"], row["seed"]): row["hd95_mm"] for row in rows
+            if row["method"] == method and row["hd95_mm"] is not None}
+
+
+def main(cases_file: str, names: list[str], evaluation_file: str | None = None) -> None:
+    study = study_hd95(evaluation_file)
     hd95s = {protocol: [] for protocol in PROTOCOLS}
+    defaults = {protocol: [] for protocol in PROTOCOLS}
     for case in load_named_cases(cases_file, names):
         name = case.spec.name
         spacing = tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1])
@@ -49,15 +62,26 @@ def main(cases_file: str, *names: str) -> None:
                                                     case_prompts(case, protocol, seed)), case.axis)
                 hd95 = compute_hd95(floor, reference, spacing)
                 hd95s[protocol].append(hd95)
+                default = study.get((name, protocol, seed))
+                if default is not None:
+                    defaults[protocol].append(default)
                 print(f"{name:28s} {protocol:10s} seed {seed} DSC {compute_dice(floor, reference):.3f} "
-                      f"HD95 {hd95:6.1f}", flush=True)
+                      f"HD95 {hd95:6.1f}" + ("" if default is None else f"  default in the study {default:6.1f}"),
+                      flush=True)
     runs = [h for protocol in PROTOCOLS for h in hd95s[protocol]]
     for protocol in PROTOCOLS:
         if hd95s[protocol]:
-            print(f"mean HD95 over {len(hd95s[protocol])} {protocol} runs: {statistics.mean(hd95s[protocol]):.1f} mm")
+            print(f"mean HD95 over {len(hd95s[protocol])} {protocol} runs: {statistics.mean(hd95s[protocol]):.1f} mm"
+                  + (f" (the default in the study: {statistics.mean(defaults[protocol]):.1f} mm over "
+                     f"{len(defaults[protocol])} runs)" if defaults[protocol] else ""))
     if runs:
         print(f"mean HD95 over all {len(runs)} runs: {statistics.mean(runs):.1f} mm")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cases_file")
+    parser.add_argument("names", nargs="*")
+    parser.add_argument("--study", help="the study's evaluation.json")
+    arguments = parser.parse_args()
+    main(arguments.cases_file, arguments.names, arguments.study)
