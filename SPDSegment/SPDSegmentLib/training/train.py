@@ -155,8 +155,8 @@ class Trainer:
 
     # ----- stage helpers
     def _frame(self, case: Case) -> ModelFrame:
-        _, height, width = case.stack.shape
-        return ModelFrame(height, width, self.adapter.image_size, in_plane_spacing(case.volume, case.axis))
+        return ModelFrame.for_stack(case.stack, self.adapter.image_size,
+                                    in_plane_spacing(case.volume, case.axis))
 
     def _encode(self, frame: ModelFrame, images: np.ndarray) -> torch.Tensor:
         return self.model.backbone.encode(frame.images_to_model(torch.from_numpy(images).to(self.device)))
@@ -184,7 +184,8 @@ class Trainer:
         case = self.cases[case_index]
         key = hashlib.sha256(json.dumps([str(case.spec.image), case.axis, self.adapter.backbone,
                                          self.adapter.backbone_sha256, self.adapter.image_size,
-                                         self.adapter.intensity_percentiles]).encode()).hexdigest()[:16]
+                                         self.adapter.intensity_percentiles,
+                                         self._frame(case).min_field_mm]).encode()).hexdigest()[:16]
         return Path(self.config.cache_dir) / f"embeddings-{key}.pt"
 
     def _load_cached(self, case_index: int) -> dict[int, torch.Tensor]:
