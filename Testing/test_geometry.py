@@ -106,6 +106,20 @@ def test_model_frame_maps_points_where_the_image_put_them(shape, spacing, min_fi
     assert back.shape == (1, 1, height, width) and float(back.min()) > 0.5
 
 
+def test_ct_is_shown_through_the_soft_tissue_window_and_other_images_by_percentiles():
+    rng = np.random.default_rng(0)
+    ct = np.full((4, 50, 50), -1000.0)  # air around a body of fat, soft tissue and a contrast-filled vessel
+    ct[:, 5:45, 5:45] = -100.0
+    ct[:, 10:40, 10:40] = 40.0
+    ct[:, 20:25, 20:25] = 300.0
+    shown = normalise_intensity(ct + rng.normal(0, 1, ct.shape))
+    assert np.allclose([shown[0, 0, 0], shown[0, 7, 7], shown[0, 15, 15], shown[0, 22, 22]], [0.0, 0.15, 0.5, 1.0],
+                       atol=0.01)
+    mr = np.clip(ct + 1000.0, 0, None) / 3 + rng.normal(0, 1, ct.shape)  # same anatomy, positive arbitrary units
+    shown = normalise_intensity(mr)
+    assert shown[0, 0, 0] < 0.01 and shown[0, 22, 22] > 0.99 and 0.75 < shown[0, 15, 15] < 0.85
+
+
 def body_slices(height=120, width=140, n_slices=3):
     """A normalised stack: a bright elliptical body, a brighter vessel in it, dark background around it."""
     y, x = np.mgrid[:height, :width]

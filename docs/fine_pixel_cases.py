@@ -1,13 +1,19 @@
-"""Development cases on 1.5 mm pixels, cut from the shared CT development case (never from a held-out case).
+"""Development cases on small fields and fine pixels, cut from the shared CT development case (never from a held-out
+case).
 
-The shared CT case (3 mm) is resampled to 1.5 mm (the image linearly, the labels by nearest neighbour) and cropped
-around the abdominal vessels, 30 pixels beyond the aorta, inferior vena cava and iliac artery labels in plane and
-2 slices beyond them along the slices. Each structure becomes one case of the same crop. They show what changes
-when the same anatomy covers four times as many pixels. The resampled image is smoother than a scan acquired at
-1.5 mm, so they are not a faithful stand-in for one (docs/DEFAULT_MODEL.md, the edge-contrast rule).
+- ``dev15-*``: the shared CT case (3 mm) resampled to 1.5 mm (the image linearly, the labels by nearest neighbour)
+  and cropped around the abdominal vessels, 30 pixels beyond the aorta, inferior vena cava and iliac artery labels
+  in plane and 2 slices beyond them along the slices: a 21 x 16 cm crop at 1.5 mm, like the held-out vessel crops.
+- ``dev3crop-*``: the same crop at the case's own 3 mm (15 pixels beyond the labels, 1 slice beyond them): the small
+  field without the fine pixels.
+- ``dev15whole-*``: the whole slice at 1.5 mm, only the slices of the crop kept: the fine pixels without the small
+  field.
+
+Each structure becomes one case of its image. The resampled images are smoother than a scan acquired at 1.5 mm,
+so they are not a faithful stand-in for one (docs/DEFAULT_MODEL.md, the edge-contrast rule).
 
 Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/fine_pixel_cases.py SHARED_DATA OUT_DIR
-  writes OUT_DIR/<structure>.nii.gz, OUT_DIR/<structure>_label.nii.gz and OUT_DIR/cases.json (for docs/hd95_parts.py).
+  writes OUT_DIR/<image>.nii.gz, OUT_DIR/<case>_label.nii.gz and OUT_DIR/cases.json (for docs/hd95_parts.py).
 """
 
 import json
@@ -28,33 +34,52 @@ def resampled(image: sitk.Image, interpolator: int, size: list[int]) -> sitk.Ima
                          image.GetDirection(), 0, image.GetPixelID())
 
 
-def main(shared_data: str, out_dir: str) -> None:
-    source = Path(shared_data) / "totalsegmentator" / "ct"
-    image = sitk.ReadImage(str(source / "image.nii.gz"), sitk.sitkFloat32)
-    labels = sitk.ReadImage(str(source / "labels.nii.gz"))
-    size = [int(round(n * s / SPACING_MM)) for n, s in zip(image.GetSize(), image.GetSpacing())]
-    image = resampled(image, sitk.sitkLinear, size)
-    labels = resampled(labels, sitk.sitkNearestNeighbor, size)
-    z, y, x = np.nonzero(np.isin(sitk.GetArrayFromImage(labels), list(STRUCTURES.values())))
-    low = [max(0, int(v.min()) - m) for v, m in ((x, MARGIN_PX), (y, MARGIN_PX), (z, MARGIN_SLICES))]
-    high = [min(n, int(v.max()) + m + 1) for v, m, n in ((x, MARGIN_PX, size[0]), (y, MARGIN_PX, size[1]),
-                                                           (z, MARGIN_SLICES, size[2]))]
+def vessel_box(labels: np.ndarray, margin_px: int, margin_slices: int) -> tuple[list[int], list[int]]:
+    """(low, high) x, y, z index bounds around the vessel labels of a (z, y, x) label array, with margins."""
+    z, y, x = np.nonzero(np.isin(labels, list(STRUCTURES.values())))
+    size = labels.shape[::-1]
+    low = [max(0, int(v.min()) - m) for v, m in ((x, margin_px), (y, margin_px), (z, margin_slices))]
+    high = [min(n, int(v.max()) + m + 1) for v, m, n in ((x, margin_px, size[0]), (y, margin_px, size[1]),
+                                                           (z, margin_slices, size[2]))]
+    return low, high
+
+
+def write_cases(image: sitk.Image, labels: sitk.Image, low: list[int], high: list[int], out: Path, image_name: str,
+                prefix: str, structures: dict[str, int]) -> list[dict]:
     extent = [h - lo for lo, h in zip(low, high)]
     image = sitk.Cast(sitk.Round(sitk.RegionOfInterest(image, extent, low)), sitk.sitkInt16)
     labels = sitk.RegionOfInterest(labels, extent, low)
     label_values = sitk.GetArrayFromImage(labels)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    sitk.WriteImage(image, str(out / "ct_1.5mm.nii.gz"))
+    sitk.WriteImage(image, str(out / f"{image_name}.nii.gz"))
     cases = []
-    for name, value in STRUCTURES.items():
+    for name, value in structures.items():
+        label_name = name if prefix == "dev15" else f"{prefix}_{name}"
         mask = sitk.GetImageFromArray((label_values == value).astype(np.uint8))
         mask.CopyInformation(labels)
-        sitk.WriteImage(mask, str(out / f"{name}_label.nii.gz"))
-        cases.append({"image": str((out / "ct_1.5mm.nii.gz").resolve()),
-                      "label": str((out / f"{name}_label.nii.gz").resolve()), "label_value": 1,
-                      "name": f"dev15-{name}"})
-        print(f"dev15-{name}: {image.GetSize()} at {SPACING_MM} mm, {int((label_values == value).sum())} voxels")
+        sitk.WriteImage(mask, str(out / f"{label_name}_label.nii.gz"))
+        cases.append({"image": str((out / f"{image_name}.nii.gz").resolve()),
+                      "label": str((out / f"{label_name}_label.nii.gz").resolve()), "label_value": 1,
+                      "name": f"{prefix}-{name}"})
+        print(f"{prefix}-{name}: {image.GetSize()} at {image.GetSpacing()[0]} mm, "
+              f"{int((label_values == value).sum())} voxels")
+    return cases
+
+
+def main(shared_data: str, out_dir: str) -> None:
+    source = Path(shared_data) / "totalsegmentator" / "ct"
+    image = sitk.ReadImage(str(source / "image.nii.gz"), sitk.sitkFloat32)
+    labels = sitk.ReadImage(str(source / "labels.nii.gz"))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    low, high = vessel_box(sitk.GetArrayFromImage(labels), MARGIN_PX // 2, MARGIN_SLICES // 2)
+    cases = write_cases(image, labels, low, high, out, "ct_3mm_crop", "dev3crop", {"aorta": 52, "ivc": 63})
+    size = [int(round(n * s / SPACING_MM)) for n, s in zip(image.GetSize(), image.GetSpacing())]
+    image = resampled(image, sitk.sitkLinear, size)
+    labels = resampled(labels, sitk.sitkNearestNeighbor, size)
+    low, high = vessel_box(sitk.GetArrayFromImage(labels), MARGIN_PX, MARGIN_SLICES)
+    cases = write_cases(image, labels, low, high, out, "ct_1.5mm", "dev15", STRUCTURES) + cases
+    whole_low, whole_high = [0, 0, low[2]], [size[0], size[1], high[2]]
+    cases += write_cases(image, labels, whole_low, whole_high, out, "ct_1.5mm_whole", "dev15whole", {"aorta": 52})
     (out / "cases.json").write_text(json.dumps(cases, indent=1), encoding="utf-8")
 
 

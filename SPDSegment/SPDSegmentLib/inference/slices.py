@@ -54,11 +54,24 @@ def in_plane_spacing(volume: Volume, axis: int) -> tuple[float, float]:
     return float(volume.spacing[x_axis]), float(volume.spacing[y_axis])
 
 
+# CT is shown to the backbone through the abdominal soft-tissue window (level 40 HU, width 400), as MedSAM and
+# LiteMedSAM's CT training images were prepared; MR and other images are scaled by robust percentiles, as theirs
+# were. Scaled by percentiles, a CT's air stretches the scale so that soft tissue and a contrast-filled vessel
+# differ by a tenth of it, and the box-trained decoder then fills its box (docs/DEFAULT_MODEL.md).
+CT_WINDOW_HU = (-160.0, 240.0)
+# A volume is taken for CT in Hounsfield units when at least 0.5 % of it is air or lung (below -500); MR
+# intensities are not negative beyond noise, and the generated volumes are positive.
+CT_AIR_HU = -500.0
+
+
 def normalise_intensity(array: np.ndarray, low_percentile: float = 0.5,
                         high_percentile: float = 99.5) -> np.ndarray:
-    """Robust [0, 1] scaling on the whole volume (so neighbouring slices share one scale)."""
+    """[0, 1] scaling on the whole volume (so neighbouring slices share one scale): CT through
+    :data:`CT_WINDOW_HU`, anything else between its ``low_percentile`` and ``high_percentile``."""
     values = np.asarray(array, np.float32)
-    low, high = np.percentile(values, [low_percentile, high_percentile])
+    air, low, high = np.percentile(values, [0.5, low_percentile, high_percentile])
+    if air <= CT_AIR_HU:
+        low, high = CT_WINDOW_HU
     if high <= low:
         high = low + 1.0
     return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
@@ -70,8 +83,9 @@ def normalise_intensity(array: np.ndarray, low_percentile: float = 0.5,
 # decoder then fills whatever box it gets (docs/DEFAULT_MODEL.md, the section on small fields of view).
 CROP_FIELD_MM = 360.0
 # A whole slice has background (air, or an MR's dark surround) around the body; a crop has tissue on most of its
-# border. Border pixels brighter than BACKGROUND_LEVEL (after normalise_intensity) are tissue; whole slices of the
-# shared CT and MR have 3-8 % of them, crops 70-90 % (a chest crop's lungs read as background).
+# border. Border pixels brighter than BACKGROUND_LEVEL (after normalise_intensity) are tissue: 3-11 % of them on
+# whole slices of the shared CT and MR and of generated volumes, over 80 % on the development crops (a chest crop's
+# lungs read as background).
 BACKGROUND_LEVEL = 0.1
 CROP_TISSUE_FRACTION = 1 / 3
 

@@ -35,7 +35,7 @@ from ..inference.device import resolve_device
 from ..inference.io import atomic_output, json_text
 from ..inference.prompts import Prompts, curve_to_prompts
 from .simulate import simulate_clinician_centerline, simulate_noisy_points
-from ..inference.slices import ModelFrame, in_plane_spacing
+from ..inference.slices import CT_WINDOW_HU, ModelFrame, in_plane_spacing
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class Trainer:
         case = self.cases[case_index]
         key = hashlib.sha256(json.dumps([str(case.spec.image), case.axis, self.adapter.backbone,
                                          self.adapter.backbone_sha256, self.adapter.image_size,
-                                         self.adapter.intensity_percentiles,
+                                         self.adapter.intensity_percentiles, CT_WINDOW_HU,
                                          self._frame(case).min_field_mm]).encode()).hexdigest()[:16]
         return Path(self.config.cache_dir) / f"embeddings-{key}.pt"
 
