@@ -148,11 +148,8 @@ class SpdPredictor:
         self.axis = volume.slicing_axis(axis)
         low, high = self.config.intensity_percentiles
         self._stack = to_stack(normalise_intensity(volume.array_kji, low, high), self.axis)
-        self._frame = ModelFrame.for_stack(self._stack, self.config.image_size,
-                                           in_plane_spacing(volume, self.axis))
-        if self._frame.min_field_mm:
-            log.info("The volume is a crop (tissue on its edges): its slices are shown to the backbone within a "
-                     "%.0f mm field, at the scale of a whole slice", self._frame.field_mm)
+        n_slices, height, width = self._stack.shape
+        self._frame = ModelFrame(height, width, self.config.image_size, in_plane_spacing(volume, self.axis))
         self._embeddings = {} if shared_embeddings is None else shared_embeddings
         self._saliency = np.zeros(self._stack.shape, np.float32) if self.config.saliency else None
         self._salient_slices: set[int] = set()

@@ -54,88 +54,34 @@ def in_plane_spacing(volume: Volume, axis: int) -> tuple[float, float]:
     return float(volume.spacing[x_axis]), float(volume.spacing[y_axis])
 
 
-# CT is shown to the backbone through the abdominal soft-tissue window (level 40 HU, width 400), as MedSAM and
-# LiteMedSAM's CT training images were prepared; MR and other images are scaled by robust percentiles, as theirs
-# were. Scaled by percentiles, a CT's air stretches the scale so that soft tissue and a contrast-filled vessel
-# differ by a tenth of it, and the box-trained decoder then fills its box (docs/DEFAULT_MODEL.md).
-CT_WINDOW_HU = (-160.0, 240.0)
-# A volume is taken for CT in Hounsfield units when at least 0.5 % of it is air or lung (below -500); MR
-# intensities are not negative beyond noise, and the generated volumes are positive.
-CT_AIR_HU = -500.0
-
-
 def normalise_intensity(array: np.ndarray, low_percentile: float = 0.5,
                         high_percentile: float = 99.5) -> np.ndarray:
-    """[0, 1] scaling on the whole volume (so neighbouring slices share one scale): CT through
-    :data:`CT_WINDOW_HU`, anything else between its ``low_percentile`` and ``high_percentile``."""
+    """Robust [0, 1] scaling on the whole volume (so neighbouring slices share one scale)."""
     values = np.asarray(array, np.float32)
-    air, low, high = np.percentile(values, [0.5, low_percentile, high_percentile])
-    if air <= CT_AIR_HU:
-        low, high = CT_WINDOW_HU
+    low, high = np.percentile(values, [low_percentile, high_percentile])
     if high <= low:
         high = low + 1.0
     return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
-
-
-# A crop (a field cut around a vessel, say 18 cm) is shown to the backbone as part of a whole adult abdomen's or
-# chest's field, the rest padded, so that its anatomy appears at the scale it has in the whole slices the backbone
-# and the default's adapter were trained on. Filling the input with a crop doubles that scale, and the box-trained
-# decoder then fills whatever box it gets (docs/DEFAULT_MODEL.md, the section on small fields of view).
-CROP_FIELD_MM = 360.0
-# A whole slice has background (air, or an MR's dark surround) around the body; a crop has tissue on most of its
-# border. Border pixels brighter than BACKGROUND_LEVEL (after normalise_intensity) are tissue: 3-11 % of them on
-# whole slices of the shared CT and MR and of generated volumes, over 80 % on the development crops (a chest crop's
-# lungs read as background).
-BACKGROUND_LEVEL = 0.1
-CROP_TISSUE_FRACTION = 1 / 3
-
-
-def tissue_fraction_on_border(stack: np.ndarray) -> float:
-    """Fraction of the pixels one pixel in from the slices' edges (resampling can leave the outermost row at a
-    padding value) that are brighter than the background, over the whole normalised (S, H, W) stack."""
-    _, height, width = stack.shape
-    inset = 1 if min(height, width) > 2 else 0
-    ring = np.concatenate([stack[:, inset, :].ravel(), stack[:, height - 1 - inset, :].ravel(),
-                           stack[:, :, inset].ravel(), stack[:, :, width - 1 - inset].ravel()])
-    return float((ring > BACKGROUND_LEVEL).mean()) if ring.size else 0.0
-
-
-def is_crop(stack: np.ndarray) -> bool:
-    """Whether the normalised (S, H, W) stack is cut from inside a body rather than a whole cross-section."""
-    return tissue_fraction_on_border(stack) >= CROP_TISSUE_FRACTION
 
 
 @dataclass(frozen=True)
 class ModelFrame:
     """Maps (H, W) slice pixels onto the backbone's square ``size`` input and back.
 
-    The slice is scaled so that its longer *physical* side, or ``min_field_mm`` if that is longer, fills ``size``
-    (pixels become square in mm, as the backbones were trained on), then padded at the bottom and right, as
-    segment-anything does. :meth:`for_stack` sets ``min_field_mm`` for a crop.
+    The slice is scaled so that its longer *physical* side fills ``size`` (pixels become square in mm,
+    as the backbones were trained on), then padded at the bottom and right, as segment-anything does.
     """
 
     height: int
     width: int
     size: int
     spacing_xy: tuple[float, float] = (1.0, 1.0)
-    min_field_mm: float = 0.0
-
-    @classmethod
-    def for_stack(cls, stack: np.ndarray, size: int, spacing_xy: tuple[float, float]) -> "ModelFrame":
-        """The frame for a normalised (S, H, W) stack: a crop is shown within a :data:`CROP_FIELD_MM` field."""
-        _, height, width = stack.shape
-        return cls(height, width, size, spacing_xy, CROP_FIELD_MM if is_crop(stack) else 0.0)
-
-    @property
-    def field_mm(self) -> float:
-        """The physical width that fills the backbone's input."""
-        return max(self.width * self.spacing_xy[0], self.height * self.spacing_xy[1], self.min_field_mm)
 
     @property
     def scaled_hw(self) -> tuple[int, int]:
         extent_y = self.height * self.spacing_xy[1]
         extent_x = self.width * self.spacing_xy[0]
-        scale = self.size / self.field_mm
+        scale = self.size / max(extent_x, extent_y)
         return (max(1, min(self.size, int(round(extent_y * scale)))),
                 max(1, min(self.size, int(round(extent_x * scale)))))
 

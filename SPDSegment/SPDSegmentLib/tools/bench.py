@@ -164,7 +164,7 @@ def run_stock(spec: ModelSpec, image_size: int | None, device: torch.device, cas
     predictor = SamPredictor(sam)
     volume = case.volume
     stack = to_stack(normalise_intensity(volume.array_kji), 2)
-    frame = ModelFrame.for_stack(stack, backbone.image_size, in_plane_spacing(volume, 2))
+    frame = ModelFrame(*stack.shape[1:], backbone.image_size, in_plane_spacing(volume, 2))
     masks = np.zeros(stack.shape, np.uint8)
     half_box = box_mm / min(frame.spacing_xy)
     started = time.perf_counter()

@@ -35,7 +35,7 @@ from ..inference.device import resolve_device
 from ..inference.io import atomic_output, json_text
 from ..inference.prompts import Prompts, curve_to_prompts
 from .simulate import simulate_clinician_centerline, simulate_noisy_points
-from ..inference.slices import CT_WINDOW_HU, ModelFrame, in_plane_spacing
+from ..inference.slices import ModelFrame, in_plane_spacing
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +155,8 @@ class Trainer:
 
     # ----- stage helpers
     def _frame(self, case: Case) -> ModelFrame:
-        return ModelFrame.for_stack(case.stack, self.adapter.image_size,
-                                    in_plane_spacing(case.volume, case.axis))
+        _, height, width = case.stack.shape
+        return ModelFrame(height, width, self.adapter.image_size, in_plane_spacing(case.volume, case.axis))
 
     def _encode(self, frame: ModelFrame, images: np.ndarray) -> torch.Tensor:
         return self.model.backbone.encode(frame.images_to_model(torch.from_numpy(images).to(self.device)))
@@ -184,8 +184,7 @@ class Trainer:
         case = self.cases[case_index]
         key = hashlib.sha256(json.dumps([str(case.spec.image), case.axis, self.adapter.backbone,
                                          self.adapter.backbone_sha256, self.adapter.image_size,
-                                         self.adapter.intensity_percentiles, CT_WINDOW_HU,
-                                         self._frame(case).min_field_mm]).encode()).hexdigest()[:16]
+                                         self.adapter.intensity_percentiles]).encode()).hexdigest()[:16]
         return Path(self.config.cache_dir) / f"embeddings-{key}.pt"
 
     def _load_cached(self, case_index: int) -> dict[int, torch.Tensor]:
