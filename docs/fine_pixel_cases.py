@@ -3,7 +3,8 @@ case).
 
 - ``dev15-*``: the shared CT case (3 mm) resampled to 1.5 mm (the image linearly, the labels by nearest neighbour)
   and cropped around the abdominal vessels, 30 pixels beyond the aorta, inferior vena cava and iliac artery labels
-  in plane and 2 slices beyond them along the slices: a 21 x 16 cm crop at 1.5 mm, like the held-out vessel crops.
+  in plane and 2 slices beyond them along the slices: a 21 x 16 cm crop at 1.5 mm, the size and pixels of the
+  held-out vessel crops (not how they segment: docs/DEFAULT_MODEL.md, the crop field and CT window trial).
 - ``dev3crop-*``: the same crop at the case's own 3 mm (15 pixels beyond the labels, 1 slice beyond them): the small
   field without the fine pixels.
 - ``dev15whole-*``: the whole slice at 1.5 mm, only the slices of the crop kept: the fine pixels without the small
@@ -53,7 +54,7 @@ def write_cases(image: sitk.Image, labels: sitk.Image, low: list[int], high: lis
     sitk.WriteImage(image, str(out / f"{image_name}.nii.gz"))
     cases = []
     for name, value in structures.items():
-        label_name = name if prefix == "dev15" else f"{prefix}_{name}"
+        label_name = name if prefix == "dev15" else f"{prefix}_{name}"  # dev15 keeps its first files' names
         mask = sitk.GetImageFromArray((label_values == value).astype(np.uint8))
         mask.CopyInformation(labels)
         sitk.WriteImage(mask, str(out / f"{label_name}_label.nii.gz"))
