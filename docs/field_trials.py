@@ -10,17 +10,20 @@ its 0.5th and 99.5th percentiles. The shipped code is not changed (docs/DEFAULT_
 
 Each run is scored by docs/hd95_parts.py (DSC, HD95 and its two sides, centerline and random points, seeds 0 and 1).
 
-Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/field_trials.py CASES.json MIN_FIELD_MM [--ct-window] [CASE ...]
+Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/field_trials.py CASES.json MIN_FIELD_MM [CASE ...] [--ct-window]
   CASES.json: development cases, e.g. the crops of docs/fine_pixel_cases.py (runs/dev15/cases.json).
 """
 
-import sys
+import argparse
 
 import numpy as np
 
 import hd95_parts
 from SPDSegmentLib.inference import predictor
 from SPDSegmentLib.inference import slices
+
+CT_AIR_HU = -500.0  # a volume with 0.5 % of its voxels below this is taken for CT
+SOFT_TISSUE_WINDOW_HU = (-160.0, 240.0)  # level 40, width 400
 
 
 def frame_with_minimum_field(min_field_mm: float) -> None:
@@ -39,23 +42,25 @@ def frame_with_minimum_field(min_field_mm: float) -> None:
 def ct_through_soft_tissue_window() -> None:
     """Every predictor from here on shows a CT through the soft-tissue window, other volumes as shipped."""
     shipped = predictor.normalise_intensity
+    low, high = SOFT_TISSUE_WINDOW_HU
 
     def normalise(array, low_percentile=0.5, high_percentile=99.5):
         values = np.asarray(array, np.float32)
-        if float(np.percentile(values, 0.5)) > -500.0:
+        if float(np.percentile(values, 0.5)) > CT_AIR_HU:
             return shipped(values, low_percentile, high_percentile)
-        return np.clip((values + 160.0) / 400.0, 0.0, 1.0).astype(np.float32)
+        return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
     predictor.normalise_intensity = normalise
 
 
-def main(cases_file: str, min_field_mm: str, *names: str) -> None:
-    frame_with_minimum_field(float(min_field_mm))
-    if names and names[0] == "--ct-window":
-        ct_through_soft_tissue_window()
-        names = names[1:]
-    hd95_parts.main(cases_file, "default", "auto", *names)
-
-
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cases_file")
+    parser.add_argument("min_field_mm", type=float)
+    parser.add_argument("names", nargs="*")
+    parser.add_argument("--ct-window", action="store_true", help="show a CT through the soft-tissue window")
+    arguments = parser.parse_args()
+    frame_with_minimum_field(arguments.min_field_mm)
+    if arguments.ct_window:
+        ct_through_soft_tissue_window()
+    hd95_parts.main(arguments.cases_file, "default", "auto", *arguments.names)

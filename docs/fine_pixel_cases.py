@@ -46,7 +46,9 @@ def vessel_box(labels: np.ndarray, margin_px: int, margin_slices: int) -> tuple[
 
 
 def write_cases(image: sitk.Image, labels: sitk.Image, low: list[int], high: list[int], out: Path, image_name: str,
-                prefix: str, structures: dict[str, int]) -> list[dict]:
+                prefix: str, structures: dict[str, int], label_prefix: str) -> list[dict]:
+    """Cut ``image`` and ``labels`` to [low, high) and write the image and one label file per structure
+    (``<label_prefix><structure>_label.nii.gz``); returns the cases, named ``<prefix>-<structure>``."""
     extent = [h - lo for lo, h in zip(low, high)]
     image = sitk.Cast(sitk.Round(sitk.RegionOfInterest(image, extent, low)), sitk.sitkInt16)
     labels = sitk.RegionOfInterest(labels, extent, low)
@@ -54,7 +56,7 @@ def write_cases(image: sitk.Image, labels: sitk.Image, low: list[int], high: lis
     sitk.WriteImage(image, str(out / f"{image_name}.nii.gz"))
     cases = []
     for name, value in structures.items():
-        label_name = name if prefix == "dev15" else f"{prefix}_{name}"  # dev15 keeps its first files' names
+        label_name = f"{label_prefix}{name}"
         mask = sitk.GetImageFromArray((label_values == value).astype(np.uint8))
         mask.CopyInformation(labels)
         sitk.WriteImage(mask, str(out / f"{label_name}_label.nii.gz"))
@@ -73,14 +75,16 @@ def main(shared_data: str, out_dir: str) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     low, high = vessel_box(sitk.GetArrayFromImage(labels), MARGIN_PX // 2, MARGIN_SLICES // 2)
-    cases = write_cases(image, labels, low, high, out, "ct_3mm_crop", "dev3crop", {"aorta": 52, "ivc": 63})
+    cases = write_cases(image, labels, low, high, out, "ct_3mm_crop", "dev3crop", {"aorta": 52, "ivc": 63},
+                        "dev3crop_")
     size = [int(round(n * s / SPACING_MM)) for n, s in zip(image.GetSize(), image.GetSpacing())]
     image = resampled(image, sitk.sitkLinear, size)
     labels = resampled(labels, sitk.sitkNearestNeighbor, size)
     low, high = vessel_box(sitk.GetArrayFromImage(labels), MARGIN_PX, MARGIN_SLICES)
-    cases = write_cases(image, labels, low, high, out, "ct_1.5mm", "dev15", STRUCTURES) + cases
+    cases = write_cases(image, labels, low, high, out, "ct_1.5mm", "dev15", STRUCTURES, "") + cases
     whole_low, whole_high = [0, 0, low[2]], [size[0], size[1], high[2]]
-    cases += write_cases(image, labels, whole_low, whole_high, out, "ct_1.5mm_whole", "dev15whole", {"aorta": 52})
+    cases += write_cases(image, labels, whole_low, whole_high, out, "ct_1.5mm_whole", "dev15whole", {"aorta": 52},
+                         "dev15whole_")
     (out / "cases.json").write_text(json.dumps(cases, indent=1), encoding="utf-8")
 
 

@@ -12,7 +12,6 @@ Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/hd95_floor.py CASES.json [CAS
 """
 
 import argparse
-import json
 import statistics
 
 import numpy as np
@@ -22,6 +21,7 @@ from SPDSegmentLib.inference.metrics import compute_dice, compute_hd95
 from SPDSegmentLib.inference.slices import from_stack, to_stack
 from SPDSegmentLib.training.dataset import load_named_cases
 from SPDSegmentLib.training.evaluate import case_prompts
+from SPDSegmentLib.training.report import read_report
 
 PROTOCOLS = ("centerline", "noise")
 SEEDS = (0, 1)
@@ -43,7 +43,7 @@ def study_hd95(evaluation_file: str | None, method: str = "spd") -> dict[tuple[s
     """(case, protocol, seed) -> HD95 of ``method`` in the study's evaluation.json (empty without a file)."""
     if evaluation_file is None:
         return {}
-    rows = json.loads(open(evaluation_file, encoding="utf-8").read())["rows"]
+    rows = read_report(evaluation_file)["rows"]
     return {(row["case"], row["protocol"], row["seed"]): row["hd95_mm"] for row in rows
             if row["method"] == method and row["hd95_mm"] is not None}
 
