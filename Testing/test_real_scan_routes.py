@@ -40,6 +40,8 @@ def test_default_on_a_real_scan_segments_the_traced_colon_at_least_as_well_as_pl
         results[name] = predictor.predict(prompts)
     default = results["default"]
     assert default.prior.route == "continuity" and "overruled" in default.notices[-1]
+    # the tuned decoder spreads beyond the traced colon here, so it draws no outline
+    assert not default.prior.tuned_outline and default.prior.tuned_outline_inside <= 0.6
     assert default.mask_kji.any() and len(default.slices) == int(default.mask_kji.any(axis=(1, 2)).sum())
     assert compute_dice(default.mask_kji, mask) >= compute_dice(results["boxes"].mask_kji, mask) - 0.02
     assert default.saliency_kji.max() > 0.5  # the continuity prior is the saliency shown
@@ -183,7 +185,7 @@ def test_a_forced_learned_prior_that_rejects_everything_is_said_in_one_warning(m
 def test_in_domain_the_slices_where_both_priors_agree_are_segmented_by_the_learned_route():
     """Overruled for the volume, the learned prior still segments the slices where it accepts a prompt the
     continuity prior keeps, from the prompts the continuity prior keeps (the learned route on them alone);
-    every other slice is the continuity route's."""
+    every other slice is the continuity route's, cut to the tuned decoder's outline where it drew one."""
     case = generate_case(2026, shape_kji=(16, 128, 128))
     volume = case.volume
     # seed 3: on its agreed slices the learned route over the continuity-kept prompts with their neighbours gives
@@ -194,15 +196,19 @@ def test_in_domain_the_slices_where_both_priors_agree_are_segmented_by_the_learn
     predictor.set_volume(volume, 2)
     auto = predictor.predict(prompts)
     agreed = auto.prior.agreed_slices
-    assert auto.prior.route == "continuity" and agreed and f"still segments the {len(agreed)} slice" in auto.notices[-1]
+    assert auto.prior.route == "continuity" and agreed and f"still segments the {len(agreed)} slice" in auto.notices[-2]
     continuity = predictor.predict(prompts, InferenceOptions(device="cpu", prior="none"))
     rows, cols = np.rint(prompts.xy[:, 1]).astype(int), np.rint(prompts.xy[:, 0]).astype(int)
     consistent = continuity.saliency_kji[prompts.slice_index, rows, cols] > 0.5
     assert consistent.any()
     alone = predictor.predict(prompts.select(consistent), InferenceOptions(device="cpu", prior="learned"))
+    assert auto.prior.tuned_outline
     for t in range(volume.array_kji.shape[0]):
-        expected = alone.mask_kji[t] if t in agreed and alone.mask_kji[t].any() else continuity.mask_kji[t]
-        assert np.array_equal(auto.mask_kji[t], expected), t
+        if t in agreed and alone.mask_kji[t].any():
+            assert np.array_equal(auto.mask_kji[t], alone.mask_kji[t]), t
+        else:
+            assert not (auto.mask_kji[t] & ~continuity.mask_kji[t]).any(), t
+            assert auto.mask_kji[t].any() == continuity.mask_kji[t].any(), t
     assert any(not np.array_equal(alone.mask_kji[t], continuity.mask_kji[t]) for t in agreed)
     # from the seed-0 curve the tuned decoder also marks a spot away from the prompts; every region that stays
     # holds a kept prompt
@@ -216,6 +222,27 @@ def test_in_domain_the_slices_where_both_priors_agree_are_segmented_by_the_learn
             ys, xs = np.nonzero(regions == region)
             reach = np.maximum(np.abs(xs[:, None] - kept[None, :, 0]), np.abs(ys[:, None] - kept[None, :, 1]))
             assert reach.min() <= 2, (t, region)
+
+
+def test_in_domain_the_tuned_decoder_draws_the_outline_within_the_traced_structure():
+    """On a generated development volume, most of what the adapter's tuned decoder draws from the prompts the
+    continuity prior keeps lies inside the structure the fitted boxes found, so it draws each slice's outline
+    there: the terminal ileum as it was labelled, without the enhancing wall the backbone's decoder takes in."""
+    case = generate_case(2035)
+    volume = case.volume
+    curve = simulate_clinician_centerline(case.label_kji, volume, 2, 0, neighbour_kji=case.neighbours_kji)
+    prompts = curve_to_prompts([curve], volume, 2)
+    predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))
+    predictor.set_volume(volume, 2)
+    auto = predictor.predict(prompts)
+    continuity = predictor.predict(prompts, InferenceOptions(device="cpu", prior="none"))
+    assert auto.prior.route == "continuity" and auto.prior.tuned_outline and auto.prior.tuned_outline_inside > 0.6
+    assert auto.notices[-1].startswith("The adapter's tuned decoder drew the outline:")
+    assert continuity.prior.tuned_outline_inside is None  # prior none: no learned part at all
+    outlined = [t for t in continuity.slices if t not in auto.prior.agreed_slices]
+    assert all(not (auto.mask_kji[t] & ~continuity.mask_kji[t]).any() for t in outlined)
+    assert sum(int(auto.mask_kji[t].sum()) for t in outlined) < sum(int(continuity.mask_kji[t].sum()) for t in outlined)
+    assert compute_dice(auto.mask_kji, case.label_kji) >= compute_dice(continuity.mask_kji, case.label_kji) + 0.03
 
 
 def test_a_rerun_decodes_only_what_an_edit_of_the_curve_changed(mr_colon, monkeypatch):

@@ -6,7 +6,9 @@ with it and decodes:
 
 - learned prior: the adapter's saliency head, its decoder and prompt mode (the paper's SPD);
 - continuity prior: the prompts checked against each other (:mod:`.continuity_prior`), then the
-  backbone's own decoder with boxes fitted to the structure (:mod:`.box_fitting`);
+  backbone's own decoder with boxes fitted to the structure (:mod:`.box_fitting`). Under ``auto``, the
+  adapter's tuned decoder then draws each slice's outline within that structure if most of what it draws lies
+  inside it (it sees the same structure), and segments the slices where both priors agree;
 - raw: every prompt as given, one box per cluster (or points), nothing checked.
 
     predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))
@@ -50,6 +52,9 @@ log = logging.getLogger(__name__)
 TensorOrPair = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 # a learned-route region within this many pixels of a kept prompt holds it (a click on the region's edge)
 PROMPT_REACH_PX = 2
+# the tuned decoder draws the continuity route's outline only if more than this share of its mask lies inside the
+# structure the fitted boxes found: a decoder tuned on other scans spreads over other structures
+TUNED_OUTLINE_MIN_INSIDE = 0.6
 # decoded masks kept for re-runs on the same volume, at most this many bytes (the oldest go first)
 DECODE_CACHE_BYTES = 256 * 2**20
 
@@ -506,26 +511,55 @@ class SpdPredictor:
             masks[t] = region_holding(masks[t], consensus.prompts.on_slice(int(t), positive=True), PROMPT_REACH_PX)
         return masks
 
+    def _tuned_masks(self, prompts: Prompts, prior_map: np.ndarray, checked: np.ndarray, slices,
+                     cpd: CpdConfig, options: InferenceOptions, progress: ProgressFn | None,
+                     cancel: CancelFn | None) -> np.ndarray:
+        """The learned route's decoding on ``slices`` only: CPD on ``prior_map``, neighbours included, over the
+        prompts the ``checked`` map keeps (the continuity prior, widened where the route widened it), so a
+        drifted prompt the learned prior happens to like never reaches the tuned decoder."""
+        consistent = ~prompts.positive
+        consistent[prompts.positive] = accepted_by(checked, prompts.select(prompts.positive), cpd.tau)
+        consensus = distil_prompts(prompts.select(consistent), prior_map, cpd)
+        on_slices = np.isin(consensus.prompts.slice_index, slices)
+        consensus = replace(consensus, prompts=consensus.prompts.select(on_slices),
+                            slices=consensus.slices[np.isin(consensus.slices, slices)])
+        return self._learned_masks(consensus, prior_map, cpd.tau, options, progress, cancel)
+
     def _learned_on_agreed_slices(self, masks: np.ndarray, prompts: Prompts, learned: np.ndarray,
                                   checked: np.ndarray, slices: tuple[int, ...], cpd: CpdConfig,
                                   options: InferenceOptions, progress: ProgressFn | None,
                                   cancel: CancelFn | None) -> np.ndarray:
-        """``masks`` with the learned route's mask on ``slices`` (where it segments something): CPD on the
-        learned prior, neighbours included, over the prompts the ``checked`` map keeps (the continuity prior,
-        widened where the route widened it), so a drifted prompt the learned prior happens to like never reaches
-        the tuned decoder."""
-        consistent = ~prompts.positive
-        consistent[prompts.positive] = accepted_by(checked, prompts.select(prompts.positive), cpd.tau)
-        consensus = distil_prompts(prompts.select(consistent), learned, cpd)
-        on_agreed = np.isin(consensus.prompts.slice_index, slices)
-        consensus = replace(consensus, prompts=consensus.prompts.select(on_agreed),
-                            slices=consensus.slices[np.isin(consensus.slices, slices)])
-        learned_masks = self._learned_masks(consensus, learned, cpd.tau, options, progress, cancel)
+        """``masks`` with the learned route's mask (:meth:`_tuned_masks` on the learned prior) on ``slices``,
+        where it segments something."""
+        learned_masks = self._tuned_masks(prompts, learned, checked, slices, cpd, options, progress, cancel)
         combined = masks.copy()
         for t in slices:
             if learned_masks[t].any():
                 combined[t] = learned_masks[t]
         return combined
+
+    def _tuned_outline(self, masks: np.ndarray, prompts: Prompts, checked: np.ndarray, cpd: CpdConfig,
+                       options: InferenceOptions, progress: ProgressFn | None,
+                       cancel: CancelFn | None) -> tuple[np.ndarray | None, float]:
+        """The fitted boxes' ``masks`` with every slice cut to the tuned decoder's mask of the prompts ``checked``
+        keeps, or None if that decoder does not see the same structure; also the share of its mask inside ``masks``.
+
+        The backbone's decoder outlines what a box holds (a bowel loop with its wall, say); a decoder tuned on the
+        target draws the target's own outline, as it was labelled. Where more than ``TUNED_OUTLINE_MIN_INSIDE`` of
+        its mask, over the volume, lies inside the structure, it sees that structure, and each slice keeps what
+        both masks hold; else (a decoder tuned on other scans spreads over other structures) nothing changes. A
+        slice the tuned decoder leaves empty keeps its fitted mask."""
+        segmented = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
+        tuned = self._tuned_masks(prompts, checked, checked, segmented, cpd, options, progress, cancel)
+        inside = float((tuned & masks).sum() / max(int(tuned.sum()), 1))
+        if inside <= TUNED_OUTLINE_MIN_INSIDE:
+            return None, inside
+        outlined = masks.copy()
+        for t in segmented:
+            both = tuned[t] & masks[t]
+            if both.any():
+                outlined[t] = both
+        return outlined, inside
 
     def _wider_continuity(self, prompts: Prompts, continuity: np.ndarray, cpd: CpdConfig,
                           choice: PriorChoice) -> tuple[np.ndarray, Consensus | None, PriorChoice]:
@@ -620,6 +654,10 @@ class SpdPredictor:
                 saliency, consensus, choice = self._other_cross_sections(prompts, continuity, consensus, cpd, choice)
             if choice.route == CONTINUITY:
                 masks, filled = self._fitted_boxes(consensus, progress, cancel)
+                if learned is not None and self.model.decoder_tuned:
+                    outlined, inside = self._tuned_outline(masks, prompts, saliency, cpd, options, progress, cancel)
+                    choice = replace(choice, tuned_outline_inside=inside, tuned_outline=outlined is not None)
+                    masks = masks if outlined is None else outlined
                 if choice.agreed_slices:
                     masks = self._learned_on_agreed_slices(masks, prompts, learned, saliency, choice.agreed_slices,
                                                            cpd, options, progress, cancel)
@@ -634,7 +672,8 @@ class SpdPredictor:
                 decoder = self.model.base_decoder() if fell_back else None
                 masks = self._union(requests, self._decode(requests, decoder, progress, cancel)[0])
         notices = list(self.notices) + self._prepared_notice() + (
-            [f"{choice.reason[0].upper()}{choice.reason[1:]}."] if choice.reason else [])
+            [f"{choice.reason[0].upper()}{choice.reason[1:]}."] if choice.reason else []) + (
+            [choice.outline_note] if choice.tuned_outline else [])
         seconds = time.perf_counter() - started
         audit = consensus.audit
         log.info("SPD (%s): %d slices segmented, %d prompts kept, %d rejected, %.1f s", choice.label,

@@ -47,7 +47,11 @@ class PriorChoice:
         agreement: share of the continuity-kept prompts the learned prior accepted (None without a head).
         overruled_slices: slices where the continuity prior replaced the learned one.
         agreed_slices: on the continuity route, slices where the learned prior accepted a prompt the
-            continuity prior kept; the learned route segments them.
+            continuity prior kept; the learned route segments them (unless the tuned decoder drew the outline).
+        tuned_outline: on the continuity route, whether the adapter's tuned decoder drew the outline of every
+            slice within the structure the fitted boxes found.
+        tuned_outline_inside: the share of the tuned decoder's mask that lay inside that structure (None when no
+            tuned decoder was asked).
     """
 
     route: str
@@ -55,6 +59,16 @@ class PriorChoice:
     agreement: float | None = None
     overruled_slices: tuple[int, ...] = ()
     agreed_slices: tuple[int, ...] = ()
+    tuned_outline: bool = False
+    tuned_outline_inside: float | None = None
+
+    @property
+    def outline_note(self) -> str:
+        """One line for the user when the tuned decoder drew the outline ('' otherwise)."""
+        if not self.tuned_outline:
+            return ""
+        return (f"The adapter's tuned decoder drew the outline: {100 * self.tuned_outline_inside:.0f} % of its mask "
+                "lay inside the structure the prompts trace.")
 
     @property
     def label(self) -> str:
