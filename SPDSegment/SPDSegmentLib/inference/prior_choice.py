@@ -47,7 +47,7 @@ class PriorChoice:
         agreement: share of the continuity-kept prompts the learned prior accepted (None without a head).
         overruled_slices: slices where the continuity prior replaced the learned one.
         agreed_slices: on the continuity route, slices where the learned prior accepted a prompt the
-            continuity prior kept; the learned route segments them (unless the tuned decoder drew the outline).
+            continuity prior kept; the learned route segments them (also where the tuned decoder drew the outline).
         tuned_outline: on the continuity route, whether the adapter's tuned decoder drew the outline of every
             slice within the structure the fitted boxes found.
         tuned_outline_inside: the share of the tuned decoder's mask that lay inside that structure (None when no
