@@ -511,7 +511,7 @@ class SpdPredictor:
             masks[t] = region_holding(masks[t], consensus.prompts.on_slice(int(t), positive=True), PROMPT_REACH_PX)
         return masks
 
-    def _tuned_masks(self, prompts: Prompts, prior_map: np.ndarray, checked: np.ndarray, slices,
+    def _tuned_masks(self, prompts: Prompts, prior_map: np.ndarray, checked: np.ndarray, slices: np.ndarray | tuple,
                      cpd: CpdConfig, options: InferenceOptions, progress: ProgressFn | None,
                      cancel: CancelFn | None) -> np.ndarray:
         """The learned route's decoding on ``slices`` only: CPD on ``prior_map``, neighbours included, over the
@@ -551,14 +551,13 @@ class SpdPredictor:
         slice the tuned decoder leaves empty keeps its fitted mask."""
         segmented = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
         tuned = self._tuned_masks(prompts, checked, checked, segmented, cpd, options, progress, cancel)
-        inside = float((tuned & masks).sum() / max(int(tuned.sum()), 1))
+        both = tuned & masks
+        inside = float(both.sum() / max(int(tuned.sum()), 1))
         if inside <= TUNED_OUTLINE_MIN_INSIDE:
             return None, inside
+        cut = both.reshape(len(both), -1).any(axis=1)
         outlined = masks.copy()
-        for t in segmented:
-            both = tuned[t] & masks[t]
-            if both.any():
-                outlined[t] = both
+        outlined[cut] = both[cut]
         return outlined, inside
 
     def _wider_continuity(self, prompts: Prompts, continuity: np.ndarray, cpd: CpdConfig,
