@@ -8,6 +8,7 @@ import pytest
 from scipy import ndimage
 
 from SPDSegmentLib.cli import main
+from SPDSegmentLib.inference import predictor as predictor_module
 from SPDSegmentLib.inference.io import read_label_mask, read_volume
 from SPDSegmentLib.inference.markup_files import read_markups, write_markups
 from SPDSegmentLib.inference.metrics import compute_dice
@@ -224,10 +225,11 @@ def test_in_domain_the_slices_where_both_priors_agree_are_segmented_by_the_learn
             assert reach.min() <= 2, (t, region)
 
 
-def test_in_domain_the_tuned_decoder_draws_the_outline_within_the_traced_structure():
+def test_in_domain_the_tuned_decoder_draws_the_outline_within_the_traced_structure(monkeypatch):
     """On a generated development volume, most of what the adapter's tuned decoder draws from the prompts the
-    continuity prior keeps lies inside the structure the fitted boxes found, so it draws each slice's outline
-    there: the terminal ileum as it was labelled, without the enhancing wall the backbone's decoder takes in."""
+    continuity prior keeps lies inside the structure the fitted boxes found, and it covers enough of that structure,
+    so it draws each slice's outline there: the terminal ileum as it was labelled, without the enhancing wall the
+    backbone's decoder takes in. Where it covers less of the structure than the gate asks, nothing is cut."""
     case = generate_case(2035)
     volume = case.volume
     curve = simulate_clinician_centerline(case.label_kji, volume, 2, 0, neighbour_kji=case.neighbours_kji)
@@ -243,6 +245,13 @@ def test_in_domain_the_tuned_decoder_draws_the_outline_within_the_traced_structu
     assert all(not (auto.mask_kji[t] & ~continuity.mask_kji[t]).any() for t in outlined)
     assert sum(int(auto.mask_kji[t].sum()) for t in outlined) < sum(int(continuity.mask_kji[t].sum()) for t in outlined)
     assert compute_dice(auto.mask_kji, case.label_kji) >= compute_dice(continuity.mask_kji, case.label_kji) + 0.03
+    assert predictor_module.TUNED_OUTLINE_MIN_COVER <= auto.prior.tuned_outline_cover < 1
+    monkeypatch.setattr(predictor_module, "TUNED_OUTLINE_MIN_COVER", auto.prior.tuned_outline_cover + 0.01)
+    gated = predictor.predict(prompts)
+    assert gated.prior.route == "continuity" and not gated.prior.tuned_outline
+    assert gated.prior.tuned_outline_cover == auto.prior.tuned_outline_cover
+    assert not any(notice.startswith("The adapter's tuned decoder drew") for notice in gated.notices)
+    assert all(np.array_equal(gated.mask_kji[t], continuity.mask_kji[t]) for t in outlined)
 
 
 def test_a_rerun_decodes_only_what_an_edit_of_the_curve_changed(mr_colon, monkeypatch):

@@ -5,8 +5,10 @@ Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/hd95_parts.py CASES.json [MOD
   MODEL default | frozen | ADAPTER (default: default); PRIOR auto | learned | none | raw (default: auto).
   stray95: 95th percentile of the distances from the prediction's surface to the reference's;
   missed95: the same from the reference to the prediction. HD95 is the larger of the two.
-  "outline" marks the runs whose outline the adapter's tuned decoder drew (the continuity route's last step), and
-  the share of the tuned decoder's mask that lay inside the fitted structure follows (it draws if over 0.5).
+  "outline" marks the runs whose outline the adapter's tuned decoder drew (the continuity route's last step); the
+  share of the tuned decoder's mask that lay inside the fitted structure and the share of that structure it covered
+  follow, inside/cover (it draws if inside > TUNED_OUTLINE_MIN_INSIDE and cover >= TUNED_OUTLINE_MIN_COVER of
+  SPDSegmentLib.inference.predictor).
 """
 
 import statistics
@@ -43,10 +45,10 @@ def main(cases_file: str, model: str = "default", prior: str = "auto", *names: s
                 figures = {"dsc": compute_dice(mask, reference), "hd95": compute_hd95(mask, reference, spacing),
                            "stray95": float(np.percentile(to_ref, 95)), "missed95": float(np.percentile(from_ref, 95))}
                 results.append((protocol, figures))
-                inside = prediction.prior.tuned_outline_inside
+                inside, cover = prediction.prior.tuned_outline_inside, prediction.prior.tuned_outline_cover
                 outline = ("outline" if prediction.prior.tuned_outline else "") + (
-                    "" if inside is None else f" {inside:.2f}")
-                print(f"{name:28s} {protocol:10s} seed {seed} {prediction.prior.route:10s} {outline:12s} "
+                    "" if inside is None else f" {inside:.2f}/{cover:.2f}")
+                print(f"{name:28s} {protocol:10s} seed {seed} {prediction.prior.route:10s} {outline:17s} "
                       f"DSC {figures['dsc']:.3f} HD95 {figures['hd95']:6.1f} stray95 {figures['stray95']:6.1f} "
                       f"missed95 {figures['missed95']:6.1f} reference slices {len(ref_slices)} covered {len(covered)} "
                       f"{time.perf_counter() - started:.0f} s", flush=True)

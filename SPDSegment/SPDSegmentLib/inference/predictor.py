@@ -55,6 +55,9 @@ PROMPT_REACH_PX = 2
 # the tuned decoder draws the continuity route's outline only if more than this share of its mask lies inside the
 # structure the fitted boxes found: a decoder tuned on other scans spreads over other structures
 TUNED_OUTLINE_MIN_INSIDE = 0.6
+# ... and only if what both masks hold is at least this share of the structure: a decoder that draws one small part
+# of a large organ (a lumen-trained decoder inside a liver) would cut the organ down to that part
+TUNED_OUTLINE_MIN_COVER = 0.3
 # decoded masks kept for re-runs on the same volume, at most this many bytes (the oldest go first)
 DECODE_CACHE_BYTES = 256 * 2**20
 
@@ -540,25 +543,29 @@ class SpdPredictor:
 
     def _tuned_outline(self, masks: np.ndarray, prompts: Prompts, checked: np.ndarray, cpd: CpdConfig,
                        options: InferenceOptions, progress: ProgressFn | None,
-                       cancel: CancelFn | None) -> tuple[np.ndarray | None, float]:
+                       cancel: CancelFn | None) -> tuple[np.ndarray | None, float, float]:
         """The fitted boxes' ``masks`` with every slice cut to the tuned decoder's mask of the prompts ``checked``
-        keeps, or None if that decoder does not see the same structure; also the share of its mask inside ``masks``.
+        keeps, or None if that decoder does not see the same structure; also the share of its mask inside ``masks``
+        and the share of ``masks`` it covers.
 
         The backbone's decoder outlines what a box holds (a bowel loop with its wall, say); a decoder tuned on the
         target draws the target's own outline, as it was labelled. Where more than ``TUNED_OUTLINE_MIN_INSIDE`` of
         its mask, over the volume, lies inside the structure, it sees that structure, and each slice keeps what
-        both masks hold; else (a decoder tuned on other scans spreads over other structures) nothing changes. A
-        slice the tuned decoder leaves empty keeps its fitted mask."""
+        both masks hold; else (a decoder tuned on other scans spreads over other structures) nothing changes.
+        Nothing changes either where what both hold is under ``TUNED_OUTLINE_MIN_COVER`` of the structure: the
+        decoder sees only a part of it (a small lumen-like patch inside a solid organ). A slice the tuned decoder
+        leaves empty keeps its fitted mask."""
         segmented = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
         tuned = self._tuned_masks(prompts, checked, checked, segmented, cpd, options, progress, cancel)
         both = tuned & masks
         inside = float(both.sum() / max(int(tuned.sum()), 1))
-        if inside <= TUNED_OUTLINE_MIN_INSIDE:
-            return None, inside
+        cover = float(both.sum() / max(int(masks.sum()), 1))
+        if inside <= TUNED_OUTLINE_MIN_INSIDE or cover < TUNED_OUTLINE_MIN_COVER:
+            return None, inside, cover
         cut = both.reshape(len(both), -1).any(axis=1)
         outlined = masks.copy()
         outlined[cut] = both[cut]
-        return outlined, inside
+        return outlined, inside, cover
 
     def _wider_continuity(self, prompts: Prompts, continuity: np.ndarray, cpd: CpdConfig,
                           choice: PriorChoice) -> tuple[np.ndarray, Consensus | None, PriorChoice]:
@@ -654,8 +661,10 @@ class SpdPredictor:
             if choice.route == CONTINUITY:
                 masks, filled = self._fitted_boxes(consensus, progress, cancel)
                 if learned is not None and self.model.decoder_tuned:
-                    outlined, inside = self._tuned_outline(masks, prompts, saliency, cpd, options, progress, cancel)
-                    choice = replace(choice, tuned_outline_inside=inside, tuned_outline=outlined is not None)
+                    outlined, inside, cover = self._tuned_outline(masks, prompts, saliency, cpd, options, progress,
+                                                                  cancel)
+                    choice = replace(choice, tuned_outline_inside=inside, tuned_outline_cover=cover,
+                                     tuned_outline=outlined is not None)
                     masks = masks if outlined is None else outlined
                 if choice.agreed_slices:
                     masks = self._learned_on_agreed_slices(masks, prompts, learned, saliency, choice.agreed_slices,

@@ -52,6 +52,7 @@ class PriorChoice:
             slice within the structure the fitted boxes found.
         tuned_outline_inside: the share of the tuned decoder's mask that lay inside that structure (None when no
             tuned decoder was asked).
+        tuned_outline_cover: the share of that structure the tuned decoder's mask covered (None likewise).
     """
 
     route: str
@@ -61,6 +62,7 @@ class PriorChoice:
     agreed_slices: tuple[int, ...] = ()
     tuned_outline: bool = False
     tuned_outline_inside: float | None = None
+    tuned_outline_cover: float | None = None
 
     @property
     def outline_note(self) -> str:
