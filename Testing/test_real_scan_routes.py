@@ -227,9 +227,9 @@ def test_in_domain_the_slices_where_both_priors_agree_are_segmented_by_the_learn
 
 def test_in_domain_the_tuned_decoder_draws_the_outline_within_the_traced_structure(monkeypatch):
     """On a generated development volume, most of what the adapter's tuned decoder draws from the prompts the
-    continuity prior keeps lies inside the structure the fitted boxes found, and it covers enough of that structure,
-    so it draws each slice's outline there: the terminal ileum as it was labelled, without the enhancing wall the
-    backbone's decoder takes in. Where it covers less of the structure than the gate asks, nothing is cut."""
+    continuity prior keeps lies inside the structure the fitted boxes found, so it draws each slice's outline
+    there: the terminal ileum as it was labelled, without the enhancing wall the backbone's decoder takes in.
+    Where less of it lies inside than the gate asks, nothing is cut."""
     case = generate_case(2035)
     volume = case.volume
     curve = simulate_clinician_centerline(case.label_kji, volume, 2, 0, neighbour_kji=case.neighbours_kji)
@@ -245,11 +245,11 @@ def test_in_domain_the_tuned_decoder_draws_the_outline_within_the_traced_structu
     assert all(not (auto.mask_kji[t] & ~continuity.mask_kji[t]).any() for t in outlined)
     assert sum(int(auto.mask_kji[t].sum()) for t in outlined) < sum(int(continuity.mask_kji[t].sum()) for t in outlined)
     assert compute_dice(auto.mask_kji, case.label_kji) >= compute_dice(continuity.mask_kji, case.label_kji) + 0.03
-    assert predictor_module.TUNED_OUTLINE_MIN_COVER <= auto.prior.tuned_outline_cover < 1
-    monkeypatch.setattr(predictor_module, "TUNED_OUTLINE_MIN_COVER", auto.prior.tuned_outline_cover + 0.01)
+    assert 0 < auto.prior.tuned_outline_cover < 1  # the wall it leaves out is the rest
+    monkeypatch.setattr(predictor_module, "TUNED_OUTLINE_MIN_INSIDE", auto.prior.tuned_outline_inside)
     gated = predictor.predict(prompts)
     assert gated.prior.route == "continuity" and not gated.prior.tuned_outline
-    assert gated.prior.tuned_outline_cover == auto.prior.tuned_outline_cover
+    assert gated.prior.tuned_outline_inside == auto.prior.tuned_outline_inside
     assert not any(notice.startswith("The adapter's tuned decoder drew") for notice in gated.notices)
     assert all(np.array_equal(gated.mask_kji[t], continuity.mask_kji[t]) for t in outlined)
 

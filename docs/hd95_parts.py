@@ -7,8 +7,7 @@ Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/hd95_parts.py CASES.json [MOD
   missed95: the same from the reference to the prediction. HD95 is the larger of the two.
   "outline" marks the runs whose outline the adapter's tuned decoder drew (the continuity route's last step); the
   share of the tuned decoder's mask that lay inside the fitted structure and the share of that structure it covered
-  follow, inside/cover (it draws if inside > TUNED_OUTLINE_MIN_INSIDE and cover >= TUNED_OUTLINE_MIN_COVER of
-  SPDSegmentLib.inference.predictor).
+  follow, inside/cover (it draws if inside > TUNED_OUTLINE_MIN_INSIDE of SPDSegmentLib.inference.predictor).
 """
 
 import statistics

@@ -55,9 +55,6 @@ PROMPT_REACH_PX = 2
 # the tuned decoder draws the continuity route's outline only if more than this share of its mask lies inside the
 # structure the fitted boxes found: a decoder tuned on other scans spreads over other structures
 TUNED_OUTLINE_MIN_INSIDE = 0.6
-# ... and only if what both masks hold is at least this share of the structure: a decoder that draws one small part
-# of a large organ (a lumen-trained decoder inside a liver) would cut the organ down to that part
-TUNED_OUTLINE_MIN_COVER = 0.3
 # decoded masks kept for re-runs on the same volume, at most this many bytes (the oldest go first)
 DECODE_CACHE_BYTES = 256 * 2**20
 
@@ -551,16 +548,15 @@ class SpdPredictor:
         The backbone's decoder outlines what a box holds (a bowel loop with its wall, say); a decoder tuned on the
         target draws the target's own outline, as it was labelled. Where more than ``TUNED_OUTLINE_MIN_INSIDE`` of
         its mask, over the volume, lies inside the structure, it sees that structure, and each slice keeps what
-        both masks hold; else (a decoder tuned on other scans spreads over other structures) nothing changes.
-        Nothing changes either where what both hold is under ``TUNED_OUTLINE_MIN_COVER`` of the structure: the
-        decoder sees only a part of it (a small lumen-like patch inside a solid organ). A slice the tuned decoder
-        leaves empty keeps its fitted mask."""
+        both masks hold; else (a decoder tuned on other scans spreads over other structures) nothing changes. A
+        slice the tuned decoder leaves empty keeps its fitted mask. The share of ``masks`` it covers is reported, not
+        used: a gate on it was tried and not adopted (docs/DEFAULT_MODEL.md)."""
         segmented = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
         tuned = self._tuned_masks(prompts, checked, checked, segmented, cpd, options, progress, cancel)
         both = tuned & masks
         inside = float(both.sum() / max(int(tuned.sum()), 1))
         cover = float(both.sum() / max(int(masks.sum()), 1))
-        if inside <= TUNED_OUTLINE_MIN_INSIDE or cover < TUNED_OUTLINE_MIN_COVER:
+        if inside <= TUNED_OUTLINE_MIN_INSIDE:
             return None, inside, cover
         cut = both.reshape(len(both), -1).any(axis=1)
         outlined = masks.copy()
