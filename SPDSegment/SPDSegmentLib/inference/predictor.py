@@ -677,7 +677,7 @@ class SpdPredictor:
                 masks = self._union(requests, self._decode(requests, decoder, progress, cancel)[0])
         notices = list(self.notices) + self._prepared_notice() + (
             [f"{choice.reason[0].upper()}{choice.reason[1:]}."] if choice.reason else []) + (
-            [choice.outline_note] if choice.tuned_outline else [])
+            [choice.outline_note] if choice.outline_note else [])
         seconds = time.perf_counter() - started
         audit = consensus.audit
         log.info("SPD (%s): %d slices segmented, %d prompts kept, %d rejected, %.1f s", choice.label,
