@@ -19,6 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from SPDSegmentLib.inference import continuity_prior, predictor as predictor_module
+from SPDSegmentLib.inference.continuity_prior import DEFAULT_SIGMA_MM
 
 MIN_GAIN = float(os.environ.get("MIN_GAIN", "1.2"))
 radii: list[float] = []
@@ -43,15 +44,15 @@ def use_sigma(sigma_mm: float) -> None:
 
 def predict(self, prompts, *args, **kwargs):
     radii.clear()
-    use_sigma(10.0)
+    use_sigma(DEFAULT_SIGMA_MM)
     result = predict_as_shipped(self, prompts, *args, **kwargs)
     if radii:
         sigma = radii[0] / np.sqrt(2 * np.log(2))
         print(f"   radius {radii[0]:.1f} mm -> sigma {sigma:.1f}", flush=True)
-        if sigma > 10.0 * MIN_GAIN:
+        if sigma > DEFAULT_SIGMA_MM * MIN_GAIN:
             use_sigma(sigma)
             result = predict_as_shipped(self, prompts, *args, **kwargs)
-            use_sigma(10.0)
+            use_sigma(DEFAULT_SIGMA_MM)
             print(f"   rerun radius {radii[-1]:.1f} mm", flush=True)
     return result
 
