@@ -1,4 +1,5 @@
-"""Trial (a lead, not adopted yet): the fitted boxes' size chosen with another tolerance than BoxFitting's 0.05.
+"""Trial (refused by the held-out study, docs/DEFAULT_MODEL.md): the fitted boxes' size chosen with another
+tolerance than BoxFitting's 0.05.
 
 The box-size choice takes the smallest half-size whose mean predicted IoU is within ``tolerance`` of the best
 (:func:`SPDSegmentLib.inference.box_fitting.choose_half_size`). This runs docs/hd95_parts.py (or any script that
