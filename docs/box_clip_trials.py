@@ -13,13 +13,13 @@ Usage: SHARE=0.5 PYTHONPATH=SPDSegment .venv/bin/python docs/box_clip_trials.py 
 """
 
 import os
-import runpy
-import sys
 
 import numpy as np
 
 from SPDSegmentLib.inference import predictor as predictor_module
-from SPDSegmentLib.inference.box_fitting import box_around, region_holding
+from SPDSegmentLib.inference.box_fitting import box_around, region_holding, size_sample
+
+from predictor_trials import run_given_script
 
 SHARE = float(os.environ.get("SHARE", "0.5"))
 SIZES = (6.0, 9.0, 12.0, 18.0, 24.0, 36.0, 48.0, 72.0, 96.0, 144.0)
@@ -38,7 +38,7 @@ def sides_touched(mask: np.ndarray, box: np.ndarray) -> int:
 
 
 def clipped_share(candidates, decode, spacing_mm, fitting, half_mm) -> float:
-    pick = np.unique(np.linspace(0, len(candidates) - 1, min(fitting.sample, len(candidates))).round().astype(int))
+    pick = size_sample(candidates, fitting)
     slices = np.array([candidates[i].slice_index for i in pick])
     boxes = np.array([box_around(candidates[i].points_xy, half_mm / spacing_mm) for i in pick])
     masks = decode(slices, boxes)[0]
@@ -62,5 +62,4 @@ def choose_half_size(candidates, decode, spacing_mm, fitting):
 
 
 predictor_module.choose_half_size = choose_half_size
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
+run_given_script()

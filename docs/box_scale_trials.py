@@ -15,14 +15,15 @@ Usage: CAP=2 PYTHONPATH=SPDSegment .venv/bin/python docs/box_scale_trials.py doc
 """
 
 import os
-import runpy
-import sys
 from dataclasses import replace
 
 import numpy as np
 from scipy import ndimage
 
 from SPDSegmentLib.inference import predictor as predictor_module
+from SPDSegmentLib.inference.box_fitting import size_sample
+
+from predictor_trials import run_given_script
 
 CAP = float(os.environ.get("CAP", "2"))
 RADII_MM = np.geomspace(3.0, 80.0, 15)
@@ -54,7 +55,7 @@ def blob_radius_mm(image: np.ndarray, point_xy: np.ndarray, spacing_xy: tuple[fl
 
 def choose_half_size(candidates, decode, spacing_mm, fitting):
     predictor = current["predictor"]
-    pick = np.unique(np.linspace(0, len(candidates) - 1, min(fitting.sample, len(candidates))).round().astype(int))
+    pick = size_sample(candidates, fitting)
     spacing_xy = tuple(float(s) for s in predictor._frame.spacing_xy)
     radii = [blob_radius_mm(predictor._stack[candidates[i].slice_index].astype(np.float32),
                             candidates[i].points_xy.mean(axis=0), spacing_xy) for i in pick]
@@ -70,5 +71,4 @@ def choose_half_size(candidates, decode, spacing_mm, fitting):
 
 predictor_module.SpdPredictor._fitted_boxes = fitted_boxes
 predictor_module.choose_half_size = choose_half_size
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
+run_given_script()

@@ -14,13 +14,13 @@ Usage: STABLE=0.9 PYTHONPATH=SPDSegment .venv/bin/python docs/box_stability_tria
 """
 
 import os
-import runpy
-import sys
 
 import numpy as np
 
 from SPDSegmentLib.inference import predictor as predictor_module
-from SPDSegmentLib.inference.box_fitting import box_around, dice, region_holding
+from SPDSegmentLib.inference.box_fitting import box_around, dice, region_holding, size_sample
+
+from predictor_trials import run_given_script
 
 STABLE = float(os.environ.get("STABLE", "0.9"))
 choose_as_shipped = predictor_module.choose_half_size
@@ -28,7 +28,7 @@ choose_as_shipped = predictor_module.choose_half_size
 
 def choose_half_size(candidates, decode, spacing_mm, fitting):
     shipped_mm, scores = choose_as_shipped(candidates, decode, spacing_mm, fitting)
-    pick = np.unique(np.linspace(0, len(candidates) - 1, min(fitting.sample, len(candidates))).round().astype(int))
+    pick = size_sample(candidates, fitting)
     slices = np.array([candidates[i].slice_index for i in pick])
     regions = []
     for half_mm in fitting.half_sizes_mm:
@@ -46,5 +46,4 @@ def choose_half_size(candidates, decode, spacing_mm, fitting):
 
 
 predictor_module.choose_half_size = choose_half_size
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
+run_given_script()

@@ -11,11 +11,11 @@ Usage: TOL=0.02 PYTHONPATH=SPDSegment .venv/bin/python docs/box_tolerance_trials
 """
 
 import os
-import runpy
-import sys
 from dataclasses import replace
 
 from SPDSegmentLib.inference import predictor as predictor_module
+
+from predictor_trials import run_given_script
 
 TOLERANCE = float(os.environ["TOL"])
 choose_as_shipped = predictor_module.choose_half_size
@@ -29,5 +29,4 @@ def choose_half_size(candidates, decode, spacing_mm, fitting):
 
 
 predictor_module.choose_half_size = choose_half_size
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
+run_given_script()

@@ -12,14 +12,14 @@ Usage: [MIN_GAIN=1.2] PYTHONPATH=SPDSegment .venv/bin/python docs/continuity_rad
 
 import functools
 import os
-import runpy
-import sys
 
 import numpy as np
 from scipy import ndimage
 
 from SPDSegmentLib.inference import continuity_prior, predictor as predictor_module
 from SPDSegmentLib.inference.continuity_prior import DEFAULT_SIGMA_MM
+
+from predictor_trials import run_given_script
 
 MIN_GAIN = float(os.environ.get("MIN_GAIN", "1.2"))
 radii: list[float] = []
@@ -59,5 +59,4 @@ def predict(self, prompts, *args, **kwargs):
 
 predictor_module.SpdPredictor._fitted_boxes = fitted_boxes
 predictor_module.SpdPredictor.predict = predict
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
+run_given_script()

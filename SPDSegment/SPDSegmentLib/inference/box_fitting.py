@@ -114,10 +114,15 @@ class Candidate:
     points_xy: np.ndarray
 
 
+def size_sample(candidates: list[Candidate], fitting: BoxFitting) -> np.ndarray:
+    """Indices of the ``fitting.sample`` candidates, spread along the structure, that choose the box size."""
+    return np.unique(np.linspace(0, len(candidates) - 1, min(fitting.sample, len(candidates))).round().astype(int))
+
+
 def choose_half_size(candidates: list[Candidate], decode: DecodeBoxes, spacing_mm: float,
                      fitting: BoxFitting) -> tuple[float, dict[float, float]]:
     """The box half-size (mm) for this structure, and the mean predicted IoU of every size tried."""
-    pick = np.unique(np.linspace(0, len(candidates) - 1, min(fitting.sample, len(candidates))).round().astype(int))
+    pick = size_sample(candidates, fitting)
     slices = np.array([candidates[i].slice_index for i in pick])
     scores = {}
     for half_mm in fitting.half_sizes_mm:

@@ -1,0 +1,13 @@
+"""What the docs/*_trials.py scripts share: each patches the predictor module in its own process, then runs the
+script named first on its command line (docs/hd95_parts.py, docs/sparse_clicks.py, ...) with the arguments after
+it, so that script's runs go through the patched code. Nothing outside that process changes.
+"""
+
+import runpy
+import sys
+
+
+def run_given_script() -> None:
+    """Run ``sys.argv[1]`` as ``__main__`` with ``sys.argv[2:]`` as its arguments."""
+    sys.argv = sys.argv[1:]
+    runpy.run_path(sys.argv[0], run_name="__main__")
