@@ -1,0 +1,74 @@
+"""Trial: the fitted boxes' size chosen along the structure, not once for it.
+
+The shipped choice (:func:`SPDSegmentLib.inference.box_fitting.choose_half_size`) takes one half-size for the whole
+structure, from the decoder's mean predicted IoU over 8 clusters spread along it. A structure whose calibre changes
+along the slices (the colon from the sigmoid to the caecum, the aorta from the arch to the bifurcation, a terminal
+ileum entering the caecum) then gets one box size everywhere. Here ``SAMPLE`` clusters spread along the structure
+are decoded at every size, and each slice takes the size the ``WINDOW`` sampled clusters nearest to it (by slice)
+choose, by the same rule (the smallest size within the tolerance of the best mean). The clusters and the rejected
+prompts that growth decodes get their slice's size; gaps are filled from the masks, as shipped.
+
+Usage: SAMPLE=24 WINDOW=8 PYTHONPATH=SPDSegment .venv/bin/python docs/box_local_trials.py docs/hd95_parts.py \
+    CASES.json default auto CASE ...
+  (or docs/sparse_clicks.py and its arguments); prints each run's sizes along the slices before its line.
+"""
+
+import os
+
+import numpy as np
+
+from SPDSegmentLib.inference import predictor as predictor_module
+from SPDSegmentLib.inference.box_fitting import box_around
+
+from predictor_trials import run_given_script
+
+SAMPLE = int(os.environ.get("SAMPLE", "24"))
+WINDOW = int(os.environ.get("WINDOW", "8"))
+decode_candidates_as_shipped = predictor_module.decode_candidates
+grow_as_shipped = predictor_module.grow_by_overlap
+local = {}
+
+
+def choose_half_size(candidates, decode, spacing_mm, fitting):
+    ordered = sorted(range(len(candidates)), key=lambda i: candidates[i].slice_index)
+    pick = [ordered[i] for i in np.unique(np.linspace(0, len(ordered) - 1, min(SAMPLE, len(ordered))).round().astype(int))]
+    slices = np.array([candidates[i].slice_index for i in pick])
+    sizes = np.array(fitting.half_sizes_mm)
+    ious = np.stack([decode(slices, np.array([box_around(candidates[i].points_xy, h / spacing_mm) for i in pick]))[1]
+                     for h in sizes], axis=1)
+
+    def size_at(t):
+        nearest = np.argsort(np.abs(slices - t), kind="stable")[:WINDOW]
+        means = ious[nearest].mean(axis=0)
+        return float(sizes[np.flatnonzero(means >= means.max() - fitting.tolerance)[0]])
+
+    local["size_at"], local["spacing"] = size_at, spacing_mm
+    global_means = ious.mean(axis=0)
+    half_mm = float(sizes[np.flatnonzero(global_means >= global_means.max() - fitting.tolerance)[0]])
+    span = range(int(slices.min()), int(slices.max()) + 1)
+    print(f"   sizes along the slices {slices.min()}-{slices.max()}: "
+          f"{' '.join(f'{size_at(t):.0f}' for t in span[::max(1, len(span) // 20)])} (one size: {half_mm:.0f})",
+          flush=True)
+    return half_mm, dict(zip(sizes.tolist(), global_means.tolist()))
+
+
+def resized(decode, half_px):
+    """``decode`` with each box regrown from ``half_px`` to the half-size its slice takes."""
+    def decode_local(slices, boxes):
+        grow = np.array([local["size_at"](t) / local["spacing"] - half_px for t in slices])
+        return decode(slices, np.asarray(boxes, float) + grow[:, None] * np.array([-1, -1, 1, 1]))
+    return decode_local
+
+
+def decode_candidates(candidates, decode, half_px, stack_shape):
+    return decode_candidates_as_shipped(candidates, resized(decode, half_px), half_px, stack_shape)
+
+
+def grow_by_overlap(masks, candidates, decode, half_px, fitting):
+    return grow_as_shipped(masks, candidates, resized(decode, half_px), half_px, fitting)
+
+
+predictor_module.choose_half_size = choose_half_size
+predictor_module.decode_candidates = decode_candidates
+predictor_module.grow_by_overlap = grow_by_overlap
+run_given_script()
