@@ -1,0 +1,41 @@
+"""Trial: the tuned decoder's outline drawn from the fitted structure's own boxes.
+
+As shipped (:meth:`SPDSegmentLib.inference.predictor.SpdPredictor._tuned_outline`), the adapter's tuned decoder
+decodes the kept prompts with the boxes the continuity map gives them (the region of the map over tau holding the
+prompts: a blob about 24 mm wide around the prompts of the neighbouring slices), and draws each slice's outline
+within the fitted structure where over 60 % of its mask lies inside it. Here the tuned decoder is given, on every
+segmented slice, the box of the fitted mask itself (grown by ``fitting.pad_px``), so it outlines what the fitted
+boxes found rather than a blob sized by the prior's radius; the same 60 % rule decides whether it draws.
+
+Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/outline_box_trials.py docs/hd95_parts.py CASES.json default auto \
+    CASE ...
+"""
+
+import numpy as np
+
+from SPDSegmentLib.inference import predictor as predictor_module
+from SPDSegmentLib.inference.box_fitting import mask_box
+
+from predictor_trials import run_given_script
+
+
+def tuned_outline(self, masks, prompts, checked, cpd, options, progress, cancel):
+    segmented = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
+    negatives = prompts.select(~prompts.positive)
+    pad = self.box_fitting.pad_px
+    requests = [(int(t), negatives.on_slice(int(t)), np.zeros(len(negatives.on_slice(int(t)))),
+                 mask_box(masks[t], pad)) for t in segmented]
+    tuned = self._union(requests, self._decode(requests, None, progress, cancel)[0])
+    both = tuned & masks
+    inside = float(both.sum() / max(int(tuned.sum()), 1))
+    cover = float(both.sum() / max(int(masks.sum()), 1))
+    if inside <= predictor_module.TUNED_OUTLINE_MIN_INSIDE:
+        return None, inside, cover
+    cut = both.reshape(len(both), -1).any(axis=1)
+    outlined = masks.copy()
+    outlined[cut] = both[cut]
+    return outlined, inside, cover
+
+
+predictor_module.SpdPredictor._tuned_outline = tuned_outline
+run_given_script()
