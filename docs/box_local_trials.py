@@ -31,7 +31,8 @@ local = {}
 
 def choose_half_size(candidates, decode, spacing_mm, fitting):
     ordered = sorted(range(len(candidates)), key=lambda i: candidates[i].slice_index)
-    pick = [ordered[i] for i in np.unique(np.linspace(0, len(ordered) - 1, min(SAMPLE, len(ordered))).round().astype(int))]
+    spread = np.unique(np.linspace(0, len(ordered) - 1, min(SAMPLE, len(ordered))).round().astype(int))
+    pick = [ordered[i] for i in spread]
     slices = np.array([candidates[i].slice_index for i in pick])
     sizes = np.array(fitting.half_sizes_mm)
     ious = np.stack([decode(slices, np.array([box_around(candidates[i].points_xy, h / spacing_mm) for i in pick]))[1]
