@@ -23,8 +23,8 @@ def tuned_outline(self, masks, prompts, checked, cpd, options, progress, cancel)
     segmented = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
     negatives = prompts.select(~prompts.positive)
     pad = self.box_fitting.pad_px
-    requests = [(int(t), negatives.on_slice(int(t)), np.zeros(len(negatives.on_slice(int(t)))),
-                 mask_box(masks[t], pad)) for t in segmented]
+    on_slices = [negatives.on_slice(int(t)) for t in segmented]
+    requests = [(int(t), xy, np.zeros(len(xy)), mask_box(masks[t], pad)) for t, xy in zip(segmented, on_slices)]
     tuned = self._union(requests, self._decode(requests, None, progress, cancel)[0])
     both = tuned & masks
     inside = float(both.sum() / max(int(tuned.sum()), 1))
