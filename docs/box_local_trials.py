@@ -14,11 +14,12 @@ Usage: SAMPLE=24 WINDOW=8 PYTHONPATH=SPDSegment .venv/bin/python docs/box_local_
 """
 
 import os
+from dataclasses import replace
 
 import numpy as np
 
 from SPDSegmentLib.inference import predictor as predictor_module
-from SPDSegmentLib.inference.box_fitting import box_around
+from SPDSegmentLib.inference.box_fitting import box_around, size_sample, smallest_near_best
 
 from predictor_trials import run_given_script
 
@@ -30,9 +31,7 @@ local = {}
 
 
 def choose_half_size(candidates, decode, spacing_mm, fitting):
-    ordered = sorted(range(len(candidates)), key=lambda i: candidates[i].slice_index)
-    spread = np.unique(np.linspace(0, len(ordered) - 1, min(SAMPLE, len(ordered))).round().astype(int))
-    pick = [ordered[i] for i in spread]
+    pick = size_sample(candidates, replace(fitting, sample=SAMPLE))
     slices = np.array([candidates[i].slice_index for i in pick])
     sizes = np.array(fitting.half_sizes_mm)
     ious = np.stack([decode(slices, np.array([box_around(candidates[i].points_xy, h / spacing_mm) for i in pick]))[1]
@@ -40,17 +39,16 @@ def choose_half_size(candidates, decode, spacing_mm, fitting):
 
     def size_at(t):
         nearest = np.argsort(np.abs(slices - t), kind="stable")[:WINDOW]
-        means = ious[nearest].mean(axis=0)
-        return float(sizes[np.flatnonzero(means >= means.max() - fitting.tolerance)[0]])
+        return smallest_near_best(dict(zip(sizes.tolist(), ious[nearest].mean(axis=0).tolist())), fitting.tolerance)
 
     local["size_at"], local["spacing"] = size_at, spacing_mm
-    global_means = ious.mean(axis=0)
-    half_mm = float(sizes[np.flatnonzero(global_means >= global_means.max() - fitting.tolerance)[0]])
+    scores = dict(zip(sizes.tolist(), ious.mean(axis=0).tolist()))
+    half_mm = smallest_near_best(scores, fitting.tolerance)
     span = range(int(slices.min()), int(slices.max()) + 1)
     print(f"   sizes along the slices {slices.min()}-{slices.max()}: "
           f"{' '.join(f'{size_at(t):.0f}' for t in span[::max(1, len(span) // 20)])} (one size: {half_mm:.0f})",
           flush=True)
-    return half_mm, dict(zip(sizes.tolist(), global_means.tolist()))
+    return half_mm, scores
 
 
 def resized(decode, half_px):

@@ -3,11 +3,7 @@
 # docs/make_results.sh): plain boxes against the continuity route on the frozen backbone, same prompts.
 # Usage: docs/dev_results.sh [SHARED_DATA_DIR] [OUT_DIR]
 set -euo pipefail
-DATA=$(cd "${1:-../shared/data}/totalsegmentator" && pwd)
-OUT=${2:-runs/dev}
-PY=${PY:-.venv/bin/python}
-SPD=${SPD:-.venv/bin/spdsegment}
-mkdir -p "$OUT"
+source "$(dirname "$0")/study_paths.sh" "${1:-}" "${2:-}" runs/dev
 "$SPD" synthesize --seeds 2026 2027 2028 2029 2030 2031 2032 2033 2034 2035 --out "$OUT/generated" --force
 "$PY" - "$OUT" "$DATA" <<'PYTHON'
 import json, os, sys

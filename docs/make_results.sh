@@ -6,12 +6,7 @@
 #   ONLY runs some of the methods; ROBUSTNESS sets the K of the robustness curve ("" for none). The whole study
 #   (every method, K = 2 4 6 8 10) takes several hours on 2 CPU cores.
 set -euo pipefail
-DATA=$(cd "${1:-../shared/data}/totalsegmentator" && pwd)
-OUT=${2:-runs/results}
-PY=${PY:-.venv/bin/python}
-SPD=${SPD:-.venv/bin/spdsegment}
-DEFAULT=SPDSegment/SPDSegmentLib/models/spd_litemedsam_small_bowel.safetensors
-mkdir -p "$OUT"
+source "$(dirname "$0")/study_paths.sh" "${1:-}" "${2:-}" runs/results
 "$SPD" synthesize --seeds 7001 7002 7003 7004 --out "$OUT/heldout" --force
 "$PY" - "$OUT" "$DATA" <<'PYTHON'
 import json, os, sys

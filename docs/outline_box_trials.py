@@ -26,15 +26,7 @@ def tuned_outline(self, masks, prompts, checked, cpd, options, progress, cancel)
     on_slices = [negatives.on_slice(int(t)) for t in segmented]
     requests = [(int(t), xy, np.zeros(len(xy)), mask_box(masks[t], pad)) for t, xy in zip(segmented, on_slices)]
     tuned = self._union(requests, self._decode(requests, None, progress, cancel)[0])
-    both = tuned & masks
-    inside = float(both.sum() / max(int(tuned.sum()), 1))
-    cover = float(both.sum() / max(int(masks.sum()), 1))
-    if inside <= predictor_module.TUNED_OUTLINE_MIN_INSIDE:
-        return None, inside, cover
-    cut = both.reshape(len(both), -1).any(axis=1)
-    outlined = masks.copy()
-    outlined[cut] = both[cut]
-    return outlined, inside, cover
+    return predictor_module.outline_within(masks, tuned)
 
 
 predictor_module.SpdPredictor._tuned_outline = tuned_outline

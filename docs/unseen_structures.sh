@@ -5,12 +5,7 @@
 # development case (docs/dev_results.sh), so these are new structures on a known scan, not new scans.
 # Usage: docs/unseen_structures.sh [SHARED_DATA_DIR] [OUT_DIR]
 set -euo pipefail
-DATA=$(cd "${1:-../shared/data}/totalsegmentator" && pwd)
-OUT=${2:-runs/unseen}
-PY=${PY:-.venv/bin/python}
-SPD=${SPD:-.venv/bin/spdsegment}
-DEFAULT=SPDSegment/SPDSegmentLib/models/spd_litemedsam_small_bowel.safetensors
-mkdir -p "$OUT"
+source "$(dirname "$0")/study_paths.sh" "${1:-}" "${2:-}" runs/unseen
 "$PY" - "$OUT" "$DATA" <<'PYTHON'
 import json, sys
 out, data = sys.argv[1], sys.argv[2]

@@ -128,8 +128,13 @@ def choose_half_size(candidates: list[Candidate], decode: DecodeBoxes, spacing_m
     for half_mm in fitting.half_sizes_mm:
         boxes = np.array([box_around(candidates[i].points_xy, half_mm / spacing_mm) for i in pick])
         scores[half_mm] = float(np.mean(decode(slices, boxes)[1]))
+    return smallest_near_best(scores, fitting.tolerance), scores
+
+
+def smallest_near_best(scores: dict[float, float], tolerance: float) -> float:
+    """The smallest half-size whose mean predicted IoU in ``scores`` is within ``tolerance`` of the best."""
     best = max(scores.values())
-    return min(h for h, score in scores.items() if score >= best - fitting.tolerance), scores
+    return min(h for h, score in scores.items() if score >= best - tolerance)
 
 
 def decode_candidates(candidates: list[Candidate], decode: DecodeBoxes, half_px: float,

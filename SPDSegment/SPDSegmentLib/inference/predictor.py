@@ -98,6 +98,21 @@ class Prediction:
     notices: list[str] = field(default_factory=list)
 
 
+def outline_within(masks: np.ndarray, tuned: np.ndarray) -> tuple[np.ndarray | None, float, float]:
+    """The fitted ``masks`` with every slice cut to what the ``tuned`` decoder's mask also holds, or None if over the
+    volume no more than ``TUNED_OUTLINE_MIN_INSIDE`` of ``tuned`` lies inside ``masks``; also that share and the share
+    of ``masks`` it covers. A slice where the two share nothing keeps its fitted mask."""
+    both = tuned & masks
+    inside = float(both.sum() / max(int(tuned.sum()), 1))
+    cover = float(both.sum() / max(int(masks.sum()), 1))
+    if inside <= TUNED_OUTLINE_MIN_INSIDE:
+        return None, inside, cover
+    cut = both.reshape(len(both), -1).any(axis=1)
+    outlined = masks.copy()
+    outlined[cut] = both[cut]
+    return outlined, inside, cover
+
+
 class SpdPredictor:
     """Args:
         model: the model; the predictor owns it from here (``fast`` rewrites it for inference only). Its
@@ -552,16 +567,8 @@ class SpdPredictor:
         slice the tuned decoder leaves empty keeps its fitted mask. The share of ``masks`` it covers is reported, not
         used: a gate on it was tried and not adopted (docs/DEFAULT_MODEL.md)."""
         segmented = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
-        tuned = self._tuned_masks(prompts, checked, checked, segmented, cpd, options, progress, cancel)
-        both = tuned & masks
-        inside = float(both.sum() / max(int(tuned.sum()), 1))
-        cover = float(both.sum() / max(int(masks.sum()), 1))
-        if inside <= TUNED_OUTLINE_MIN_INSIDE:
-            return None, inside, cover
-        cut = both.reshape(len(both), -1).any(axis=1)
-        outlined = masks.copy()
-        outlined[cut] = both[cut]
-        return outlined, inside, cover
+        return outline_within(masks, self._tuned_masks(prompts, checked, checked, segmented, cpd, options, progress,
+                                                       cancel))
 
     def _wider_continuity(self, prompts: Prompts, continuity: np.ndarray, cpd: CpdConfig,
                           choice: PriorChoice) -> tuple[np.ndarray, Consensus | None, PriorChoice]:
