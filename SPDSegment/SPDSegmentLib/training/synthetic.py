@@ -48,14 +48,40 @@ def _tube(shape_kji, path_kji, radius_mm, spacing_kji):
     return ndimage.distance_transform_edt(~seeds, sampling=spacing_kji) <= radius_mm
 
 
+def abdomen_background(body: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Fat and muscle texture inside ``body``, air outside (before the bowel is painted in)."""
+    image = np.where(body, 0.35, 0.02).astype(np.float32)
+    image += np.where(body, 0.06 * ndimage.gaussian_filter(rng.normal(size=body.shape), 2.0), 0.0).astype(np.float32)
+    return image
+
+
+def paint_enterography(image: np.ndarray, walls: np.ndarray, ileum_wall: np.ndarray, neighbours: np.ndarray,
+                       colon: np.ndarray, ileum: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """MR-enterography-like intensities painted onto ``image`` (from :func:`abdomen_background`): bright fluid in the
+    bowel, the terminal ileum's thickened enhancing wall, then a smooth bias field, blur and Rician-like noise.
+    Returns the image scaled to 0-1000."""
+    shape = image.shape
+    _, j, i = np.indices(shape, dtype=np.float32)
+    image = image.copy()
+    image[walls | ileum_wall] = 0.55
+    image[ileum_wall] = 0.62  # thickened, enhancing terminal-ileum wall
+    image[neighbours] = 0.9
+    image[colon] = 0.75
+    image[ileum] = 0.95
+    bias = 1.0 + 0.25 * np.sin(i / shape[2] * np.pi + rng.uniform(0, np.pi)) * np.cos(j / shape[1] * np.pi)
+    image = ndimage.gaussian_filter(image * bias, 0.7)
+    noise = rng.normal(scale=0.035, size=(2,) + shape)
+    image = np.sqrt((image + noise[0]) ** 2 + noise[1] ** 2).astype(np.float32)
+    return (image * 1000).astype(np.float32)
+
+
 def generate_case(seed: int, shape_kji=(40, 160, 160), spacing_ijk=(1.5, 1.5, 3.0), n_loops: int = 6) -> SyntheticCase:
     rng = np.random.default_rng(seed)
     spacing_kji = tuple(spacing_ijk[::-1])
     k, j, i = np.indices(shape_kji, dtype=np.float32)
     centre = np.array(shape_kji) / 2.0
     body = ((j - centre[1]) / (0.46 * shape_kji[1])) ** 2 + ((i - centre[2]) / (0.48 * shape_kji[2])) ** 2 <= 1.0
-    image = np.where(body, 0.35, 0.02).astype(np.float32)
-    image += np.where(body, 0.06 * ndimage.gaussian_filter(rng.normal(size=shape_kji), 2.0), 0.0).astype(np.float32)
+    image = abdomen_background(body, rng)
 
     neighbours = np.zeros(shape_kji, bool)
     walls = np.zeros(shape_kji, bool)
@@ -74,14 +100,6 @@ def generate_case(seed: int, shape_kji=(40, 160, 160), spacing_ijk=(1.5, 1.5, 3.
     ileum_wall = _tube(shape_kji, ileum_path, 10.0, spacing_kji) & body & ~ileum & ~colon
     neighbours = (neighbours | colon) & ~ileum
 
-    image[walls | ileum_wall] = 0.55
-    image[ileum_wall] = 0.62  # thickened, enhancing terminal-ileum wall
-    image[neighbours] = 0.9
-    image[colon] = 0.75
-    image[ileum] = 0.95
-    bias = 1.0 + 0.25 * np.sin(i / shape_kji[2] * np.pi + rng.uniform(0, np.pi)) * np.cos(j / shape_kji[1] * np.pi)
-    image = ndimage.gaussian_filter(image * bias, 0.7)
-    noise = rng.normal(scale=0.035, size=(2,) + shape_kji)
-    image = np.sqrt((image + noise[0]) ** 2 + noise[1] ** 2).astype(np.float32)
-    volume = Volume((image * 1000).astype(np.float32), spacing_ijk, (-120.0, -120.0, -60.0), np.eye(3))
+    image = paint_enterography(image, walls, ileum_wall, neighbours, colon, ileum, rng)
+    volume = Volume(image, spacing_ijk, (-120.0, -120.0, -60.0), np.eye(3))
     return SyntheticCase(volume, ileum, neighbours)
