@@ -6,7 +6,8 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from SPDSegmentLib.training.anatomy import BowelShape, read_bowel_shape, render_case, terminal_ileum
+from SPDSegmentLib.training.anatomy import (BowelShape, read_bowel_shape, render_case, terminal_ileum,
+                                            traced_midline)
 
 
 def u_shaped_bowel() -> BowelShape:
@@ -75,3 +76,15 @@ def test_read_bowel_shape_takes_the_most_complete_small_bowel_and_its_frame(tmp_
 def test_read_bowel_shape_names_the_files_it_needs(tmp_path):
     with pytest.raises(FileNotFoundError, match="small_intestine.*_mask_1mm.nii.gz"):
         read_bowel_shape(tmp_path)
+
+
+def test_traced_midline_places_a_jittered_control_point_every_step_along_the_first_stretch():
+    path = u_shaped_bowel().path_mm
+    curve = traced_midline(path, 45.0, step_mm=10.0, jitter_mm=1.5, seed=2)
+    stations = path[0] + np.array([[0, 0, 0], [10, 0, 0], [20, 0, 0], [30, 0, 0], [40, 0, 0], [45, 0, 0]], float)
+    assert curve.shape == (6, 3)
+    assert np.all(np.linalg.norm(curve - stations, axis=1) <= 1.5 + 1e-9)
+    assert np.array_equal(curve, traced_midline(path, 45.0, step_mm=10.0, jitter_mm=1.5, seed=2))
+    assert not np.allclose(curve, traced_midline(path, 45.0, step_mm=10.0, jitter_mm=1.5, seed=3))
+    # a length past the midline's end stops at its last point
+    assert np.linalg.norm(traced_midline(path, 1000.0, jitter_mm=0.0)[-1] - path[-1]) < 1e-9

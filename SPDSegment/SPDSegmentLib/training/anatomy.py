@@ -78,6 +78,20 @@ def terminal_ileum(small_bowel: np.ndarray, origin: np.ndarray, path_mm: np.ndar
     return label
 
 
+def traced_midline(path_mm: np.ndarray, length_mm: float, step_mm: float = 10.0, jitter_mm: float = 1.5,
+                   seed: int = 0) -> np.ndarray:
+    """A terminal-ileum centerline as a clinician places it in 3D: a control point every ``step_mm`` along the
+    midline's first ``length_mm`` from the valve (its last point included), each moved by up to ``jitter_mm``
+    (seeded); ``(N, 3)`` in the midline's frame, which is the rendered volume's LPS frame."""
+    arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(path_mm, axis=0), axis=1))]
+    stations = np.r_[np.arange(0.0, min(length_mm, arc[-1]), step_mm), min(length_mm, arc[-1])]
+    points = np.stack([np.interp(stations, arc, path_mm[:, axis]) for axis in range(3)], axis=1)
+    rng = np.random.default_rng(seed)
+    direction = rng.normal(size=points.shape)
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    return points + direction * rng.uniform(0.0, jitter_mm, size=(len(points), 1))
+
+
 def _on_grid(mask: np.ndarray, origin: np.ndarray, grid_origin: np.ndarray, grid_shape: tuple) -> np.ndarray:
     """``mask`` (1 mm, origin in mm, x-y-z order) placed on another 1 mm grid; outside it, False."""
     out = np.zeros(grid_shape, bool)
