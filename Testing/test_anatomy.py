@@ -6,8 +6,7 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from SPDSegmentLib.training.anatomy import (BowelShape, read_bowel_shape, render_case, terminal_ileum,
-                                            traced_midline)
+from SPDSegmentLib.training.anatomy import BowelShape, bowel_stretch, read_bowel_shape, render_case, traced_midline
 
 
 def u_shaped_bowel() -> BowelShape:
@@ -28,12 +27,15 @@ def u_shaped_bowel() -> BowelShape:
 
 def test_terminal_ileum_is_the_bowel_nearest_the_first_stretch_of_the_midline():
     shape = u_shaped_bowel()
-    label = terminal_ileum(shape.small_bowel, shape.small_bowel_origin, shape.path_mm, 40.0)
+    label = bowel_stretch(shape.small_bowel, shape.small_bowel_origin, shape.path_mm, 0.0, 40.0)
     assert label.any() and not (label & ~shape.small_bowel).any()
     zyx = np.argwhere(label)
     assert zyx[:, 2].max() <= 10 + 40 + 1  # x: within 40 mm of the valve along the first limb
     assert zyx[:, 1].max() < 40  # none on the returning limb, 40 mm away across the U
     assert label.sum() < 0.35 * shape.small_bowel.sum()
+    further = bowel_stretch(shape.small_bowel, shape.small_bowel_origin, shape.path_mm, 130.0, 170.0)
+    assert further.any() and not (further & label).any()
+    assert np.argwhere(further)[:, 1].min() > 40 and np.argwhere(further)[:, 2].max() < 95  # on the returning limb
 
 
 def test_render_case_labels_the_terminal_ileum_on_coronal_slices_and_paints_it_bright():

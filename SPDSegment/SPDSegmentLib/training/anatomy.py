@@ -3,7 +3,7 @@
 :mod:`.synthetic` draws its bowel as random tubes; here the bowel is a real one: a Gut Cell Atlas model's
 small-intestine (or ileum) surface, voxelised at 1 mm, with its midline path from the ileocaecal valve, and its
 colon (the layout of ``../shared/data/gca``). The terminal ileum is the part of the small bowel whose nearest
-midline point lies within ``length_mm`` of the valve along the path; the rest of the small bowel and the colon are
+midline point lies within ``length_mm`` of the valve along the path (:func:`bowel_stretch`); the rest of the small bowel and the colon are
 its neighbours. The volume is cropped around the terminal ileum, resampled to MR-enterography-like voxels (thick
 coronal slices) and painted with :func:`.synthetic.paint_enterography`, so the intensities are the generator's
 and only the anatomy is real.
@@ -67,14 +67,16 @@ def read_bowel_shape(folder: str | Path) -> BowelShape:
     return BowelShape(folder.name, small_bowel, origin, path, colon, colon_origin)
 
 
-def terminal_ileum(small_bowel: np.ndarray, origin: np.ndarray, path_mm: np.ndarray, length_mm: float) -> np.ndarray:
-    """The voxels of ``small_bowel`` (1 mm, ``(z, y, x)``) whose nearest midline point lies within ``length_mm`` of
-    the path's first point (the ileocaecal valve), measured along the path."""
+def bowel_stretch(small_bowel: np.ndarray, origin: np.ndarray, path_mm: np.ndarray, start_mm: float,
+                  end_mm: float) -> np.ndarray:
+    """The voxels of ``small_bowel`` (1 mm, ``(z, y, x)``) whose nearest midline point lies from ``start_mm`` to
+    ``end_mm`` from the path's first point (the ileocaecal valve), measured along the path; from 0 it is the
+    terminal ileum."""
     arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(path_mm, axis=0), axis=1))]
     zyx = np.argwhere(small_bowel)
     _, nearest = cKDTree(path_mm).query(zyx[:, ::-1] + origin)
     label = np.zeros_like(small_bowel)
-    label[tuple(zyx[arc[nearest] <= length_mm].T)] = True
+    label[tuple(zyx[(arc[nearest] >= start_mm) & (arc[nearest] <= end_mm)].T)] = True
     return label
 
 
@@ -114,15 +116,19 @@ def _resample(mask: np.ndarray, spacing_zyx: tuple[float, float, float]) -> np.n
 
 
 def render_case(shape: BowelShape, seed: int, length_mm: float = 150.0, margin_mm: float = 50.0,
-                spacing_ijk: tuple[float, float, float] = (1.5, 3.0, 1.5)) -> SyntheticCase:
+                spacing_ijk: tuple[float, float, float] = (1.5, 3.0, 1.5), start_mm: float = 0.0) -> SyntheticCase:
     """An MR-enterography-like volume of ``shape`` cropped to its terminal ileum (``length_mm`` from the valve) and
     ``margin_mm`` around it, on ``spacing_ijk`` (thick along y, the anterior-posterior axis: coronal slices), with the
-    terminal ileum as label and the rest of the bowel as neighbours; ``seed`` draws the texture, bias and noise."""
+    terminal ileum as label and the rest of the bowel as neighbours; ``seed`` draws the texture, bias and noise.
+    From ``start_mm`` > 0 the label is the small bowel from ``start_mm`` to ``start_mm + length_mm`` instead (a
+    stretch of ileum further up, painted as the terminal ileum is: training data of real calibre)."""
     rng = np.random.default_rng(seed)
-    ileum_1mm = terminal_ileum(shape.small_bowel, shape.small_bowel_origin, shape.path_mm, length_mm)
+    ileum_1mm = bowel_stretch(shape.small_bowel, shape.small_bowel_origin, shape.path_mm, start_mm,
+                              start_mm + length_mm)
     zyx = np.argwhere(ileum_1mm)
     if not len(zyx):
-        raise ValueError(f"{shape.name}: no small-bowel voxel lies within {length_mm} mm of the valve.")
+        raise ValueError(f"{shape.name}: no small-bowel voxel lies {start_mm}-{start_mm + length_mm} mm from the "
+                         "valve.")
     low = zyx.min(axis=0)[::-1] + shape.small_bowel_origin - margin_mm
     high = zyx.max(axis=0)[::-1] + shape.small_bowel_origin + margin_mm
     grid_shape = tuple(int(n) for n in np.ceil(high - low + 1)[::-1])
