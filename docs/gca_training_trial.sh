@@ -8,21 +8,15 @@
 set -euo pipefail
 OUT=${1:-runs/gca_training_trial}
 SHARED=${2:-../shared/data}
-DATA=$(cd "$SHARED/totalsegmentator" && pwd)
 PY=${PY:-.venv/bin/python}
-SPD=${SPD:-.venv/bin/spdsegment}
-"$SPD" synthesize --seeds 100 101 102 103 104 105 --out "$OUT/data" --force
-PYTHONPATH=SPDSegment "$PY" - "$OUT/data" "$DATA" "$SHARED/gca" <<'PYTHON'
+mkdir -p "$OUT/ileum"
+PYTHONPATH=SPDSegment "$PY" - "$OUT/ileum" "$SHARED/gca" <<'PYTHON'
 import json, os, sys
 import numpy as np
 from SPDSegmentLib.inference.io import write_volume
 from SPDSegmentLib.training.anatomy import read_bowel_shape, render_case
-out, data, gca = sys.argv[1:4]
-rows = json.load(open(f"{out}/cases.json"))
-for row in rows:
-    row["image"], row["label"] = (os.path.abspath(f"{out}/{row[k]}") for k in ("image", "label"))
-rows += [{"image": f"{data}/ct/image.nii.gz", "label": f"{data}/ct/labels.nii.gz", "label_value": 18, "name": "ct-small-bowel"},
-         {"image": f"{data}/ct/image.nii.gz", "label": f"{data}/ct/labels.nii.gz", "label_value": 20, "name": "ct-colon"}]
+out, gca = sys.argv[1:3]
+rows = []
 for model in ("00020", "00090"):
     shape = read_bowel_shape(f"{gca}/{model}")
     for index, start in enumerate((200.0, 350.0, 500.0)):
@@ -33,8 +27,6 @@ for model in ("00020", "00090"):
         write_volume(label, case.label_kji.astype(np.uint8), case.volume, force=True)
         rows.append({"image": image, "label": label, "label_value": 1, "name": name})
 json.dump(rows, open(f"{out}/cases.json", "w"), indent=1)
-print(f"{len(rows)} training cases")
+print(f"{len(rows)} ileum stretches")
 PYTHON
-"$SPD" train --data "$OUT/data/cases.json" --backbone litemedsam --out "$OUT/adapter" --variant spd \
-  --lora-rank 0 --cache-embeddings --stage1-steps 600 --stage2-steps 300 --batch-slices 4 --window 3 \
-  --lr 1e-3 --decoder-lr 1e-4 --seed 0 --device cpu
+EXTRA_CASES="$OUT/ileum/cases.json" bash "$(dirname "$0")/train_default_model.sh" "$OUT" "$SHARED"

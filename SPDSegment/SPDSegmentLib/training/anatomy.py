@@ -3,10 +3,10 @@
 :mod:`.synthetic` draws its bowel as random tubes; here the bowel is a real one: a Gut Cell Atlas model's
 small-intestine (or ileum) surface, voxelised at 1 mm, with its midline path from the ileocaecal valve, and its
 colon (the layout of ``../shared/data/gca``). The terminal ileum is the part of the small bowel whose nearest
-midline point lies within ``length_mm`` of the valve along the path (:func:`bowel_stretch`); the rest of the small bowel and the colon are
-its neighbours. The volume is cropped around the terminal ileum, resampled to MR-enterography-like voxels (thick
-coronal slices) and painted with :func:`.synthetic.paint_enterography`, so the intensities are the generator's
-and only the anatomy is real.
+midline point lies within ``length_mm`` of the valve along the path (:func:`bowel_stretch`); the rest of the small
+bowel and the colon are its neighbours. The volume is cropped around the terminal ileum, resampled to
+MR-enterography-like voxels (thick coronal slices) and painted with :func:`.synthetic.paint_enterography`, so the
+intensities are the generator's and only the anatomy is real.
 
 The shapes: Gut Cell Atlas 3D models (Comparative-Pathology/GCA-Models), CC BY 4.0. Anything rendered from them
 carries that attribution (:data:`ATTRIBUTION`).
