@@ -17,17 +17,11 @@ import os
 
 from SPDSegmentLib.inference import predictor as predictor_module
 
-from predictor_trials import run_given_script
+from predictor_trials import recorded_prior_choice, run_given_script
 
 AGREE = float(os.environ.get("AGREE", "0.1"))
-choose_as_shipped = predictor_module.choose_prior
 outline_as_shipped = predictor_module.SpdPredictor._tuned_outline
-current = {}
-
-
-def choose_prior(*args, **kwargs):
-    current["choice"] = choose_as_shipped(*args, **kwargs)
-    return current["choice"]
+current = recorded_prior_choice()
 
 
 def tuned_outline(self, *args, **kwargs):
@@ -39,6 +33,5 @@ def tuned_outline(self, *args, **kwargs):
     return (outlined if drawn else None), inside, cover
 
 
-predictor_module.choose_prior = choose_prior
 predictor_module.SpdPredictor._tuned_outline = tuned_outline
 run_given_script()

@@ -11,22 +11,13 @@ Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/outline_box_trials.py docs/hd
     CASE ...
 """
 
-import numpy as np
-
 from SPDSegmentLib.inference import predictor as predictor_module
-from SPDSegmentLib.inference.box_fitting import mask_box
 
-from predictor_trials import run_given_script
+from predictor_trials import outline_from_fitted_boxes, run_given_script
 
 
 def tuned_outline(self, masks, prompts, checked, cpd, options, progress, cancel):
-    segmented = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
-    negatives = prompts.select(~prompts.positive)
-    pad = self.box_fitting.pad_px
-    on_slices = [negatives.on_slice(int(t)) for t in segmented]
-    requests = [(int(t), xy, np.zeros(len(xy)), mask_box(masks[t], pad)) for t, xy in zip(segmented, on_slices)]
-    tuned = self._union(requests, self._decode(requests, None, progress, cancel)[0])
-    return predictor_module.outline_within(masks, tuned)
+    return outline_from_fitted_boxes(self, masks, prompts, progress, cancel)
 
 
 predictor_module.SpdPredictor._tuned_outline = tuned_outline

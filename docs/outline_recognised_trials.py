@@ -14,32 +14,13 @@ Usage: AGREE=0 PYTHONPATH=SPDSegment .venv/bin/python docs/outline_recognised_tr
 
 import os
 
-import numpy as np
-
 from SPDSegmentLib.inference import predictor as predictor_module
-from SPDSegmentLib.inference.box_fitting import mask_box
 
-from predictor_trials import run_given_script
+from predictor_trials import outline_from_fitted_boxes, recorded_prior_choice, run_given_script
 
 AGREE = float(os.environ.get("AGREE", "0"))
-choose_as_shipped = predictor_module.choose_prior
 outline_as_shipped = predictor_module.SpdPredictor._tuned_outline
-current = {}
-
-
-def choose_prior(*args, **kwargs):
-    current["choice"] = choose_as_shipped(*args, **kwargs)
-    return current["choice"]
-
-
-def outline_from_fitted_boxes(self, masks, prompts, progress, cancel):
-    segmented = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
-    negatives = prompts.select(~prompts.positive)
-    pad = self.box_fitting.pad_px
-    on_slices = [negatives.on_slice(int(t)) for t in segmented]
-    requests = [(int(t), xy, np.zeros(len(xy)), mask_box(masks[t], pad)) for t, xy in zip(segmented, on_slices)]
-    tuned = self._union(requests, self._decode(requests, None, progress, cancel)[0])
-    return predictor_module.outline_within(masks, tuned)
+current = recorded_prior_choice()
 
 
 def tuned_outline(self, masks, prompts, checked, cpd, options, progress, cancel):
@@ -55,6 +36,5 @@ def tuned_outline(self, masks, prompts, checked, cpd, options, progress, cancel)
     return outlined, inside, cover
 
 
-predictor_module.choose_prior = choose_prior
 predictor_module.SpdPredictor._tuned_outline = tuned_outline
 run_given_script()

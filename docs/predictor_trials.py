@@ -7,6 +7,11 @@ SPDSegmentLib.tools.demo --out DIR``: the demo). Nothing outside that process ch
 import runpy
 import sys
 
+import numpy as np
+
+from SPDSegmentLib.inference import predictor as predictor_module
+from SPDSegmentLib.inference.box_fitting import mask_box
+
 
 def run_given_script() -> None:
     """Run ``sys.argv[1]`` (or the module after ``-m``) as ``__main__`` with the arguments after it."""
@@ -16,3 +21,30 @@ def run_given_script() -> None:
     else:
         sys.argv = sys.argv[1:]
         runpy.run_path(sys.argv[0], run_name="__main__")
+
+
+def recorded_prior_choice() -> dict:
+    """Patch the predictor module's ``choose_prior`` so that each run's choice (with its agreement) is kept under
+    ``"choice"`` in the returned dict, for a patched step later in the same run to read."""
+    current = {}
+    choose_as_shipped = predictor_module.choose_prior
+
+    def choose_prior(*args, **kwargs):
+        current["choice"] = choose_as_shipped(*args, **kwargs)
+        return current["choice"]
+
+    predictor_module.choose_prior = choose_prior
+    return current
+
+
+def outline_from_fitted_boxes(predictor, masks, prompts, progress, cancel):
+    """The tuned decoder's outline as ``predictor_module.outline_within`` draws it, the decoder given on every
+    segmented slice the box of the fitted mask itself (grown by the fitting's ``pad_px``) instead of the continuity
+    map's boxes; returns what ``_tuned_outline`` returns."""
+    segmented = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
+    negatives = prompts.select(~prompts.positive)
+    pad = predictor.box_fitting.pad_px
+    requests = [(int(t), xy, np.zeros(len(xy)), mask_box(masks[t], pad))
+                for t, xy in zip(segmented, (negatives.on_slice(int(t)) for t in segmented))]
+    tuned = predictor._union(requests, predictor._decode(requests, None, progress, cancel)[0])
+    return predictor_module.outline_within(masks, tuned)

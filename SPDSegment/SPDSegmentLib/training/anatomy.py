@@ -67,12 +67,17 @@ def read_bowel_shape(folder: str | Path) -> BowelShape:
     return BowelShape(folder.name, small_bowel, origin, path, colon, colon_origin)
 
 
+def _arc_length(path_mm: np.ndarray) -> np.ndarray:
+    """Distance along the path from its first point to each point, mm."""
+    return np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(path_mm, axis=0), axis=1))]
+
+
 def bowel_stretch(small_bowel: np.ndarray, origin: np.ndarray, path_mm: np.ndarray, start_mm: float,
                   end_mm: float) -> np.ndarray:
     """The voxels of ``small_bowel`` (1 mm, ``(z, y, x)``) whose nearest midline point lies from ``start_mm`` to
     ``end_mm`` from the path's first point (the ileocaecal valve), measured along the path; from 0 it is the
     terminal ileum."""
-    arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(path_mm, axis=0), axis=1))]
+    arc = _arc_length(path_mm)
     zyx = np.argwhere(small_bowel)
     _, nearest = cKDTree(path_mm).query(zyx[:, ::-1] + origin)
     label = np.zeros_like(small_bowel)
@@ -85,7 +90,7 @@ def traced_midline(path_mm: np.ndarray, length_mm: float, step_mm: float = 10.0,
     """A terminal-ileum centerline as a clinician places it in 3D: a control point every ``step_mm`` along the
     midline's first ``length_mm`` from the valve (its last point included), each moved by up to ``jitter_mm``
     (seeded); ``(N, 3)`` in the midline's frame, which is the rendered volume's LPS frame."""
-    arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(path_mm, axis=0), axis=1))]
+    arc = _arc_length(path_mm)
     stations = np.r_[np.arange(0.0, min(length_mm, arc[-1]), step_mm), min(length_mm, arc[-1])]
     points = np.stack([np.interp(stations, arc, path_mm[:, axis]) for axis in range(3)], axis=1)
     rng = np.random.default_rng(seed)
