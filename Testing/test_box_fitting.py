@@ -84,6 +84,29 @@ def test_a_region_beside_the_structure_on_its_slices_stays_only_with_half_its_pr
         assert keep_supported_regions(masks, candidates(main + points))[region].all(), count
 
 
+def test_a_rival_beside_the_structure_that_the_learned_prior_vouches_for_nowhere_is_dropped():
+    masks = np.zeros(SHAPE, bool)
+    masks[0:10, 20:30, 10:20] = True                 # the structure: slices 0-9, 10 prompts
+    masks[0:6, 45:55, 60:70] = True                  # a rival on slices 0-5 with 6 prompts (over half)
+    region = np.s_[0:6, 45:55, 60:70]
+    points = [(t, 15.0, 25.0) for t in range(10)] + [(t, 65.0, 50.0) for t in range(6)]
+
+    def kept(structure_vouched, rival_vouched):
+        vouched = np.array([t in structure_vouched for t in range(10)] + [t in rival_vouched for t in range(6)])
+        return keep_supported_regions(masks, candidates(points), vouched=vouched)[region].all()
+
+    assert kept({3, 4}, {2})          # the prior vouches for both: the rival stays, as without it
+    assert kept(set(), set())         # it vouches for neither: nothing to tell them apart by
+    assert kept(set(), {2})           # it vouches only for the rival
+    assert not kept({3}, set())       # only for the structure: the rival is the curve's drift
+    assert keep_supported_regions(masks, candidates(points))[region].all()  # no prior: as before
+    masks[0:6, 45:55, 60:70] = False                 # off the structure's slices, a region is never a rival
+    masks[10:12, 45:55, 60:70] = True
+    off = candidates([(t, 15.0, 25.0) for t in range(10)] + [(10, 65.0, 50.0), (11, 65.0, 50.0)])
+    vouched = np.array([True] * 10 + [False] * 2)
+    assert keep_supported_regions(masks, off, vouched=vouched)[10:12, 45:55, 60:70].all()
+
+
 def test_regions_off_the_structure_stay_with_a_tenth_of_its_prompts_on_two_slices_or_more():
     masks = np.zeros(SHAPE, bool)
     masks[0:2, 45:55, 60:70] = True      # label 1 (first in the volume): slices 0-1

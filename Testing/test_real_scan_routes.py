@@ -15,7 +15,7 @@ from SPDSegmentLib.inference.metrics import compute_dice
 from SPDSegmentLib.inference.model import build_model
 from SPDSegmentLib.inference.options import InferenceOptions
 from SPDSegmentLib.inference.predictor import Cancelled, SpdPredictor
-from SPDSegmentLib.inference.prompts import curve_to_prompts
+from SPDSegmentLib.inference.prompts import Prompts, curve_to_prompts
 from SPDSegmentLib.training.simulate import simulate_clinician_centerline
 from SPDSegmentLib.training.synthetic import generate_case
 
@@ -223,6 +223,28 @@ def test_in_domain_the_slices_where_both_priors_agree_are_segmented_by_the_learn
             ys, xs = np.nonzero(regions == region)
             reach = np.maximum(np.abs(xs[:, None] - kept[None, :, 0]), np.abs(ys[:, None] - kept[None, :, 1]))
             assert reach.min() <= 2, (t, region)
+
+
+def test_in_domain_a_curve_stretch_on_a_loop_the_learned_prior_rejects_is_dropped():
+    """The demo's sample and curve: the curve's first slices run along a neighbouring loop beside the terminal ileum,
+    with over half the ileum's prompts. Overruled for the volume, the learned prior still accepts prompts on the
+    ileum and none on that loop, so the loop is dropped; without the learned prior (``none``) it stays, and as
+    clicks (no curve to trace one structure) the same prompts keep it too."""
+    case = generate_case(2026)
+    volume = case.volume
+    curve = simulate_clinician_centerline(case.label_kji, volume, 2, 2026, neighbour_kji=case.neighbours_kji)
+    predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))
+    predictor.set_volume(volume, "auto")
+    prompts = curve_to_prompts([curve], volume, predictor.axis)
+    auto = predictor.predict(prompts)
+    continuity = predictor.predict(prompts, InferenceOptions(device="cpu", prior="none"))
+    assert auto.prior.route == "continuity"
+    regions, count = ndimage.label(continuity.mask_kji, structure=np.ones((3, 3, 3), bool))
+    loop = np.isin(regions, [r for r in range(1, count + 1) if not case.label_kji[regions == r].any()])
+    assert loop.sum() > 150 and not (auto.mask_kji.astype(bool) & loop).any()
+    assert compute_dice(auto.mask_kji, case.label_kji) > compute_dice(continuity.mask_kji, case.label_kji)
+    clicks = predictor.predict(Prompts(prompts.slice_index, prompts.xy, prompts.positive))
+    assert (clicks.mask_kji.astype(bool) & loop).any()
 
 
 def test_in_domain_the_tuned_decoder_draws_the_outline_within_the_traced_structure(monkeypatch):

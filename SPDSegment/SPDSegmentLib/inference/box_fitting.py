@@ -11,7 +11,8 @@ vessel. Here:
    cluster's points is kept.
 3. **One 3D cleanup** keeps the connected regions that hold kept prompts: the best-supported one (the
    structure) and others spanning several slices, unless they lie beside the structure on its own slices
-   with far fewer prompts (a stretch of the curve that drifted onto a neighbouring loop).
+   with far fewer prompts (a stretch of the curve that drifted onto a neighbouring loop), or, on a traced
+   curve, with no prompt a learned prior accepts while it accepts some of the structure's.
 4. **Growth by overlap**: a prompt the continuity prior rejected (its neighbours' prompts are far, as when
    random clicks fall on a wide or many-looped target) is decoded with the same box; its region joins the
    structure where most of it lies inside the structure's mask on the nearest segmented slice before or
@@ -168,7 +169,7 @@ def fill_gaps(masks: np.ndarray, decode: DecodeBoxes, fitting: BoxFitting) -> tu
 
 
 def keep_supported_regions(masks: np.ndarray, candidates: list[Candidate], min_share: float = 0.1,
-                           rival_share: float = 0.5) -> np.ndarray:
+                           rival_share: float = 0.5, vouched: np.ndarray | None = None) -> np.ndarray:
     """The 3D connected regions the kept prompts support.
 
     The best-supported region is the traced structure and always stays. Another region stays if it spans
@@ -176,16 +177,23 @@ def keep_supported_regions(masks: np.ndarray, candidates: list[Candidate], min_s
     structure, on the structure's own slices, with less than ``rival_share`` of its prompts: that is a
     stretch of the curve that drifted onto a neighbouring loop (the slices it leaves empty are gaps,
     filled from the structure by :func:`fill_gaps`).
+
+    ``vouched`` (one bool per candidate: a learned prior accepts one of its points) also settles a rival with
+    that many prompts: a region beside the structure that holds no vouched candidate, while the structure holds
+    one, is the drifted stretch, however long it is.
     """
     regions, count = ndimage.label(masks, structure=np.ones((3, 3, 3), bool))
     if count <= 1:
         return masks
     support = np.zeros(count + 1)
+    support_vouched = np.zeros(count + 1)
     _, height, width = masks.shape
-    for candidate in candidates:
+    for index, candidate in enumerate(candidates):
         xy = np.rint(candidate.points_xy).astype(int)
         ids = regions[candidate.slice_index, np.clip(xy[:, 1], 0, height - 1), np.clip(xy[:, 0], 0, width - 1)]
         support[np.unique(ids[ids > 0])] += 1
+        if vouched is not None and vouched[index]:
+            support_vouched[np.unique(ids[ids > 0])] += 1
     spans = [None] + [(box[0].start, box[0].stop) for box in ndimage.find_objects(regions)]
     main = int(np.argmax(support))
     keep = [main]
@@ -194,7 +202,9 @@ def keep_supported_regions(masks: np.ndarray, candidates: list[Candidate], min_s
             continue
         start, stop = spans[label]
         beside = start < spans[main][1] and stop > spans[main][0]
-        if stop - start >= 2 and (not beside or support[label] >= rival_share * support[main]):
+        rival = support[label] >= rival_share * support[main] and (
+            support_vouched[label] > 0 or support_vouched[main] == 0)
+        if stop - start >= 2 and (not beside or rival):
             keep.append(label)
     return np.isin(regions, keep)
 

@@ -32,7 +32,7 @@ from ..errors import InputError
 from .box_fitting import (BoxFitting, Candidate, choose_half_size, cluster_points, decode_candidates, fill_gaps,
                           grow_by_overlap, keep_supported_regions, region_holding)
 from .continuity_prior import WIDE_WINDOW, continuity_saliency, cross_section_saliency, slices_looked_at
-from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts
+from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts, saliency_at
 from .decoder_prompts import prompt_boxes
 from .device import resolve_device
 from .fast_inference import autocast, resolve_precision
@@ -488,9 +488,14 @@ class SpdPredictor:
             masks[t] |= mask
         return masks
 
-    def _fitted_boxes(self, consensus: Consensus, progress: ProgressFn | None,
-                      cancel: CancelFn | None) -> tuple[np.ndarray, list[int]]:
-        """The continuity route's decoding (:mod:`.box_fitting`) with the backbone's own decoder."""
+    def _fitted_boxes(self, consensus: Consensus, progress: ProgressFn | None, cancel: CancelFn | None,
+                      learned: np.ndarray | None = None, tau: float = 0.5) -> tuple[np.ndarray, list[int]]:
+        """The continuity route's decoding (:mod:`.box_fitting`) with the backbone's own decoder.
+
+        ``learned``: the learned prior's map where it was overruled for the volume and the prompts trace a curve;
+        it settles which of two regions on the same slices the curve traces and which it drifted onto (the one
+        whose prompts it accepts), since a curve traces one structure. Not for clicks: among those, a region
+        beside the structure is another limb of it (a colon's) that a prior tuned on one tube need not know."""
         fitting = self.box_fitting
         spacing = min(self._frame.spacing_xy)
         decoder = self.model.base_decoder()
@@ -508,7 +513,9 @@ class SpdPredictor:
         log.info("Fitted box half-size %.0f mm (mean predicted IoU by size: %s)", half_mm,
                  ", ".join(f"{h:.0f} mm {s:.2f}" for h, s in scores.items()))
         masks = decode_candidates(candidates, decode, half_mm / spacing, self._stack.shape)
-        masks = keep_supported_regions(masks, candidates)
+        vouched = None if learned is None else np.array(
+            [bool((saliency_at(learned[c.slice_index], c.points_xy) > tau).any()) for c in candidates])
+        masks = keep_supported_regions(masks, candidates, vouched=vouched)
         audit = consensus.audit
         rejected = audit.status == REJECTED
         others = [Candidate(int(t), xy[None]) for t, xy in zip(audit.slice_index[rejected], audit.xy[rejected])]
@@ -662,7 +669,8 @@ class SpdPredictor:
             elif consensus is not None:
                 saliency, consensus, choice = self._other_cross_sections(prompts, continuity, consensus, cpd, choice)
             if choice.route == CONTINUITY:
-                masks, filled = self._fitted_boxes(consensus, progress, cancel)
+                traced = bool((prompts.curve[prompts.positive] >= 0).all())
+                masks, filled = self._fitted_boxes(consensus, progress, cancel, learned if traced else None, cpd.tau)
                 if learned is not None and self.model.decoder_tuned:
                     outlined, inside, cover = self._tuned_outline(masks, prompts, saliency, cpd, options, progress,
                                                                   cancel)
