@@ -16,6 +16,7 @@ from SPDSegmentLib.inference.model import build_model
 from SPDSegmentLib.inference.options import InferenceOptions
 from SPDSegmentLib.inference.predictor import Cancelled, SpdPredictor
 from SPDSegmentLib.inference.prompts import Prompts, curve_to_prompts
+from SPDSegmentLib.inference.slices import to_stack
 from SPDSegmentLib.training.simulate import simulate_clinician_centerline
 from SPDSegmentLib.training.synthetic import generate_case
 
@@ -242,6 +243,9 @@ def test_in_domain_a_curve_stretch_on_a_loop_the_learned_prior_rejects_is_droppe
     regions, count = ndimage.label(continuity.mask_kji, structure=np.ones((3, 3, 3), bool))
     loop = np.isin(regions, [r for r in range(1, count + 1) if not case.label_kji[regions == r].any()])
     assert loop.sum() > 150 and not (auto.mask_kji.astype(bool) & loop).any()
+    looped = np.flatnonzero(to_stack(loop, predictor.axis).any(axis=(1, 2)))
+    assert auto.prior.drift_slices == tuple(looped) and not continuity.prior.drift_slices
+    assert f"On slices {looped[0]}-{looped[-1]} the curve also ran along a second structure" in auto.notices[-1]
     assert compute_dice(auto.mask_kji, case.label_kji) > compute_dice(continuity.mask_kji, case.label_kji)
     clicks = predictor.predict(Prompts(prompts.slice_index, prompts.xy, prompts.positive))
     assert (clicks.mask_kji.astype(bool) & loop).any()

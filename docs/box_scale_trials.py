@@ -32,9 +32,9 @@ fitted_as_shipped = predictor_module.SpdPredictor._fitted_boxes
 current = {}
 
 
-def fitted_boxes(self, consensus, progress, cancel):
+def fitted_boxes(self, consensus, progress, cancel, *learned_and_tau):
     current["predictor"] = self
-    return fitted_as_shipped(self, consensus, progress, cancel)
+    return fitted_as_shipped(self, consensus, progress, cancel, *learned_and_tau)
 
 
 def blob_radius_mm(image: np.ndarray, point_xy: np.ndarray, spacing_xy: tuple[float, float]) -> float:

@@ -28,13 +28,14 @@ fitted_as_shipped = predictor_module.SpdPredictor._fitted_boxes
 predict_as_shipped = predictor_module.SpdPredictor.predict
 
 
-def fitted_boxes(self, consensus, progress, cancel):
-    masks, filled = fitted_as_shipped(self, consensus, progress, cancel)
+def fitted_boxes(self, consensus, progress, cancel, *learned_and_tau):
+    fitted = fitted_as_shipped(self, consensus, progress, cancel, *learned_and_tau)
+    masks = fitted[0]
     spacing_x, spacing_y = self._frame.spacing_xy
     inscribed = [ndimage.distance_transform_edt(mask, sampling=(spacing_y, spacing_x)).max()
                  for mask in masks if mask.any()]
     radii.append(float(np.median(inscribed)) if inscribed else 0.0)
-    return masks, filled
+    return fitted
 
 
 def use_sigma(sigma_mm: float) -> None:

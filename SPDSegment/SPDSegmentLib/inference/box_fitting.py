@@ -178,9 +178,9 @@ def keep_supported_regions(masks: np.ndarray, candidates: list[Candidate], min_s
     stretch of the curve that drifted onto a neighbouring loop (the slices it leaves empty are gaps,
     filled from the structure by :func:`fill_gaps`).
 
-    ``vouched`` (one bool per candidate: a learned prior accepts one of its points) also settles a rival with
-    that many prompts: a region beside the structure that holds no vouched candidate, while the structure holds
-    one, is the drifted stretch, however long it is.
+    ``vouched`` (one bool per candidate: a learned prior accepts one of its points) settles the rivals that hold
+    that many prompts: one holding no vouched candidate, while the structure holds one, is the drifted stretch,
+    however many prompts it holds.
     """
     regions, count = ndimage.label(masks, structure=np.ones((3, 3, 3), bool))
     if count <= 1:

@@ -489,8 +489,10 @@ class SpdPredictor:
         return masks
 
     def _fitted_boxes(self, consensus: Consensus, progress: ProgressFn | None, cancel: CancelFn | None,
-                      learned: np.ndarray | None = None, tau: float = 0.5) -> tuple[np.ndarray, list[int]]:
-        """The continuity route's decoding (:mod:`.box_fitting`) with the backbone's own decoder.
+                      learned: np.ndarray | None = None,
+                      tau: float = 0.5) -> tuple[np.ndarray, list[int], tuple[int, ...]]:
+        """The continuity route's decoding (:mod:`.box_fitting`) with the backbone's own decoder: the masks, the
+        slices filled from a neighbour, and the slices of a region left out by the ``learned`` prior.
 
         ``learned``: the learned prior's map where it was overruled for the volume and the prompts trace a curve;
         it settles which of two regions on the same slices the curve traces and which it drifted onto (the one
@@ -513,14 +515,21 @@ class SpdPredictor:
         log.info("Fitted box half-size %.0f mm (mean predicted IoU by size: %s)", half_mm,
                  ", ".join(f"{h:.0f} mm {s:.2f}" for h, s in scores.items()))
         masks = decode_candidates(candidates, decode, half_mm / spacing, self._stack.shape)
-        vouched = None if learned is None else np.array(
-            [bool((saliency_at(learned[c.slice_index], c.points_xy) > tau).any()) for c in candidates])
-        masks = keep_supported_regions(masks, candidates, vouched=vouched)
+        supported = keep_supported_regions(masks, candidates)
+        drift: tuple[int, ...] = ()
+        if learned is not None:
+            vouched = np.array([bool((saliency_at(learned[c.slice_index], c.points_xy) > tau).any())
+                                for c in candidates])
+            settled = keep_supported_regions(masks, candidates, vouched=vouched)
+            drift = tuple(int(t) for t in np.flatnonzero((supported & ~settled).reshape(len(masks), -1).any(axis=1)))
+            supported = settled
+        masks = supported
         audit = consensus.audit
         rejected = audit.status == REJECTED
         others = [Candidate(int(t), xy[None]) for t, xy in zip(audit.slice_index[rejected], audit.xy[rejected])]
         masks, _ = grow_by_overlap(masks, others, decode, half_mm / spacing, fitting)
-        return fill_gaps(masks, decode, fitting)
+        masks, filled = fill_gaps(masks, decode, fitting)
+        return masks, filled, drift
 
     def _learned_masks(self, consensus: Consensus, saliency: np.ndarray, tau: float, options: InferenceOptions,
                        progress: ProgressFn | None, cancel: CancelFn | None) -> np.ndarray:
@@ -670,7 +679,9 @@ class SpdPredictor:
                 saliency, consensus, choice = self._other_cross_sections(prompts, continuity, consensus, cpd, choice)
             if choice.route == CONTINUITY:
                 traced = bool((prompts.curve[prompts.positive] >= 0).all())
-                masks, filled = self._fitted_boxes(consensus, progress, cancel, learned if traced else None, cpd.tau)
+                masks, filled, drift = self._fitted_boxes(consensus, progress, cancel, learned if traced else None,
+                                                          cpd.tau)
+                choice = replace(choice, drift_slices=drift)
                 if learned is not None and self.model.decoder_tuned:
                     outlined, inside, cover = self._tuned_outline(masks, prompts, saliency, cpd, options, progress,
                                                                   cancel)
@@ -692,7 +703,7 @@ class SpdPredictor:
                 masks = self._union(requests, self._decode(requests, decoder, progress, cancel)[0])
         notices = list(self.notices) + self._prepared_notice() + (
             [f"{choice.reason[0].upper()}{choice.reason[1:]}."] if choice.reason else []) + (
-            [choice.outline_note] if choice.outline_note else [])
+            [note for note in (choice.outline_note, choice.drift_note) if note])
         seconds = time.perf_counter() - started
         audit = consensus.audit
         log.info("SPD (%s): %d slices segmented, %d prompts kept, %d rejected, %.1f s", choice.label,

@@ -53,6 +53,9 @@ class PriorChoice:
         tuned_outline_inside: the share of the tuned decoder's mask that lay inside that structure (None when no
             tuned decoder was asked).
         tuned_outline_cover: the share of that structure the tuned decoder's mask covered (None likewise).
+        drift_slices: on the continuity route, the slices of a region beside the traced structure that a curve's
+            prompts ran along and that was left out because the learned prior accepts none of its prompts while it
+            accepts some of the structure's (:func:`.box_fitting.keep_supported_regions`).
     """
 
     route: str
@@ -63,6 +66,7 @@ class PriorChoice:
     tuned_outline: bool = False
     tuned_outline_inside: float | None = None
     tuned_outline_cover: float | None = None
+    drift_slices: tuple[int, ...] = ()
 
     @property
     def outline_note(self) -> str:
@@ -71,6 +75,16 @@ class PriorChoice:
             return ""
         return (f"The adapter's tuned decoder drew the outline: {100 * self.tuned_outline_inside:.0f} % of its mask "
                 "lay inside the structure the prompts trace.")
+
+    @property
+    def drift_note(self) -> str:
+        """One line for the user when a region the curve ran along was left out ('' otherwise)."""
+        if not self.drift_slices:
+            return ""
+        first, last = self.drift_slices[0], self.drift_slices[-1]
+        where = f"slice {first}" if first == last else f"slices {first}-{last}"
+        return (f"On {where} the curve also ran along a second structure beside the one it traces; it was left out, "
+                "since the learned prior accepts none of the prompts on it and some on the traced one.")
 
     @property
     def label(self) -> str:
