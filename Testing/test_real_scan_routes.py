@@ -228,9 +228,9 @@ def test_in_domain_the_slices_where_both_priors_agree_are_segmented_by_the_learn
 
 def test_in_domain_a_curve_stretch_on_a_loop_the_learned_prior_rejects_is_dropped():
     """The demo's sample and curve: the curve's first slices run along a neighbouring loop beside the terminal ileum,
-    with over half the ileum's prompts. Overruled for the volume, the learned prior still accepts prompts on the
-    ileum and none on that loop, so the loop is dropped; without the learned prior (``none``) it stays, and as
-    clicks (no curve to trace one structure) the same prompts keep it too."""
+    with half as many prompt clusters as the ileum. Overruled for the volume, the learned prior still accepts
+    prompts on the ileum and none on that loop, so the loop is dropped and the run says so; without the learned
+    prior (``none``) it stays, and as clicks (no curve to trace one structure) the same prompts keep it too."""
     case = generate_case(2026)
     volume = case.volume
     curve = simulate_clinician_centerline(case.label_kji, volume, 2, 2026, neighbour_kji=case.neighbours_kji)
