@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from SPDSegmentLib.inference.box_fitting import (BoxFitting, Candidate, choose_half_size, dice, fill_gaps,
-                                                 grow_by_overlap, keep_supported_regions, mask_box, region_holding)
+                                                 grow_by_overlap, keep_supported_regions, mask_box, region_holding,
+                                                 settle_regions)
 from stand_ins import SLICE_SHAPE, InscribedDiscDecoder, disc
 
 SHAPE = (12, *SLICE_SHAPE)
@@ -93,18 +94,23 @@ def test_a_rival_beside_the_structure_that_the_learned_prior_vouches_for_nowhere
 
     def kept(structure_vouched, rival_vouched):
         vouched = np.array([t in structure_vouched for t in range(10)] + [t in rival_vouched for t in range(6)])
-        return keep_supported_regions(masks, candidates(points), vouched=vouched)[region].all()
+        supported, settled = settle_regions(masks, candidates(points), vouched=vouched)
+        assert np.array_equal(supported, keep_supported_regions(masks, candidates(points), vouched=vouched))
+        assert np.array_equal(settled[region], ~supported[region]) and not settled[0:10, 20:30, 10:20].any()
+        return supported[region].all()
 
     assert kept({3, 4}, {2})          # the prior vouches for both: the rival stays, as without it
     assert kept(set(), set())         # it vouches for neither: nothing to tell them apart by
     assert kept(set(), {2})           # it vouches only for the rival
     assert not kept({3}, set())       # only for the structure: the rival is the curve's drift
     assert keep_supported_regions(masks, candidates(points))[region].all()  # no prior: as before
+    assert not settle_regions(masks, candidates(points))[1].any()
     masks[0:6, 45:55, 60:70] = False                 # off the structure's slices, a region is never a rival
     masks[10:12, 45:55, 60:70] = True
     off = candidates([(t, 15.0, 25.0) for t in range(10)] + [(10, 65.0, 50.0), (11, 65.0, 50.0)])
     vouched = np.array([True] * 10 + [False] * 2)
-    assert keep_supported_regions(masks, off, vouched=vouched)[10:12, 45:55, 60:70].all()
+    supported, settled = settle_regions(masks, off, vouched=vouched)
+    assert supported[10:12, 45:55, 60:70].all() and not settled.any()
 
 
 def test_regions_off_the_structure_stay_with_a_tenth_of_its_prompts_on_two_slices_or_more():

@@ -170,7 +170,13 @@ def fill_gaps(masks: np.ndarray, decode: DecodeBoxes, fitting: BoxFitting) -> tu
 
 def keep_supported_regions(masks: np.ndarray, candidates: list[Candidate], min_share: float = 0.1,
                            rival_share: float = 0.5, vouched: np.ndarray | None = None) -> np.ndarray:
-    """The 3D connected regions the kept prompts support.
+    """The 3D connected regions the kept prompts support (the first mask of :func:`settle_regions`)."""
+    return settle_regions(masks, candidates, min_share, rival_share, vouched)[0]
+
+
+def settle_regions(masks: np.ndarray, candidates: list[Candidate], min_share: float = 0.1, rival_share: float = 0.5,
+                   vouched: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The 3D connected regions the kept prompts support, and those left out only because ``vouched`` settled them.
 
     The best-supported region is the traced structure and always stays. Another region stays if it spans
     two slices or more and holds at least ``min_share`` of its prompts, except where it lies beside the
@@ -180,11 +186,11 @@ def keep_supported_regions(masks: np.ndarray, candidates: list[Candidate], min_s
 
     ``vouched`` (one bool per candidate: a learned prior accepts one of its points) settles the rivals that hold
     that many prompts: one holding no vouched candidate, while the structure holds one, is the drifted stretch,
-    however many prompts it holds.
+    however many prompts it holds. The second mask holds those rivals (empty without ``vouched``).
     """
     regions, count = ndimage.label(masks, structure=np.ones((3, 3, 3), bool))
     if count <= 1:
-        return masks
+        return masks, np.zeros_like(masks, bool)
     support = np.zeros(count + 1)
     support_vouched = np.zeros(count + 1)
     _, height, width = masks.shape
@@ -196,17 +202,20 @@ def keep_supported_regions(masks: np.ndarray, candidates: list[Candidate], min_s
             support_vouched[np.unique(ids[ids > 0])] += 1
     spans = [None] + [(box[0].start, box[0].stop) for box in ndimage.find_objects(regions)]
     main = int(np.argmax(support))
-    keep = [main]
+    keep, settled = [main], []
     for label in range(1, count + 1):
         if label == main or support[label] < min_share * support[main]:
             continue
         start, stop = spans[label]
         beside = start < spans[main][1] and stop > spans[main][0]
-        rival = support[label] >= rival_share * support[main] and (
-            support_vouched[label] > 0 or support_vouched[main] == 0)
-        if stop - start >= 2 and (not beside or rival):
+        rival = support[label] >= rival_share * support[main]
+        if stop - start < 2 or (beside and not rival):
+            continue
+        if beside and support_vouched[label] == 0 and support_vouched[main] > 0:
+            settled.append(label)
+        else:
             keep.append(label)
-    return np.isin(regions, keep)
+    return np.isin(regions, keep), np.isin(regions, settled) if settled else np.zeros_like(masks, bool)
 
 
 def grow_by_overlap(masks: np.ndarray, candidates: list[Candidate], decode: DecodeBoxes, half_px: float,

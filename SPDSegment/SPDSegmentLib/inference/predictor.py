@@ -32,7 +32,7 @@ import torch
 
 from ..errors import InputError
 from .box_fitting import (BoxFitting, Candidate, choose_half_size, cluster_points, decode_candidates, fill_gaps,
-                          grow_by_overlap, keep_supported_regions, region_holding)
+                          grow_by_overlap, region_holding, settle_regions)
 from .continuity_prior import WIDE_WINDOW, continuity_saliency, cross_section_saliency, slices_looked_at
 from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts, saliency_at
 from .decoder_prompts import prompt_boxes
@@ -517,15 +517,10 @@ class SpdPredictor:
         log.info("Fitted box half-size %.0f mm (mean predicted IoU by size: %s)", half_mm,
                  ", ".join(f"{h:.0f} mm {s:.2f}" for h, s in scores.items()))
         masks = decode_candidates(candidates, decode, half_mm / spacing, self._stack.shape)
-        supported = keep_supported_regions(masks, candidates)
-        drift: tuple[int, ...] = ()
-        if learned is not None:
-            vouched = np.array([bool((saliency_at(learned[c.slice_index], c.points_xy) > tau).any())
-                                for c in candidates])
-            settled = keep_supported_regions(masks, candidates, vouched=vouched)
-            drift = tuple(int(t) for t in np.flatnonzero((supported & ~settled).reshape(len(masks), -1).any(axis=1)))
-            supported = settled
-        masks = supported
+        vouched = None if learned is None else np.array(
+            [bool((saliency_at(learned[c.slice_index], c.points_xy) > tau).any()) for c in candidates])
+        masks, settled = settle_regions(masks, candidates, vouched=vouched)
+        drift = tuple(int(t) for t in np.flatnonzero(settled.reshape(len(masks), -1).any(axis=1)))
         audit = consensus.audit
         rejected = audit.status == REJECTED
         others = [Candidate(int(t), xy[None]) for t, xy in zip(audit.slice_index[rejected], audit.xy[rejected])]
