@@ -201,15 +201,18 @@ def test_only_defined_control_points_count_in_world_lps(slicer_scene):
 def test_the_audit_list_labels_colours_and_locks_each_prompt(slicer_scene):
     node = curve_node(slicer_scene.scene, [(9.0, 9.0, 9.0)], "audit", "vtkMRMLMarkupsFiducialNode")
     points_lps = np.array([[1.5, 2.25, 3.0], [-4.75, 5.5, 6.25], [7.0, -8.5, 9.75]])
-    statuses = np.array(["kept-local", "kept-neighbour", "rejected"])  # as the audit holds them
-    fill_audit_node(node, points_lps, statuses, ["saliency 0.9", "from slice 4", "saliency 0.1"])
-    assert node.GetNumberOfControlPoints() == 3  # the old point is gone
+    points_lps = np.concatenate([points_lps, points_lps[:2] + 1.0])
+    # as the audit holds them; joined and left-out only after the continuity route's fitted structure settled them
+    statuses = np.array(["kept-local", "kept-neighbour", "rejected", "joined", "left-out"], dtype=object)
+    fill_audit_node(node, points_lps, statuses, ["saliency 0.9", "from slice 4", "saliency 0.1", "j", "l"])
+    assert node.GetNumberOfControlPoints() == 5  # the old point is gone
     for index, status in enumerate(statuses):
         position = [0.0, 0.0, 0.0]
         node.GetNthControlPointPosition(index, position)
         assert np.allclose(position, FLIP @ points_lps[index])
         assert node.GetNthControlPointLabel(index) == status
-        assert node.GetNthControlPointSelected(index) == (status != "rejected")
+        # green: the prompts the segment holds; red: those it does not
+        assert node.GetNthControlPointSelected(index) == (status in ("kept-local", "kept-neighbour", "joined"))
         assert node.GetNthControlPointLocked(index)
     assert node.GetNthControlPointDescription(1) == "from slice 4"
     display = node.GetDisplayNode()

@@ -230,7 +230,8 @@ def test_in_domain_a_curve_stretch_on_a_loop_the_learned_prior_rejects_is_droppe
     """The demo's sample and curve: the curve's first slices run along a neighbouring loop beside the terminal ileum,
     with half as many prompt clusters as the ileum. Overruled for the volume, the learned prior still accepts
     prompts on the ileum and none on that loop, so the loop is dropped and the run says so; without the learned
-    prior (``none``) it stays, and as clicks (no curve to trace one structure) the same prompts keep it too."""
+    prior (``none``) it stays, and as clicks (no curve to trace one structure) the same prompts keep it too. The
+    audit marks the loop's prompts left out where the loop was dropped, kept where it stayed."""
     case = generate_case(2026)
     volume = case.volume
     curve = simulate_clinician_centerline(case.label_kji, volume, 2, 2026, neighbour_kji=case.neighbours_kji)
@@ -247,6 +248,13 @@ def test_in_domain_a_curve_stretch_on_a_loop_the_learned_prior_rejects_is_droppe
     assert auto.prior.drift_slices == tuple(looped) and not continuity.prior.drift_slices
     assert f"On slices {looped[0]}-{looped[-1]} the curve also ran along a second structure" in auto.notices[-1]
     assert compute_dice(auto.mask_kji, case.label_kji) > compute_dice(continuity.mask_kji, case.label_kji)
+    # the audit says which prompts the segment holds: the loop's, kept by the continuity prior, are left out (red)
+    loop_stack = to_stack(loop, predictor.axis)
+    for result, on_loop_status in ((auto, {"left-out"}), (continuity, {"kept-local", "kept-neighbour"})):
+        audit = result.consensus.audit
+        xy = np.rint(audit.xy).astype(int)
+        on_loop = loop_stack[audit.slice_index, xy[:, 1], xy[:, 0]]
+        assert on_loop.sum() >= 10 and set(audit.status[on_loop]) == on_loop_status
     clicks = predictor.predict(Prompts(prompts.slice_index, prompts.xy, prompts.positive))
     assert (clicks.mask_kji.astype(bool) & loop).any()
 

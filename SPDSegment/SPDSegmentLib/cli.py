@@ -111,7 +111,8 @@ def cmd_segment(args) -> int:
     summary = {"output": str(args.output), "prior": result.prior.route, "slices_with_mask": int(len(result.slices)),
                "slices_filled": len(result.filled_slices),
                "kept_local": audit.count("kept-local"), "kept_neighbour": audit.count("kept-neighbour"),
-               "rejected": audit.count("rejected"), "voxels": int(result.mask_kji.sum()),
+               "rejected": audit.count("rejected"), "joined": audit.count("joined"),
+               "left_out": audit.count("left-out"), "voxels": int(result.mask_kji.sum()),
                "device": str(predictor.device), "seconds": round(time.perf_counter() - started, 2)}
     print(json_text(summary))
     return 0

@@ -68,8 +68,9 @@ class SegmentResult:
     Attributes:
         segment_id: ID of the written segment.
         slices_processed: slices that got a mask.
-        prompts_kept: prompts kept on their own slice or borrowed from a neighbour.
-        prompts_rejected: prompts the saliency prior rejected.
+        prompts_kept: the audit's prompts the segment holds (kept on their own slice, borrowed from a neighbour,
+            joined by overlap).
+        prompts_rejected: the others (rejected by the prior, or kept by it in a region the 3D check left out).
         seconds: wall time.
         device: where the engine ran.
         prior: which prior checked the prompts (``learned prior``, ``continuity prior`` or ``no prior``).
@@ -177,8 +178,8 @@ def write_job(job: SegmentJob, prediction: Prediction, device: str) -> SegmentRe
         fill_audit_node(nodes.audit, audit.to_lps(job.volume, job.axis), audit.status,
                         audit.descriptions(prediction.prior.label))
         nodes.audit.SetAttribute("SPDSegment.Prior", prediction.prior.label)
-    kept = audit.count("kept-local") + audit.count("kept-neighbour")
-    outcome = SegmentResult(segment_id, int(len(prediction.slices)), kept, audit.count("rejected"),
+    kept = int(audit.in_segment().sum())
+    outcome = SegmentResult(segment_id, int(len(prediction.slices)), kept, len(audit.status) - kept,
                             time.perf_counter() - job.started, device, prediction.prior.label,
                             tuple(prediction.notices), before)
     log.info("SPDSegment: %s", outcome)

@@ -6,6 +6,7 @@ import numpy as np
 from vtk.util import numpy_support
 
 from ..errors import InputError
+from ..inference.cpd import IN_SEGMENT
 from ..inference.markup_files import MAX_POINTS
 
 RAS_TO_LPS = np.array([-1.0, -1.0, 1.0])
@@ -39,8 +40,9 @@ def control_points_lps(points_node) -> np.ndarray:
 def fill_audit_node(points_node, points_lps: np.ndarray, statuses, descriptions) -> None:
     """Replace the node's points by the audit: label = status, description = saliency and source slice.
 
-    One point list has two colours: kept prompts (on their own slice or borrowed from a neighbour)
-    are *selected* (green), rejected ones are not (red); the label tells kept from borrowed.
+    One point list has two colours: the prompts the segment holds (kept on their own slice, borrowed from a
+    neighbour, joined by overlap) are *selected* (green), the others (rejected, left out) are not (red); the
+    label tells which.
     """
     import vtk
 
@@ -49,7 +51,7 @@ def fill_audit_node(points_node, points_lps: np.ndarray, statuses, descriptions)
     for position, status, description in zip(points_lps * RAS_TO_LPS, statuses, descriptions):
         index = points_node.AddControlPoint(vtk.vtkVector3d(*position), str(status))
         points_node.SetNthControlPointDescription(index, description)
-        points_node.SetNthControlPointSelected(index, status != "rejected")
+        points_node.SetNthControlPointSelected(index, status in IN_SEGMENT)
         points_node.SetNthControlPointLocked(index, True)
     points_node.EndModify(was_modifying)
     if points_node.GetDisplayNode() is None:

@@ -15,18 +15,25 @@ the user's explicit corrections and pass through unvalidated. Slices without any
 ``n`` slices get nothing.
 
 Every prompt is audited: each original positive prompt is ``kept-local`` or ``rejected`` on its own
-slice, and every copy borrowed onto another slice is ``kept-neighbour``, each with its saliency.
+slice, and every copy borrowed onto another slice is ``kept-neighbour``, each with its saliency. Where the
+predictor then fits one 3D structure to the kept prompts (the continuity route), :meth:`Audit.settled` records
+that structure's verdicts: ``left-out`` for a kept prompt the structure does not reach (the 3D check dropped its
+region), ``joined`` for a rejected prompt inside it (its region joined by overlap), so the audit says which prompts
+the segment holds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .prompts import Prompts
 
 KEPT_LOCAL, KEPT_NEIGHBOUR, REJECTED, FALLBACK = "kept-local", "kept-neighbour", "rejected", "saliency-argmax"
+LEFT_OUT, JOINED = "left-out", "joined"
+# the statuses of prompts the segment holds; the others (rejected, left-out) it does not
+IN_SEGMENT = (KEPT_LOCAL, KEPT_NEIGHBOUR, JOINED, FALLBACK)
 EMPTY_RULES = ("skip", "argmax")
 
 
@@ -67,7 +74,8 @@ class Audit:
         slice_index: (M,) slice the row is about.
         xy: (M, 2) slice pixels.
         source_slice: (M,) slice the point was drawn on.
-        status: (M,) one of kept-local, kept-neighbour, rejected, saliency-argmax.
+        status: (M,) one of kept-local, kept-neighbour, rejected, saliency-argmax, and after :meth:`settled`
+            left-out or joined.
         saliency: (M,) S on ``slice_index`` at ``xy``.
     """
 
@@ -79,6 +87,26 @@ class Audit:
 
     def count(self, status: str) -> int:
         return int(np.sum(self.status == status))
+
+    def in_segment(self) -> np.ndarray:
+        """(M,) bool: the rows whose prompt the segment holds (their status is one of ``IN_SEGMENT``)."""
+        return np.isin(self.status, IN_SEGMENT)
+
+    def settled(self, structure: np.ndarray, reach_px: int = 2) -> "Audit":
+        """The audit with the verdicts of a structure fitted to the kept prompts, given as an (S, H, W) bool
+        slice-stack mask: a kept row whose pixel lies farther than ``reach_px`` pixels (a square window) from it
+        becomes left-out (the 3D check dropped its region, or its box found nothing), a rejected row whose pixel
+        lies inside it becomes joined (its region joined the structure by overlap, or the structure covers it)."""
+        status = self.status.copy()
+        height, width = structure.shape[1:]
+        for row, (t, (x, y)) in enumerate(zip(self.slice_index, np.rint(self.xy).astype(int))):
+            x, y = min(max(x, 0), width - 1), min(max(y, 0), height - 1)
+            if status[row] in (KEPT_LOCAL, KEPT_NEIGHBOUR):
+                near = structure[t, max(y - reach_px, 0):y + reach_px + 1, max(x - reach_px, 0):x + reach_px + 1]
+                status[row] = status[row] if near.any() else LEFT_OUT
+            elif status[row] == REJECTED and structure[t, y, x]:
+                status[row] = JOINED
+        return replace(self, status=status)
 
     def descriptions(self, prior: str = "") -> list[str]:
         """One line per row: status, saliency (and which prior gave it), slice and, for borrowed points, the

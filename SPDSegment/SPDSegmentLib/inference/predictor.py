@@ -25,7 +25,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from ..errors import InputError
 from .box_fitting import (BoxFitting, Candidate, choose_half_size, cluster_points, decode_candidates, fill_gaps,
                           grow_by_overlap, region_holding, settle_regions)
 from .continuity_prior import WIDE_WINDOW, continuity_saliency, cross_section_saliency, slices_looked_at
-from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts, saliency_at
+from .cpd import REJECTED, Audit, Consensus, CpdConfig, distil_prompts, saliency_at
 from .decoder_prompts import prompt_boxes
 from .device import resolve_device
 from .fast_inference import autocast, resolve_precision
@@ -98,6 +98,22 @@ class Prediction:
     prior: PriorChoice = PriorChoice(RAW)
     filled_slices: tuple[int, ...] = ()
     notices: list[str] = field(default_factory=list)
+
+
+class FittedStructure(NamedTuple):
+    """What the continuity route's fitted boxes give (:meth:`SpdPredictor._fitted_boxes`).
+
+    Attributes:
+        masks: (S, H, W) bool slice-stack masks of the structure.
+        filled: slices without a kept prompt filled from a segmented neighbour.
+        drift_slices: slices of a region beside the structure that a learned prior settled as the curve's drift.
+        audit: the consensus audit with the structure's verdicts (left-out and joined prompts).
+    """
+
+    masks: np.ndarray
+    filled: list[int]
+    drift_slices: tuple[int, ...]
+    audit: Audit
 
 
 def outline_within(masks: np.ndarray, tuned: np.ndarray) -> tuple[np.ndarray | None, float, float]:
@@ -491,10 +507,10 @@ class SpdPredictor:
         return masks
 
     def _fitted_boxes(self, consensus: Consensus, progress: ProgressFn | None, cancel: CancelFn | None,
-                      learned: np.ndarray | None = None,
-                      tau: float = 0.5) -> tuple[np.ndarray, list[int], tuple[int, ...]]:
+                      learned: np.ndarray | None = None, tau: float = 0.5) -> FittedStructure:
         """The continuity route's decoding (:mod:`.box_fitting`) with the backbone's own decoder: the masks, the
-        slices filled from a neighbour, and the slices of a region left out by the ``learned`` prior.
+        slices filled from a neighbour, the slices of a region left out by the ``learned`` prior, and the audit with
+        the fitted structure's verdicts (:meth:`.cpd.Audit.settled`).
 
         ``learned``: the learned prior's map where it was overruled for the volume and the prompts trace a curve;
         it settles which of two regions on the same slices the curve traces and which it drifted onto (the one
@@ -526,7 +542,8 @@ class SpdPredictor:
         others = [Candidate(int(t), xy[None]) for t, xy in zip(audit.slice_index[rejected], audit.xy[rejected])]
         masks, _ = grow_by_overlap(masks, others, decode, half_mm / spacing, fitting)
         masks, filled = fill_gaps(masks, decode, fitting)
-        return masks, filled, drift
+        audit = audit.settled(masks, PROMPT_REACH_PX)
+        return FittedStructure(masks, filled, drift, audit)
 
     def _learned_masks(self, consensus: Consensus, saliency: np.ndarray, tau: float, options: InferenceOptions,
                        progress: ProgressFn | None, cancel: CancelFn | None) -> np.ndarray:
@@ -676,9 +693,10 @@ class SpdPredictor:
                 saliency, consensus, choice = self._other_cross_sections(prompts, continuity, consensus, cpd, choice)
             if choice.route == CONTINUITY:
                 traced = bool((prompts.curve[prompts.positive] >= 0).all())
-                masks, filled, drift = self._fitted_boxes(consensus, progress, cancel, learned if traced else None,
-                                                          cpd.tau)
-                choice = replace(choice, drift_slices=drift)
+                fitted = self._fitted_boxes(consensus, progress, cancel, learned if traced else None, cpd.tau)
+                masks, filled = fitted.masks, fitted.filled
+                consensus = replace(consensus, audit=fitted.audit)
+                choice = replace(choice, drift_slices=fitted.drift_slices)
                 if learned is not None and self.model.decoder_tuned:
                     outlined, inside, cover = self._tuned_outline(masks, prompts, saliency, cpd, options, progress,
                                                                   cancel)
@@ -703,9 +721,10 @@ class SpdPredictor:
             [note for note in (choice.outline_note, choice.drift_note) if note])
         seconds = time.perf_counter() - started
         audit = consensus.audit
-        log.info("SPD (%s): %d slices segmented, %d prompts kept, %d rejected, %.1f s", choice.label,
-                 int(masks.reshape(len(masks), -1).any(axis=1).sum()),
-                 audit.count("kept-local") + audit.count("kept-neighbour"), audit.count("rejected"), seconds)
+        in_segment = int(audit.in_segment().sum())
+        log.info("SPD (%s): %d slices segmented, %d prompts in the segment, %d not, %.1f s", choice.label,
+                 int(masks.reshape(len(masks), -1).any(axis=1).sum()), in_segment, len(audit.status) - in_segment,
+                 seconds)
         return Prediction(np.ascontiguousarray(from_stack(masks.astype(np.uint8), self.axis)),
                           None if saliency is None else from_stack(saliency, self.axis).copy(), consensus,
                           np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1)), seconds, choice, tuple(filled),

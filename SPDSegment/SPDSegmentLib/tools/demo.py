@@ -23,7 +23,8 @@ from ..inference.metrics import compute_dice, compute_hd95
 from ..training.simulate import simulate_clinician_centerline
 from ..training.synthetic import generate_case
 
-STATUS_COLOURS = {"kept-local": "lime", "kept-neighbour": "yellow", "rejected": "red", "saliency-argmax": "cyan"}
+STATUS_COLOURS = {"kept-local": "lime", "kept-neighbour": "yellow", "joined": "mediumpurple", "rejected": "red",
+                  "left-out": "magenta", "saliency-argmax": "cyan"}
 
 
 def write_montage(path: Path, image_kji, truth_kji, mask_kji, saliency_kji, audit, volume, n_panels: int = 6) -> None:

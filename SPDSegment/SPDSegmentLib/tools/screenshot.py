@@ -3,7 +3,8 @@
 The scan and a label of it are read, a clinician-like centerline is simulated on the label (a quarter of it
 drifting off the structure, gaps, jitter), ``segment_nodes`` runs with the given model into a headless
 scene, and Slicer's own slice logic renders three slices: the input, the saliency the prompts were checked
-against (heat map), the segment outline and the prompt audit (kept green, borrowed yellow, rejected red).
+against (heat map), the segment outline and the prompt audit (kept green, borrowed yellow, rejected red, and where
+the fitted structure settled them, joined purple and left out magenta).
 
     .venv/bin/python -m SPDSegmentLib.tools.screenshot --image IMAGE --label LABELS --label-value 15 \\
         --out Resources/Screenshot01.png
@@ -16,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-STATUS_COLOURS = {"kept-local": (60, 220, 60), "kept-neighbour": (250, 220, 40), "rejected": (235, 40, 40),
-                  "saliency-argmax": (40, 220, 235)}
+STATUS_COLOURS = {"kept-local": (60, 220, 60), "kept-neighbour": (250, 220, 40), "joined": (150, 110, 255),
+                  "rejected": (235, 40, 40), "left-out": (235, 60, 235), "saliency-argmax": (40, 220, 235)}
+STATUS_LEGEND = {"kept-local": "kept (green)", "kept-neighbour": "borrowed (yellow)", "joined": "joined (purple)",
+                 "rejected": "rejected (red)", "left-out": "left out (magenta)", "saliency-argmax": "argmax (cyan)"}
 
 
 def main(argv=None) -> int:
@@ -84,9 +87,12 @@ def main(argv=None) -> int:
         ax.imshow(panel[..., :3])
         ax.set_title(f"slice {t}", fontsize=9)
         ax.axis("off")
+    on_panels = np.isin(np.rint(volume.lps_to_ijk(audit_ras * [-1.0, -1.0, 1.0])[:, axis]).astype(int), chosen)
+    shown = {status for status, shown_here in zip(statuses, on_panels) if shown_here}
     dsc = compute_dice(mask, truth)
     figure.suptitle(f"SPDSegment on a real MR scan ({args.structure}, simulated drifting centerline): {result.prior}; "
-                    f"saliency (heat), segment (outline), prompts kept (green), borrowed (yellow), rejected (red); "
+                    f"saliency (heat), segment (outline), prompts "
+                    f"{', '.join(legend for status, legend in STATUS_LEGEND.items() if status in shown)}; "
                     f"DSC {dsc:.2f}", fontsize=8.5, wrap=True)
     if args.credit:
         figure.text(0.5, 0.01, args.credit, ha="center", fontsize=7.5)
@@ -94,7 +100,9 @@ def main(argv=None) -> int:
     figure.savefig(args.out, dpi=100)
     print(json.dumps({"out": str(args.out), "model": args.model, "prior": result.prior, "dsc": round(dsc, 4),
                       "slices": result.slices_processed, "kept": result.prompts_kept,
-                      "rejected": result.prompts_rejected, "notices": list(result.notices),
+                      "rejected": result.prompts_rejected,
+                      "statuses": {status: statuses.count(status) for status in STATUS_LEGEND if status in statuses},
+                      "notices": list(result.notices),
                       "seconds": round(result.seconds, 1)}))
     return 0
 

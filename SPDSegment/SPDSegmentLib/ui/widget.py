@@ -401,7 +401,8 @@ class SPDSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if p.saliencyVolume is not None:
                 self.onOverlayChanged()
             self.ui.statusLabel.text = _(
-                "{slices} slices segmented ({prior}); {kept} prompts kept, {rejected} rejected; {seconds:.1f} s on "
+                "{slices} slices segmented ({prior}); {kept} prompts in the segment, {rejected} rejected or left out; "
+                "{seconds:.1f} s on "
                 "{device}.").format(slices=result.slices_processed, prior=result.prior, kept=result.prompts_kept,
                                     rejected=result.prompts_rejected, seconds=result.seconds, device=result.device)
             if result.notices:
