@@ -64,7 +64,8 @@ def test_segment_writes_mask_saliency_and_audit_on_the_oblique_input_grid(obliqu
     saliency = sitk.GetArrayFromImage(sitk.ReadImage(str(sal)))
     assert saliency.min() >= 0.0 and saliency.max() <= 1.0
     points = read_markups(audit)[0]
-    assert points.kind == "Fiducial" and set(points.labels) <= {"kept-local", "kept-neighbour", "rejected"}
+    assert points.kind == "Fiducial" and set(points.labels) <= {"kept-local", "kept-neighbour", "rejected", "joined",
+                                                                 "left-out"}
     assert all("saliency" in d for d in points.descriptions)
 
 

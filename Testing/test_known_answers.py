@@ -11,7 +11,8 @@ import torch
 
 from SPDSegmentLib.bridge.volumes import numpy_to_matrix
 from SPDSegmentLib.cli import main
-from SPDSegmentLib.inference.cpd import KEPT_LOCAL, KEPT_NEIGHBOUR, REJECTED, CpdConfig, distil_prompts
+from SPDSegmentLib.inference.cpd import (JOINED, KEPT_LOCAL, KEPT_NEIGHBOUR, LEFT_OUT, REJECTED, CpdConfig,
+                                         distil_prompts)
 from SPDSegmentLib.inference.prompts import Prompts, points_to_prompts
 from SPDSegmentLib.inference.slices import ModelFrame, in_plane_spacing
 from SPDSegmentLib.inference.volume import Volume
@@ -132,12 +133,15 @@ def test_cpd_in_the_predictor_on_a_hand_made_saliency_keeps_and_rejects_the_know
     prompts = Prompts(np.array([1, 1, 2, 3]), np.array([[70.0, 50.0], [10.0, 10.0], [80.0, 45.0], [70.0, 50.0]]),
                       np.ones(4, bool))
     result = predictor.predict(prompts, InferenceOptions(device="cpu", prior="learned", neighbours=1))
-    audit = {(int(t), tuple(xy), str(s)) for t, xy, s in zip(result.consensus.audit.slice_index,
-                                                           result.consensus.audit.xy.tolist(),
-                                                           result.consensus.audit.status)}
-    assert (1, (70.0, 50.0), KEPT_LOCAL) in audit and (1, (10.0, 10.0), REJECTED) in audit
-    assert (2, (80.0, 45.0), KEPT_LOCAL) in audit and (3, (70.0, 50.0), REJECTED) in audit
+    audit = result.consensus.audit
+    # the prior's verdicts, as the segment settled them (this model's random decoder need not reach a kept point)
+    verdict = {KEPT_LOCAL: "kept", KEPT_NEIGHBOUR: "kept", LEFT_OUT: "kept", REJECTED: "rejected", JOINED: "rejected"}
+    rows = {(int(t), tuple(xy), int(j), verdict[s]) for t, xy, j, s in zip(audit.slice_index, audit.xy.tolist(),
+                                                                         audit.source_slice, audit.status)}
+    assert (1, (70.0, 50.0), 1, "kept") in rows and (1, (10.0, 10.0), 1, "rejected") in rows
+    assert (2, (80.0, 45.0), 2, "kept") in rows and (3, (70.0, 50.0), 3, "rejected") in rows
     # borrowed onto slice 0 and 2 (n = 1) where the map agrees; never onto slice 3, where it says no
-    borrowed = {(t, xy) for t, xy, s in audit if s == KEPT_NEIGHBOUR}
-    assert borrowed == {(0, (70.0, 50.0)), (2, (70.0, 50.0)), (1, (80.0, 45.0))}
+    borrowed = {(t, xy) for t, xy, j, kept in rows if j != t}
+    assert borrowed == {(0, (70.0, 50.0)), (2, (70.0, 50.0)), (1, (80.0, 45.0))} and len(rows) == 7
+    assert set(audit.status[audit.source_slice != audit.slice_index]) <= {KEPT_NEIGHBOUR, LEFT_OUT}
     assert result.prior.route == "learned"

@@ -79,8 +79,10 @@ def test_segment_matches_engine_and_leaves_other_segments_voxel_identical(geomet
     assert np.allclose(matrix_to_numpy(a), matrix_to_numpy(b))
     assert saliency.GetTransformNodeID() == volume_node.GetTransformNodeID()
     assert saliency.GetImageData().GetDimensions() == volume_node.GetImageData().GetDimensions()
-    statuses = {audit.GetNthControlPointLabel(i) for i in range(audit.GetNumberOfControlPoints())}
-    assert statuses <= {"kept-local", "kept-neighbour", "rejected"} and "kept-local" in statuses
+    statuses = [audit.GetNthControlPointLabel(i) for i in range(audit.GetNumberOfControlPoints())]
+    assert statuses == expected.consensus.audit.status.tolist() and "kept-local" in statuses  # the engine's verdicts
+    selected = [bool(audit.GetNthControlPointSelected(i)) for i in range(audit.GetNumberOfControlPoints())]
+    assert selected == expected.consensus.audit.in_segment().tolist() and result.prompts_kept == sum(selected)
     assert "saliency" in audit.GetNthControlPointDescription(0)
 
 

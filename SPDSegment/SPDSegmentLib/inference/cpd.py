@@ -15,11 +15,11 @@ the user's explicit corrections and pass through unvalidated. Slices without any
 ``n`` slices get nothing.
 
 Every prompt is audited: each original positive prompt is ``kept-local`` or ``rejected`` on its own
-slice, and every copy borrowed onto another slice is ``kept-neighbour``, each with its saliency. Where the
-predictor then fits one 3D structure to the kept prompts (the continuity route), :meth:`Audit.settled` records
-that structure's verdicts: ``left-out`` for a kept prompt the structure does not reach (the 3D check dropped its
-region), ``joined`` for a rejected prompt inside it (its region joined by overlap), so the audit says which prompts
-the segment holds.
+slice, and every copy borrowed onto another slice is ``kept-neighbour``, each with its saliency. Once the
+predictor has decoded a prior's prompts, :meth:`Audit.settled` records the segment's own verdicts: ``left-out`` for
+a kept prompt the segment does not reach (the continuity route's 3D check dropped its region, say), ``joined`` for a
+rejected prompt inside it (its region joined the structure by overlap), so the audit says which prompts the segment
+holds.
 """
 
 from __future__ import annotations
@@ -93,10 +93,11 @@ class Audit:
         return np.isin(self.status, IN_SEGMENT)
 
     def settled(self, structure: np.ndarray, reach_px: int = 2) -> "Audit":
-        """The audit with the verdicts of a structure fitted to the kept prompts, given as an (S, H, W) bool
+        """The audit with the verdicts of the segment decoded from the kept prompts, given as an (S, H, W) bool
         slice-stack mask: a kept row whose pixel lies farther than ``reach_px`` pixels (a square window) from it
-        becomes left-out (the 3D check dropped its region, or its box found nothing), a rejected row whose pixel
-        lies inside it becomes joined (its region joined the structure by overlap, or the structure covers it)."""
+        becomes left-out (a 3D check dropped its region, an outline cut it off, its box found nothing), a rejected
+        row whose pixel lies inside it becomes joined (its region joined the structure by overlap, or the segment
+        covers it)."""
         status = self.status.copy()
         height, width = structure.shape[1:]
         for row, (t, (x, y)) in enumerate(zip(self.slice_index, np.rint(self.xy).astype(int))):

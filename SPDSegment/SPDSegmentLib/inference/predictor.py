@@ -34,7 +34,7 @@ from ..errors import InputError
 from .box_fitting import (BoxFitting, Candidate, choose_half_size, cluster_points, decode_candidates, fill_gaps,
                           grow_by_overlap, region_holding, settle_regions)
 from .continuity_prior import WIDE_WINDOW, continuity_saliency, cross_section_saliency, slices_looked_at
-from .cpd import REJECTED, Audit, Consensus, CpdConfig, distil_prompts, saliency_at
+from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts, saliency_at
 from .decoder_prompts import prompt_boxes
 from .device import resolve_device
 from .fast_inference import autocast, resolve_precision
@@ -107,13 +107,11 @@ class FittedStructure(NamedTuple):
         masks: (S, H, W) bool slice-stack masks of the structure.
         filled: slices without a kept prompt filled from a segmented neighbour.
         drift_slices: slices of a region beside the structure that a learned prior settled as the curve's drift.
-        audit: the consensus audit with the structure's verdicts (left-out and joined prompts).
     """
 
     masks: np.ndarray
     filled: list[int]
     drift_slices: tuple[int, ...]
-    audit: Audit
 
 
 def outline_within(masks: np.ndarray, tuned: np.ndarray) -> tuple[np.ndarray | None, float, float]:
@@ -509,8 +507,7 @@ class SpdPredictor:
     def _fitted_boxes(self, consensus: Consensus, progress: ProgressFn | None, cancel: CancelFn | None,
                       learned: np.ndarray | None = None, tau: float = 0.5) -> FittedStructure:
         """The continuity route's decoding (:mod:`.box_fitting`) with the backbone's own decoder: the masks, the
-        slices filled from a neighbour, the slices of a region left out by the ``learned`` prior, and the audit with
-        the fitted structure's verdicts (:meth:`.cpd.Audit.settled`).
+        slices filled from a neighbour, and the slices of a region left out by the ``learned`` prior.
 
         ``learned``: the learned prior's map where it was overruled for the volume and the prompts trace a curve;
         it settles which of two regions on the same slices the curve traces and which it drifted onto (the one
@@ -542,8 +539,7 @@ class SpdPredictor:
         others = [Candidate(int(t), xy[None]) for t, xy in zip(audit.slice_index[rejected], audit.xy[rejected])]
         masks, _ = grow_by_overlap(masks, others, decode, half_mm / spacing, fitting)
         masks, filled = fill_gaps(masks, decode, fitting)
-        audit = audit.settled(masks, PROMPT_REACH_PX)
-        return FittedStructure(masks, filled, drift, audit)
+        return FittedStructure(masks, filled, drift)
 
     def _learned_masks(self, consensus: Consensus, saliency: np.ndarray, tau: float, options: InferenceOptions,
                        progress: ProgressFn | None, cancel: CancelFn | None) -> np.ndarray:
@@ -695,7 +691,6 @@ class SpdPredictor:
                 traced = bool((prompts.curve[prompts.positive] >= 0).all())
                 fitted = self._fitted_boxes(consensus, progress, cancel, learned if traced else None, cpd.tau)
                 masks, filled = fitted.masks, fitted.filled
-                consensus = replace(consensus, audit=fitted.audit)
                 choice = replace(choice, drift_slices=fitted.drift_slices)
                 if learned is not None and self.model.decoder_tuned:
                     outlined, inside, cover = self._tuned_outline(masks, prompts, saliency, cpd, options, progress,
@@ -716,6 +711,10 @@ class SpdPredictor:
                 requests = self._requests(consensus, mode, cpd.tau, None)
                 decoder = self.model.base_decoder() if fell_back else None
                 masks = self._union(requests, self._decode(requests, decoder, progress, cancel)[0])
+        if choice.route != RAW:
+            # the audit's last word: which prompts the segment holds (a prior's kept prompt it does not reach, a
+            # rejected one it covers), whichever step decided it (the 3D check, the outline, the learned route)
+            consensus = replace(consensus, audit=consensus.audit.settled(masks, PROMPT_REACH_PX))
         notices = list(self.notices) + self._prepared_notice() + (
             [f"{choice.reason[0].upper()}{choice.reason[1:]}."] if choice.reason else []) + (
             [note for note in (choice.outline_note, choice.drift_note) if note])
