@@ -70,7 +70,7 @@ class SegmentResult:
         slices_processed: slices that got a mask.
         prompts_kept: the audit's prompts the segment holds (kept on their own slice, borrowed from a neighbour,
             joined by overlap).
-        prompts_rejected: the others (rejected by the prior, or kept by it in a region the 3D check left out).
+        prompts_rejected: the others (rejected by the prior, or kept by it where the segment does not reach).
         seconds: wall time.
         device: where the engine ran.
         prior: which prior checked the prompts (``learned prior``, ``continuity prior`` or ``no prior``).

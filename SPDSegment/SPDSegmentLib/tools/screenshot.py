@@ -3,8 +3,8 @@
 The scan and a label of it are read, a clinician-like centerline is simulated on the label (a quarter of it
 drifting off the structure, gaps, jitter), ``segment_nodes`` runs with the given model into a headless
 scene, and Slicer's own slice logic renders three slices: the input, the saliency the prompts were checked
-against (heat map), the segment outline and the prompt audit (kept green, borrowed yellow, rejected red, and where
-the fitted structure settled them, joined purple and left out magenta).
+against (heat map), the segment outline and the prompt audit (kept green, borrowed yellow, rejected red, and as the
+segment settled them, joined purple and left out magenta); the title names the statuses the three slices show.
 
     .venv/bin/python -m SPDSegmentLib.tools.screenshot --image IMAGE --label LABELS --label-value 15 \\
         --out Resources/Screenshot01.png
