@@ -169,6 +169,7 @@ def test_the_fitted_structure_settles_which_prompts_the_segment_holds():
 
     structure = np.zeros((3, 20, 20), bool)
     structure[1, 5:10, 5:10] = True
+    structure[2, 0:3, 17:20] = True                 # at the slice's edge
     rows = [(1, (7.0, 7.0), KEPT_LOCAL),      # inside: stays
             (1, (11.4, 7.0), KEPT_LOCAL),     # 2 pixels off the edge (x 9): within reach, stays
             (1, (12.0, 7.0), KEPT_NEIGHBOUR),  # 3 pixels off: the structure does not reach it
@@ -176,15 +177,16 @@ def test_the_fitted_structure_settles_which_prompts_the_segment_holds():
             (1, (9.0, 9.0), REJECTED),        # inside (its region joined): joined
             (1, (10.0, 9.0), REJECTED),       # next to it, outside: stays rejected
             (1, (7.0, 7.0), FALLBACK),        # not the prior's verdict on a prompt: untouched
-            (1, (25.0, 7.0), REJECTED)]       # off the slice: its nearest pixel (x 19) is outside
+            (1, (25.0, 7.0), REJECTED),       # off the slice: its nearest pixel (x 19) is outside
+            (2, (23.0, 1.0), REJECTED)]       # off the slice: its nearest pixel (x 19) is inside
     # 2 pixels off each of the other edges (x 5, y 5, y 9) is within reach, 3 pixels off is not
     rows += [(1, xy, KEPT_LOCAL) for xy in ((3.0, 7.0), (2.0, 7.0), (7.0, 3.0), (7.0, 2.0), (7.0, 11.0), (7.0, 12.0))]
     audit = Audit(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), np.array([r[0] for r in rows]),
                   np.array([r[2] for r in rows], dtype=object), np.full(len(rows), 0.7, np.float32))
     settled = audit.settled(structure, reach_px=2)
     assert settled.status.tolist() == [KEPT_LOCAL, KEPT_LOCAL, LEFT_OUT, LEFT_OUT, JOINED, REJECTED, FALLBACK,
-                                       REJECTED] + [KEPT_LOCAL, LEFT_OUT] * 3
-    assert settled.in_segment().tolist()[:8] == [True, True, False, False, True, False, True, False]
+                                       REJECTED, JOINED] + [KEPT_LOCAL, LEFT_OUT] * 3
+    assert settled.in_segment().tolist()[:9] == [True, True, False, False, True, False, True, False, True]
     assert audit.status[2] == KEPT_NEIGHBOUR  # the audit it came from is left as it was
     assert settled.settled(structure, reach_px=3).status[2] == LEFT_OUT  # a verdict, once given, stays
     assert audit.settled(structure, reach_px=3).status[2] == KEPT_NEIGHBOUR

@@ -99,14 +99,9 @@ class Audit:
         row whose pixel lies inside it becomes joined (its region joined the structure by overlap, or the segment
         covers it)."""
         status = self.status.copy()
-        height, width = structure.shape[1:]
-        for row, (t, (x, y)) in enumerate(zip(self.slice_index, np.rint(self.xy).astype(int))):
-            x, y = min(max(x, 0), width - 1), min(max(y, 0), height - 1)
-            if status[row] in (KEPT_LOCAL, KEPT_NEIGHBOUR):
-                near = structure[t, max(y - reach_px, 0):y + reach_px + 1, max(x - reach_px, 0):x + reach_px + 1]
-                status[row] = status[row] if near.any() else LEFT_OUT
-            elif status[row] == REJECTED and structure[t, y, x]:
-                status[row] = JOINED
+        kept = np.isin(status, (KEPT_LOCAL, KEPT_NEIGHBOUR))
+        status[kept & ~within_reach(structure, self.slice_index, self.xy, reach_px)] = LEFT_OUT
+        status[(status == REJECTED) & within_reach(structure, self.slice_index, self.xy, 0)] = JOINED
         return replace(self, status=status)
 
     def descriptions(self, prior: str = "") -> list[str]:
@@ -138,6 +133,16 @@ def saliency_at(saliency_t: np.ndarray, xy: np.ndarray) -> np.ndarray:
     x = np.clip(np.rint(xy[:, 0]).astype(int), 0, width - 1)
     y = np.clip(np.rint(xy[:, 1]).astype(int), 0, height - 1)
     return saliency_t[y, x]
+
+
+def within_reach(structure: np.ndarray, slice_index: np.ndarray, xy: np.ndarray, reach_px: int) -> np.ndarray:
+    """(N,) bool: which points (their slice and (x, y) pixel, clipped to the slice) have a pixel of the (S, H, W)
+    ``structure`` within ``reach_px`` pixels (a square window; 0: the point's own pixel)."""
+    height, width = structure.shape[1:]
+    xy = np.rint(np.asarray(xy, float).reshape(-1, 2)).astype(int)
+    x, y = np.clip(xy[:, 0], 0, width - 1), np.clip(xy[:, 1], 0, height - 1)
+    return np.array([structure[t, max(b - reach_px, 0):b + reach_px + 1, max(a - reach_px, 0):a + reach_px + 1].any()
+                     for t, a, b in zip(slice_index, x, y)], bool)
 
 
 def _deduplicate(points: np.ndarray, radius: float) -> np.ndarray:
