@@ -202,7 +202,7 @@ def test_the_audit_list_labels_colours_and_locks_each_prompt(slicer_scene):
     node = curve_node(slicer_scene.scene, [(9.0, 9.0, 9.0)], "audit", "vtkMRMLMarkupsFiducialNode")
     points_lps = np.array([[1.5, 2.25, 3.0], [-4.75, 5.5, 6.25], [7.0, -8.5, 9.75]])
     points_lps = np.concatenate([points_lps, points_lps[:2] + 1.0])
-    # as the audit holds them; joined and left-out only after the continuity route's fitted structure settled them
+    # as the audit holds them; joined and left-out once the segment settled them
     statuses = np.array(["kept-local", "kept-neighbour", "rejected", "joined", "left-out"], dtype=object)
     fill_audit_node(node, points_lps, statuses, ["saliency 0.9", "from slice 4", "saliency 0.1", "j", "l"])
     assert node.GetNumberOfControlPoints() == 5  # the old point is gone

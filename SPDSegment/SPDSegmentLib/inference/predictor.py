@@ -13,6 +13,9 @@ with it and decodes:
   agree;
 - raw: every prompt as given, one box per cluster (or points), nothing checked.
 
+On the two prior routes the segment then settles the audit (:meth:`.cpd.Audit.settled`): a kept prompt it does not
+reach is ``left-out``, a rejected one inside it ``joined``.
+
     predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))
     predictor.set_volume(volume, axis="auto")
     result = predictor.predict(prompts)                               # masks, saliency, consensus audit
