@@ -35,6 +35,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.cluster.hierarchy import fcluster, linkage
 
+from .cpd import square_windows
+
 DecodeBoxes = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 HALF_SIZES_MM = (6.0, 9.0, 12.0, 18.0, 24.0, 36.0, 48.0)
@@ -94,11 +96,7 @@ def region_holding(mask: np.ndarray, points_xy: np.ndarray, reach_px: int = 0) -
     regions, count = ndimage.label(mask)
     if count == 0:
         return np.zeros_like(mask, bool)
-    height, width = mask.shape
-    window = np.arange(-reach_px, reach_px + 1)
-    ys = np.clip(np.rint(points_xy[:, 1]).astype(int)[:, None, None] + window[None, :, None], 0, height - 1)
-    xs = np.clip(np.rint(points_xy[:, 0]).astype(int)[:, None, None] + window[None, None, :], 0, width - 1)
-    ids = regions[ys, xs]
+    ids = regions[square_windows(points_xy, reach_px, *mask.shape)]
     return np.isin(regions, ids[ids > 0])
 
 

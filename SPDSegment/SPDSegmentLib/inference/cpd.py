@@ -125,24 +125,34 @@ class Consensus:
     slices: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
 
 
+def nearest_pixels(xy: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) integer columns and rows of the pixels of an (H, W) slice nearest to (N, 2) ``xy``."""
+    xy = np.rint(np.asarray(xy, float).reshape(-1, 2)).astype(int)
+    return np.clip(xy[:, 0], 0, width - 1), np.clip(xy[:, 1], 0, height - 1)
+
+
+def square_windows(xy: np.ndarray, reach_px: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N, w, w) rows and columns of the square window of half-width ``reach_px`` around each pixel nearest to
+    (N, 2) ``xy``, clipped to the (H, W) slice (0: the pixel itself)."""
+    x, y = nearest_pixels(xy, height, width)
+    window = np.arange(-reach_px, reach_px + 1)
+    return (np.clip(y[:, None, None] + window[None, :, None], 0, height - 1),
+            np.clip(x[:, None, None] + window[None, None, :], 0, width - 1))
+
+
 def saliency_at(saliency_t: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """S at the pixels nearest to (N, 2) ``xy`` on one (H, W) saliency map."""
     if len(xy) == 0:
         return np.zeros(0, np.float32)
-    height, width = saliency_t.shape
-    x = np.clip(np.rint(xy[:, 0]).astype(int), 0, width - 1)
-    y = np.clip(np.rint(xy[:, 1]).astype(int), 0, height - 1)
+    x, y = nearest_pixels(xy, *saliency_t.shape)
     return saliency_t[y, x]
 
 
 def within_reach(structure: np.ndarray, slice_index: np.ndarray, xy: np.ndarray, reach_px: int) -> np.ndarray:
     """(N,) bool: which points (their slice and (x, y) pixel, clipped to the slice) have a pixel of the (S, H, W)
     ``structure`` within ``reach_px`` pixels (a square window; 0: the point's own pixel)."""
-    height, width = structure.shape[1:]
-    xy = np.rint(np.asarray(xy, float).reshape(-1, 2)).astype(int)
-    x, y = np.clip(xy[:, 0], 0, width - 1), np.clip(xy[:, 1], 0, height - 1)
-    return np.array([structure[t, max(b - reach_px, 0):b + reach_px + 1, max(a - reach_px, 0):a + reach_px + 1].any()
-                     for t, a, b in zip(slice_index, x, y)], bool)
+    ys, xs = square_windows(xy, reach_px, *structure.shape[1:])
+    return structure[np.asarray(slice_index, int)[:, None, None], ys, xs].any(axis=(1, 2))
 
 
 def _deduplicate(points: np.ndarray, radius: float) -> np.ndarray:
