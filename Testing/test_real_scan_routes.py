@@ -86,9 +86,10 @@ def test_cli_says_which_prior_checked_the_prompts_in_its_output_and_the_audit_fi
 
 
 @pytest.mark.parametrize("model", ["frozen", "default"])
-def test_clicks_that_form_no_structure_are_segmented_as_given_and_said_so(mr_colon, model):
+def test_two_clicks_are_taken_as_given_and_carried_to_the_slices_between_them(mr_colon, model):
     """Two clicks are no structure for the continuity prior; the default's learned prior, trained on other
-    scans, rejects them on this MR. Neither may leave the run empty."""
+    scans, rejects them on this MR. Nothing competes with them, so each is decoded with a box fitted to it and the
+    masks are carried to the slices between: better than plain boxes around the clicks, and said so."""
     from SPDSegmentLib.inference.prompts import Prompts
     from scipy import ndimage
 
@@ -98,9 +99,27 @@ def test_clicks_that_form_no_structure_are_segmented_as_given_and_said_so(mr_col
     predictor = SpdPredictor(build_model(model), InferenceOptions(device="cpu"))
     predictor.set_volume(volume, 2)
     result = predictor.predict(clicks)
-    assert result.prior.route == "raw" and "do not form one continuous structure" in result.notices[-1]
+    assert result.prior.route == "raw" and "could not be checked against one another" in result.notices[-1]
     assert ("learned prior was overruled" in result.notices[-1]) == (model == "default")
-    assert result.slices.tolist() == [0, 3] and compute_dice(result.mask_kji[[0, 3]], mask[[0, 3]]) > 0.0
+    assert result.slices.tolist() == [0, 1, 2, 3] and result.filled_slices == (1, 2)
+    boxes = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", prior="raw", prompt_mode="boxes"))
+    boxes.set_volume(volume, 2)
+    plain = boxes.predict(clicks)
+    assert plain.slices.tolist() == [0, 3]
+    assert compute_dice(result.mask_kji, mask) > compute_dice(plain.mask_kji, mask) + 0.1
+
+
+def test_clicks_that_compete_on_every_slice_and_form_no_structure_are_segmented_as_given_and_said_so(mr_colon):
+    """Three clicks far apart on each slice, each slice's somewhere else: the prompts neither form a structure nor
+    are a few clicks to carry, so each is segmented as given on its own slice, and the run says why."""
+    volume, mask, _ = mr_colon
+    rows = [(k, x + 25 * k, y) for k in range(4) for x, y in ((5.0, 10.0), (5.0, 80.0), (15.0, 45.0))]
+    clicks = Prompts(np.array([r[0] for r in rows]), np.array([r[1:] for r in rows]), np.ones(len(rows), bool))
+    predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))
+    predictor.set_volume(volume, 2)
+    result = predictor.predict(clicks)
+    assert result.prior.route == "raw" and "do not form one continuous structure" in result.notices[-1]
+    assert result.filled_slices == () and result.slices.tolist() == [0, 1, 2, 3]
 
 
 def test_clicks_that_hop_off_the_structure_every_third_slice_pass_the_wider_check_and_beat_plain_boxes():

@@ -11,7 +11,9 @@ with it and decodes:
   some of the structure's; the adapter's tuned decoder then draws each slice's outline within the structure if
   most of what it draws lies inside it (it sees the same structure), and segments the slices where both priors
   agree;
-- raw: every prompt as given, one box per cluster (or points), nothing checked.
+- raw: every prompt as given, one box per cluster (or points), nothing checked. Where the continuity route fell
+  back to it and nothing competes with the clicks (a few, or far apart), each click's box is fitted to it and the
+  masks are carried slice by slice while they match (:mod:`.click_carrying`).
 
 On the two prior routes the segment then settles the audit (:meth:`.cpd.Audit.settled`): a kept prompt it does not
 reach is ``left-out``, a rejected one inside it ``joined``.
@@ -34,8 +36,9 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from .box_fitting import (BoxFitting, Candidate, choose_half_size, cluster_points, decode_candidates, fill_gaps,
-                          grow_by_overlap, region_holding, settle_regions)
+from .box_fitting import (BoxFitting, Candidate, DecodeBoxes, choose_half_size, cluster_points, decode_candidates,
+                          fill_gaps, grow_by_overlap, region_holding, settle_regions)
+from .click_carrying import ClickCarrying, carry_through_slices, clicked_masks, clicks_to_carry, reach_beyond
 from .continuity_prior import WIDE_WINDOW, continuity_saliency, cross_section_saliency, slices_looked_at
 from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts, saliency_at
 from .decoder_prompts import prompt_boxes
@@ -142,12 +145,15 @@ class SpdPredictor:
         fast: fold Conv+BN, fused attention, channels-last (same results to float rounding).
         compile: ``torch.compile`` the encoder (pays off on long volumes on CUDA).
         box_fitting: settings of the fitted boxes of the continuity route.
+        click_carrying: settings of the raw route's decoding of clicks too far apart to check.
     """
 
     def __init__(self, model: SpdModel, options: InferenceOptions = InferenceOptions(), fast: bool = True,
-                 compile: bool = False, box_fitting: BoxFitting = BoxFitting()):
+                 compile: bool = False, box_fitting: BoxFitting = BoxFitting(),
+                 click_carrying: ClickCarrying = ClickCarrying()):
         self.options = options
         self.box_fitting = box_fitting
+        self.click_carrying = click_carrying
         self.device = resolve_device(options.device)
         self.model = model.to(self.device).eval()
         self.batch_size = options.batch_size or self._default_batch_size()
@@ -507,6 +513,40 @@ class SpdPredictor:
             masks[t] |= mask
         return masks
 
+    def _base_decoder_boxes(self, prompts: Prompts, progress: ProgressFn | None,
+                            cancel: CancelFn | None) -> DecodeBoxes:
+        """``decode(slices, boxes)`` with the backbone's own decoder, each box with the negative ``prompts`` of its
+        slice (the fitted boxes' and the carried clicks' decoding)."""
+        decoder = self.model.base_decoder()
+        negatives = prompts.select(~prompts.positive)
+
+        def decode(slices: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            negative = [negatives.on_slice(int(t)) for t in slices]
+            requests = [(int(t), xy, np.zeros(len(xy)), box) for t, xy, box in zip(slices, negative, boxes)]
+            return self._decode(requests, decoder, progress, cancel)
+
+        return decode
+
+    def _carried_clicks(self, prompts: Prompts, progress: ProgressFn | None,
+                        cancel: CancelFn | None) -> tuple[np.ndarray, list[int]]:
+        """The raw route's decoding of clicks nothing competes with (:mod:`.click_carrying`): one box size for
+        the structure, fitted on the clicked slices, then each mask carried slice by slice; also the slices
+        carried to."""
+        settings = self.click_carrying
+        spacing = min(self._frame.spacing_xy)
+        decode = self._base_decoder_boxes(prompts, progress, cancel)
+        positive = prompts.select(prompts.positive)
+        candidates = [Candidate(int(t), points) for t in positive.slices
+                      for points in cluster_points(positive.on_slice(t), self.box_fitting.cluster_mm / spacing)]
+        masks, half_mm, scores = clicked_masks(candidates, decode, spacing, self._stack.shape, self.box_fitting,
+                                               settings)
+        log.info("Clicks' box half-size %.0f mm (mean predicted IoU by size: %s)", half_mm,
+                 ", ".join(f"{h:.0f} mm {s:.2f}" for h, s in scores.items()))
+        beyond = reach_beyond(masks, positive.slices, spacing, float(self.volume.spacing[self.axis]))
+        lower = max(0, int(positive.slices.min()) - beyond)
+        upper = min(len(masks) - 1, int(positive.slices.max()) + beyond)
+        return carry_through_slices(masks, self._stack, decode, lower, upper, settings)
+
     def _fitted_boxes(self, consensus: Consensus, progress: ProgressFn | None, cancel: CancelFn | None,
                       learned: np.ndarray | None = None, tau: float = 0.5) -> FittedStructure:
         """The continuity route's decoding (:mod:`.box_fitting`) with the backbone's own decoder: the masks, the
@@ -518,14 +558,7 @@ class SpdPredictor:
         beside the structure is another limb of it (a colon's) that a prior tuned on one tube need not know."""
         fitting = self.box_fitting
         spacing = min(self._frame.spacing_xy)
-        decoder = self.model.base_decoder()
-        negatives = consensus.prompts.select(~consensus.prompts.positive)
-
-        def decode(slices: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            negative = [negatives.on_slice(int(t)) for t in slices]
-            requests = [(int(t), xy, np.zeros(len(xy)), box) for t, xy, box in zip(slices, negative, boxes)]
-            return self._decode(requests, decoder, progress, cancel)
-
+        decode = self._base_decoder_boxes(consensus.prompts, progress, cancel)
         kept = consensus.prompts.select(consensus.prompts.positive)
         candidates = [Candidate(int(t), points) for t in kept.slices
                       for points in cluster_points(kept.on_slice(t), fitting.cluster_mm / spacing)]
@@ -615,9 +648,19 @@ class SpdPredictor:
                       f"against the {looked_at} prompted slices nearest to it on each side, as for a structure with "
                       "several cross-sections on a slice")
             return wide, consensus, replace(choice, reason=reason)
-        return continuity, None, PriorChoice(RAW, f"{prefix}the prompts do not form one continuous structure (too "
-                                                  "few agree with their neighbours), so each was segmented as given",
-                                             choice.agreement)
+        if self._clicks_to_carry(prompts):
+            why = ("the clicks could not be checked against one another (too few, or too far apart), so each was "
+                   "segmented as given, with a box fitted to the structure and carried from slice to slice while the "
+                   "masks match")
+        else:
+            why = ("the prompts do not form one continuous structure (too few agree with their neighbours), so each "
+                   "was segmented as given")
+        return continuity, None, PriorChoice(RAW, f"{prefix}{why}", choice.agreement)
+
+    def _clicks_to_carry(self, prompts: Prompts) -> bool:
+        """Whether prompts that formed no structure are clicks to take as given and carry (:mod:`.click_carrying`)."""
+        return clicks_to_carry(prompts.select(prompts.positive), self.box_fitting.gap_slices + 1,
+                               self.box_fitting.cluster_mm / min(self._frame.spacing_xy))
 
     def _other_cross_sections(self, prompts: Prompts, continuity: np.ndarray, consensus: Consensus, cpd: CpdConfig,
                               choice: PriorChoice) -> tuple[np.ndarray, Consensus, PriorChoice]:
@@ -708,12 +751,15 @@ class SpdPredictor:
                 # asked for: the model as it is; fallen back to: the frozen baseline (the untuned decoder, with
                 # boxes on a box-trained backbone), so the fallback is never worse than plain boxes
                 fell_back = options.prior != "raw"
-                mode = options.decoder_prompt_mode("boxes" if fell_back and self.model.backbone.box_trained
-                                                   else self.config.prompt_mode)
                 consensus = distil_prompts(prompts, None, replace(cpd, validate=False))
-                requests = self._requests(consensus, mode, cpd.tau, None)
-                decoder = self.model.base_decoder() if fell_back else None
-                masks = self._union(requests, self._decode(requests, decoder, progress, cancel)[0])
+                if fell_back and self._clicks_to_carry(prompts):
+                    masks, filled = self._carried_clicks(prompts, progress, cancel)
+                else:
+                    mode = options.decoder_prompt_mode("boxes" if fell_back and self.model.backbone.box_trained
+                                                       else self.config.prompt_mode)
+                    requests = self._requests(consensus, mode, cpd.tau, None)
+                    decoder = self.model.base_decoder() if fell_back else None
+                    masks = self._union(requests, self._decode(requests, decoder, progress, cancel)[0])
         if choice.route != RAW:
             # the audit's last word: which prompts the segment holds (a prior's kept prompt it does not reach, a
             # rejected one it covers), whichever step decided it (the 3D check, the outline, the learned route)

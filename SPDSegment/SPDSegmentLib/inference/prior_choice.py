@@ -5,7 +5,9 @@ themselves, or none at all.
 - ``none``: no learned prior; the prompts are checked against each other
   (:mod:`.continuity_prior`) and decoded with fitted boxes. If they do not form one continuous
   structure, they are checked again with the continuity prior's wider check (n of the 3n nearest prompted
-  slices); only if that finds none either is every prompt decoded as given (``raw``). The run says which.
+  slices); only if that finds none either is every prompt decoded as given (``raw``): a few clicks that nothing
+  competes with, each with a box fitted to it, the masks carried slice by slice (:mod:`.click_carrying`);
+  other prompts with one plain box per cluster. The run says which.
 - ``raw``: every prompt as given, one box per cluster (the frozen-backbone baseline).
 - ``auto`` (default): the learned prior where it agrees with the prompts, else ``none``. A prior trained
   on other scans can reject every prompt of a real one; the run then says that it overruled it.

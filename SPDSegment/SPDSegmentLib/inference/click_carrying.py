@@ -1,0 +1,150 @@
+"""Clicks the continuity prior cannot check: each decoded with a box fitted to it, the masks carried slice by slice.
+
+A clinician who clicks a few points on an organ (one every few centimetres, or a couple on one slice) gives the
+continuity prior too little to compare, and the run falls back to the prompts as given. Plain boxes around the
+clicks then segment a patch of the clicked slices only (a liver at 0.5 % Dice). When nothing competes with the
+clicks (:func:`clicks_to_carry`), they are taken as given and:
+
+1. **Size**: one box half-size for the structure, chosen as for the fitted boxes by the clusters' mean predicted IoU
+   (:func:`clicked_masks`), from sizes that go on to organs' (a click may lie in a liver 15 cm across). One size
+   for all the clicks, since a lone click's own IoU can favour a box around a neighbouring organ.
+2. **Carrying**: each segmented slice's mask is carried to the next slice: the mask's box (grown by ``pad_px``) is
+   decoded there, and the regions overlapping the mask are kept while they match it in shape (Dice at least
+   ``min_dice``) and the clicked tissue in intensity (median within ``intensity_sds`` robust standard
+   deviations of the clicked mask's) (:func:`carry_through_slices`). Past a structure's end what a box holds is
+   another tissue or another shape. Between prompted slices the fronts run until they meet; beyond the first and
+   last prompted slices at most as far as the structure is wide, and no farther than the clicks lie apart
+   (:func:`reach_beyond`).
+
+Chosen on the development CT's right kidney and liver (docs/DEFAULT_MODEL.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import ndimage
+
+from .box_fitting import (HALF_SIZES_MM, BoxFitting, Candidate, DecodeBoxes, choose_half_size, cluster_points,
+                          decode_candidates, dice, mask_box)
+from .prompts import Prompts
+
+
+# the least standard deviation of a clicked mask's intensities (on the 0-1 normalised slices) the intensity check
+# scales: a mask of nearly uniform intensity would otherwise stop the carrying at the first slice's noise
+INTENSITY_SD_FLOOR = 0.01
+# a slice with more clusters of prompts than this holds prompts that compete (a target and distractors)
+MAX_CLICK_CLUSTERS = 2
+
+
+@dataclass(frozen=True)
+class ClickCarrying:
+    """Settings of the clicks' decoding (chosen on development cases, docs/DEFAULT_MODEL.md).
+
+    Attributes:
+        half_sizes_mm: candidate box half-sizes around a click cluster.
+        min_dice: a carried slice's mask must match the mask it was carried from at least this well.
+        intensity_sds: and its median intensity must lie within this many robust standard deviations of the
+            intensities inside the mask on the clicked slice the carrying started from.
+        pad_px: margin around a mask when its box is carried to the next slice.
+    """
+
+    half_sizes_mm: tuple[float, ...] = HALF_SIZES_MM + (72.0, 96.0)
+    min_dice: float = 0.5
+    intensity_sds: float = 3.0
+    pad_px: float = 2.0
+
+
+def clicked_masks(candidates: list[Candidate], decode: DecodeBoxes, spacing_mm: float, stack_shape: tuple[int, ...],
+                  fitting: BoxFitting, settings: ClickCarrying) -> tuple[np.ndarray, float, dict[float, float]]:
+    """(S, H, W) bool: each click cluster's region, all decoded with the one box half-size the clusters' mean
+    predicted IoU chooses from ``settings.half_sizes_mm`` (:func:`.box_fitting.choose_half_size`, with the fitted
+    boxes' sample and tolerance); also that half-size (mm) and the mean predicted IoU of every size."""
+    half_mm, scores = choose_half_size(candidates, decode, spacing_mm,
+                                       replace(fitting, half_sizes_mm=settings.half_sizes_mm))
+    return decode_candidates(candidates, decode, half_mm / spacing_mm, stack_shape), half_mm, scores
+
+
+def clicks_to_carry(prompts: Prompts, reach: int, cluster_px: float) -> bool:
+    """Whether positive ``prompts`` that formed no structure are clicks to take as given: no prompted slice lies
+    within ``reach`` slices of another (nothing to check them against), or no slice holds more than
+    ``MAX_CLICK_CLUSTERS`` clusters of them (nothing on a slice competes with them; random clicks around a target
+    give most slices several)."""
+    slices = prompts.slices
+    if len(slices) == 0:
+        return False
+    if (np.diff(slices) > reach).all():
+        return True
+    return all(len(cluster_points(prompts.on_slice(int(t)), cluster_px)) <= MAX_CLICK_CLUSTERS for t in slices)
+
+
+def overlapping_regions(mask: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """The connected regions of ``mask`` that share a pixel with ``source``."""
+    regions, count = ndimage.label(mask)
+    if count == 0:
+        return np.zeros_like(mask, bool)
+    ids = np.unique(regions[source & mask])
+    return np.isin(regions, ids[ids > 0])
+
+
+def reach_beyond(masks: np.ndarray, prompted_slices: np.ndarray, spacing_mm: float, thickness_mm: float) -> int:
+    """Slices the carrying may go past the first and last prompted slices: the widest extent of the structure's
+    masks in the slice plane, in slices (a structure clicked once runs about as far as it is wide), and no more
+    than the widest spacing of the prompted slices (clicks spread along a structure start and end about that
+    near its ends)."""
+    widest = 0
+    for mask in masks[masks.reshape(len(masks), -1).any(axis=1)]:
+        ys, xs = np.nonzero(mask)
+        widest = max(widest, int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+    beyond = int(np.ceil(widest * spacing_mm / thickness_mm))
+    slices = np.unique(np.asarray(prompted_slices, int))
+    return beyond if len(slices) < 2 else min(beyond, int(np.diff(slices).max()))
+
+
+def robust_intensity(values: np.ndarray) -> tuple[float, float]:
+    """Median and standard deviation (from the median absolute deviation) of a mask's intensities: a clicked mask
+    that took in a rim of another tissue keeps the intensity of the tissue clicked."""
+    median = float(np.median(values))
+    return median, 1.4826 * float(np.median(np.abs(values - median)))
+
+
+def intensity_matches(values: np.ndarray, reference: tuple[float, float], sds: float) -> bool:
+    """Whether the median of ``values`` lies within ``sds`` robust standard deviations of the ``reference``."""
+    median, sd = reference
+    return abs(float(np.median(values)) - median) <= sds * max(sd, INTENSITY_SD_FLOOR)
+
+
+def carry_through_slices(masks: np.ndarray, image: np.ndarray, decode: DecodeBoxes, lower: int, upper: int,
+                         settings: ClickCarrying) -> tuple[np.ndarray, list[int]]:
+    """``masks`` carried from every segmented slice to the empty slices of ``lower``..``upper`` (inclusive), front
+    by front in both directions, while each carried mask matches its source in shape and the mask of the slice the
+    front started from in intensity (``image``: the slice stack); also the slices carried to."""
+    carried_masks = masks.copy()
+    carried: list[int] = []
+    origin = {int(t): int(t) for t in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))}
+    reference = {t: robust_intensity(image[t][masks[t]]) for t in origin}
+    stopped: set[tuple[int, int]] = set()  # (slice, direction) fronts that failed to match
+    while True:
+        segmented = carried_masks.reshape(len(carried_masks), -1).any(axis=1)
+        fronts: dict[int, int] = {}  # empty slice -> the segmented slice it is carried from
+        for t in np.flatnonzero(segmented):
+            for step in (-1, 1):
+                target = int(t) + step
+                if lower <= target <= upper and not segmented[target] and (target, step) not in stopped:
+                    fronts.setdefault(target, int(t))
+        if not fronts:
+            return carried_masks, sorted(carried)
+        targets = sorted(fronts)
+        boxes = np.array([mask_box(carried_masks[fronts[t]], settings.pad_px) for t in targets])
+        decoded, _ = decode(np.array(targets), boxes)
+        for t, mask in zip(targets, decoded):
+            source = carried_masks[fronts[t]]
+            region = overlapping_regions(mask, source)
+            if region.any() and dice(region, source) >= settings.min_dice and intensity_matches(
+                    image[t][region], reference[origin[fronts[t]]], settings.intensity_sds):
+                carried_masks[t] = region
+                carried.append(t)
+                origin[t] = origin[fronts[t]]
+            else:
+                stopped.add((t, int(np.sign(t - fronts[t]))))

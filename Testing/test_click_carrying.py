@@ -1,0 +1,173 @@
+"""Known answers for the clicks' decoding (inference/click_carrying.py): which prompts are clicks to carry, the box
+size each click takes, how far beyond the clicks the carrying may go, and where it stops. The decoder is a stand-in
+that segments a known object within each box; the real backbone runs in test_real_scan_routes.py."""
+
+import numpy as np
+import pytest
+
+from SPDSegmentLib.inference.box_fitting import BoxFitting, Candidate
+from SPDSegmentLib.inference.click_carrying import (ClickCarrying, carry_through_slices, clicked_masks,
+                                                    clicks_to_carry, intensity_matches, reach_beyond,
+                                                    robust_intensity)
+from SPDSegmentLib.inference.prompts import Prompts
+from stand_ins import SLICE_SHAPE, disc
+
+SHAPE = (20, *SLICE_SHAPE)
+STRUCTURE, BACKGROUND = 0.7, 0.2
+
+
+class ObjectDecoder:
+    """A stand-in decoder: every box gives the part of a known 3D object inside it; the predicted IoU is the IoU of
+    the box with the object's own box on that slice (0 where the slice holds none). Records what it decoded."""
+
+    def __init__(self, objects: np.ndarray):
+        self.objects = objects
+        self.slices = []
+
+    def __call__(self, slices, boxes):
+        masks, quality = [], []
+        yy, xx = np.mgrid[:self.objects.shape[1], :self.objects.shape[2]]
+        for t, (x0, y0, x1, y1) in zip(slices, boxes):
+            self.slices.append(int(t))
+            inside = (xx >= x0) & (xx <= x1) & (yy >= y0) & (yy <= y1)
+            masks.append(self.objects[t] & inside)
+            quality.append(box_iou(inside, self.objects[t]))
+        return np.array(masks), np.array(quality)
+
+
+def box_iou(box_mask: np.ndarray, obj: np.ndarray) -> float:
+    if not obj.any():
+        return 0.0
+    ys, xs = np.nonzero(obj)
+    own = np.zeros_like(obj)
+    own[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
+    return float((own & box_mask).sum() / (own | box_mask).sum())
+
+
+def cylinder(first: int, last: int, radius: float = 6.0, centre=(40.0, 30.0)) -> np.ndarray:
+    objects = np.zeros(SHAPE, bool)
+    objects[first:last + 1] = disc(centre, radius)
+    return objects
+
+
+def image_of(objects: np.ndarray, value: float = STRUCTURE) -> np.ndarray:
+    return np.where(objects, value, BACKGROUND).astype(np.float32)
+
+
+def clicks(rows) -> Prompts:
+    return Prompts(np.array([r[0] for r in rows]), np.array([r[1:] for r in rows], float), np.ones(len(rows), bool))
+
+
+def test_clicks_are_carried_when_nothing_checks_them_or_competes_with_them():
+    reach, cluster_px = 7, 10.0
+    three_apart = [(8, 10, 10), (8, 40, 10), (8, 70, 50)]  # three clusters on one slice
+    # every prompted slice more than 7 slices from the next: carried, however many clusters a slice holds
+    assert clicks_to_carry(clicks([(0, 10, 10), *three_apart, (16, 40, 30)]), reach, cluster_px)
+    assert clicks_to_carry(clicks(three_apart), reach, cluster_px)  # a single prompted slice
+    # slices within reach: carried while no slice holds more than two clusters
+    assert clicks_to_carry(clicks([(0, 10, 10), (4, 10, 10), (4, 50, 50), (7, 12, 10), (7, 15, 12)]), reach,
+                           cluster_px)
+    assert not clicks_to_carry(clicks([(1, 10, 10), *three_apart]), reach, cluster_px)  # 7 apart is within reach
+    assert clicks_to_carry(clicks([(0, 10, 10), *three_apart]), reach, cluster_px)  # 8 apart is not
+    assert not clicks_to_carry(Prompts.empty(), reach, cluster_px)
+
+
+def test_the_clicks_take_one_box_size_from_sizes_that_go_on_to_organs():
+    """A cross-section 60 mm in radius (30 px at 2 mm), clicked on two slices: the mean predicted IoU is best at
+    72 mm (its box's IoU with the object's own box 61^2 / 73^2 = 0.70; 48 mm gives 49^2 / 61^2 = 0.65, more than
+    0.05 below), a size the fitted boxes of the continuity route never try (at most 48 mm)."""
+    objects = np.zeros((4, 160, 160), bool)
+    objects[[1, 2]] = disc((80.0, 80.0), 30.0, (160, 160))
+    candidates = [Candidate(1, np.array([[80.0, 80.0]])), Candidate(2, np.array([[80.0, 80.0]]))]
+    masks, half, scores = clicked_masks(candidates, ObjectDecoder(objects), 2.0, objects.shape, BoxFitting(),
+                                        ClickCarrying())
+    assert max(BoxFitting().half_sizes_mm) == 48.0 and half == 72.0
+    assert scores[72.0] == pytest.approx((61 / 73) ** 2) and scores[48.0] == pytest.approx((49 / 61) ** 2)
+    assert np.array_equal(masks, objects)
+
+
+def test_the_carrying_reaches_as_far_as_the_structure_is_wide_and_no_farther_than_the_clicks_lie_apart():
+    masks = np.zeros(SHAPE, bool)
+    masks[6, 20:30, 40:50] = True   # 10 px wide at 1.5 mm: 15 mm, 7.5 slices of 2 mm
+    assert reach_beyond(masks, np.array([6]), 1.5, 2.0) == 8
+    masks[12, 20:24, 40:44] = True
+    assert reach_beyond(masks, np.array([6, 12]), 1.5, 2.0) == 6
+    assert reach_beyond(masks, np.array([6, 9, 12]), 1.5, 2.0) == 3
+
+
+def test_a_click_is_carried_to_both_ends_of_the_structure_and_stops_there():
+    objects = cylinder(3, 12)
+    decoder = ObjectDecoder(objects)
+    seeds = np.zeros(SHAPE, bool)
+    seeds[8] = objects[8]
+    carried_masks, carried = carry_through_slices(seeds, image_of(objects), decoder, 0, 19, ClickCarrying())
+    assert carried == [3, 4, 5, 6, 7, 9, 10, 11, 12]
+    assert np.array_equal(carried_masks, objects)
+    # one slice past each end was tried, then no more
+    assert sorted(set(decoder.slices)) == [2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13]
+    # the bounds hold the fronts
+    _, carried = carry_through_slices(seeds, image_of(objects), decoder, 6, 10, ClickCarrying())
+    assert carried == [6, 7, 9, 10]
+
+
+def test_two_clicks_fronts_meet_between_them():
+    objects = cylinder(3, 12)
+    seeds = np.zeros(SHAPE, bool)
+    seeds[[4, 11]] = objects[[4, 11]]
+    carried_masks, carried = carry_through_slices(seeds, image_of(objects), ObjectDecoder(objects), 0, 19,
+                                                  ClickCarrying())
+    assert carried == [3, 5, 6, 7, 8, 9, 10, 12] and np.array_equal(carried_masks, objects)
+
+
+@pytest.mark.parametrize("beyond_value, carried_to", [(STRUCTURE, 15), (0.95, 12)])
+def test_past_the_end_another_tissue_in_the_box_stops_the_carrying(beyond_value, carried_to):
+    """Slices 13-15 hold a region of the same shape in the same place: of the structure's intensity it is carried
+    on (nothing tells them apart), of another tissue's it is not."""
+    objects = cylinder(3, 15)
+    image = image_of(cylinder(3, 12))
+    image[13:16][objects[13:16]] = beyond_value
+    seeds = np.zeros(SHAPE, bool)
+    seeds[8] = objects[8]
+    _, carried = carry_through_slices(seeds, image, ObjectDecoder(objects), 0, 19, ClickCarrying())
+    assert max(carried) == carried_to and min(carried) == 3
+
+
+def test_a_region_that_no_longer_matches_the_slice_before_stops_the_carrying():
+    objects = cylinder(3, 12)
+    objects[13] = disc((40.0, 30.0), 2.0)   # Dice with the radius-6 disc before it: about 0.2
+    objects[2] = disc((40.0, 30.0), 5.0)    # about 0.8: carried
+    seeds = np.zeros(SHAPE, bool)
+    seeds[8] = objects[8]
+    _, carried = carry_through_slices(seeds, image_of(objects), ObjectDecoder(objects), 0, 19, ClickCarrying())
+    assert min(carried) == 2 and max(carried) == 12
+
+
+def test_the_intensity_reference_is_the_clicked_tissue_not_a_rim_of_another():
+    values = np.r_[np.full(90, STRUCTURE), np.full(10, 0.1)]
+    median, sd = robust_intensity(values)
+    assert median == pytest.approx(STRUCTURE) and sd == pytest.approx(0.0)
+    assert intensity_matches(np.full(5, STRUCTURE + 0.02), (median, sd), 3.0)       # within 3 x the 0.01 floor
+    assert not intensity_matches(np.full(5, STRUCTURE + 0.04), (median, sd), 3.0)
+    assert intensity_matches(np.full(5, STRUCTURE + 0.04), (median, 0.02), 3.0)     # a wider reference
+
+
+def test_a_slice_one_front_fails_on_is_carried_from_the_other_side():
+    """The structure shifts 6 px between slices 5 and 6: from slice 5 the box cuts slice 6's cross-section (Dice
+    under 0.5); from slice 7, the front of the second click, it matches."""
+    objects = cylinder(3, 12)
+    objects[6:13] = disc((46.0, 30.0), 6.0)
+    seeds = np.zeros(SHAPE, bool)
+    seeds[[4, 8]] = objects[[4, 8]]
+    carried_masks, carried = carry_through_slices(seeds, image_of(objects), ObjectDecoder(objects), 0, 19,
+                                                  ClickCarrying())
+    assert carried == [3, 5, 6, 7, 9, 10, 11, 12] and np.array_equal(carried_masks[6], objects[6])
+
+
+def test_only_the_regions_that_continue_the_mask_are_carried():
+    """A speck in the carried box's corner, apart from the structure, is not carried with it."""
+    objects = cylinder(3, 12)
+    objects[9, 24, 34] = True  # 2 px diagonally off the disc's nearest pixel: a region of its own
+    seeds = np.zeros(SHAPE, bool)
+    seeds[8] = objects[8]
+    carried_masks, _ = carry_through_slices(seeds, image_of(objects), ObjectDecoder(objects), 0, 19, ClickCarrying())
+    assert np.array_equal(carried_masks[9], disc((40.0, 30.0), 6.0))
