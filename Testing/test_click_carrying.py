@@ -88,8 +88,8 @@ def test_the_clicks_take_one_box_size_from_sizes_that_go_on_to_organs():
 
 def test_the_carrying_reaches_as_far_as_the_structure_is_wide_and_no_farther_than_the_clicks_lie_apart():
     masks = np.zeros(SHAPE, bool)
-    masks[6, 20:30, 40:50] = True   # 10 px wide at 1.5 mm: 15 mm, 7.5 slices of 2 mm
-    assert reach_beyond(masks, np.array([6]), 1.5, 2.0) == 8
+    masks[6, 20:32, 40:50] = True   # 12 px tall, 10 wide, at 1.5 mm: 18 mm, 9 slices of 2 mm
+    assert reach_beyond(masks, np.array([6]), 1.5, 2.0) == 9
     masks[12, 20:24, 40:44] = True
     assert reach_beyond(masks, np.array([6, 12]), 1.5, 2.0) == 6
     assert reach_beyond(masks, np.array([6, 9, 12]), 1.5, 2.0) == 3
