@@ -88,18 +88,17 @@ def test_cli_says_which_prior_checked_the_prompts_in_its_output_and_the_audit_fi
 @pytest.mark.parametrize("model", ["frozen", "default"])
 def test_two_clicks_are_taken_as_given_and_carried_to_the_slices_between_them(mr_colon, model):
     """Two clicks are no structure for the continuity prior; the default's learned prior, trained on other
-    scans, rejects them on this MR. Nothing competes with them, so each is decoded with a box fitted to it and the
-    masks are carried to the slices between: better than plain boxes around the clicks, and said so."""
-    from SPDSegmentLib.inference.prompts import Prompts
-    from scipy import ndimage
-
+    scans, rejects them on this MR. Nothing competes with them, so they are decoded with a box size fitted to the
+    structure and the masks are carried to the slices between: better than plain boxes around the clicks, and said
+    so."""
     volume, mask, _ = mr_colon
     centres = [np.unravel_index(np.argmax(ndimage.distance_transform_edt(mask[k])), mask[k].shape) for k in (0, 3)]
     clicks = Prompts(np.array([0, 3]), np.array([[x, y] for y, x in centres], float), np.ones(2, bool))
     predictor = SpdPredictor(build_model(model), InferenceOptions(device="cpu"))
     predictor.set_volume(volume, 2)
     result = predictor.predict(clicks)
-    assert result.prior.route == "raw" and "could not be checked against one another" in result.notices[-1]
+    assert result.prior.route == "raw" and "do not form one continuous structure" in result.notices[-1]
+    assert "nothing competes with the clicks, so one box size was fitted" in result.notices[-1]
     assert ("learned prior was overruled" in result.notices[-1]) == (model == "default")
     assert result.slices.tolist() == [0, 1, 2, 3] and result.filled_slices == (1, 2)
     boxes = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", prior="raw", prompt_mode="boxes"))
@@ -119,7 +118,24 @@ def test_clicks_that_compete_on_every_slice_and_form_no_structure_are_segmented_
     predictor.set_volume(volume, 2)
     result = predictor.predict(clicks)
     assert result.prior.route == "raw" and "do not form one continuous structure" in result.notices[-1]
+    assert "nothing competes" not in result.notices[-1]
     assert result.filled_slices == () and result.slices.tolist() == [0, 1, 2, 3]
+
+
+def test_clicks_whose_fitted_boxes_hold_none_of_them_get_plain_boxes(mr_colon, monkeypatch):
+    """Should the carried clicks' boxes hold none of the clicks (an empty segment), the run takes plain boxes around
+    them instead, and does not say it carried them: a run never ends empty while its clicks lie on the target."""
+    volume, mask, _ = mr_colon
+    centres = [np.unravel_index(np.argmax(ndimage.distance_transform_edt(mask[k])), mask[k].shape) for k in (0, 3)]
+    clicks = Prompts(np.array([0, 3]), np.array([[x, y] for y, x in centres], float), np.ones(2, bool))
+    predictor = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu"))
+    predictor.set_volume(volume, 2)
+    monkeypatch.setattr(predictor, "_carried_clicks", lambda *_: (np.zeros(predictor._stack.shape, bool), []))
+    result = predictor.predict(clicks)
+    boxes = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", prior="raw", prompt_mode="boxes"))
+    boxes.set_volume(volume, 2)
+    assert np.array_equal(result.mask_kji, boxes.predict(clicks).mask_kji) and result.mask_kji.any()
+    assert result.filled_slices == () and "nothing competes" not in result.notices[-1]
 
 
 def test_clicks_that_hop_off_the_structure_every_third_slice_pass_the_wider_check_and_beat_plain_boxes():

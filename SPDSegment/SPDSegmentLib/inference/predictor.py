@@ -12,8 +12,8 @@ with it and decodes:
   most of what it draws lies inside it (it sees the same structure), and segments the slices where both priors
   agree;
 - raw: every prompt as given, one box per cluster (or points), nothing checked. Where the continuity route fell
-  back to it and nothing competes with the clicks (a few, or far apart), each click's box is fitted to it and the
-  masks are carried slice by slice while they match (:mod:`.click_carrying`).
+  back to it and nothing competes with the clicks (a few, or far apart), one box size is fitted to the structure
+  and the masks are carried slice by slice while they match (:mod:`.click_carrying`).
 
 On the two prior routes the segment then settles the audit (:meth:`.cpd.Audit.settled`): a kept prompt it does not
 reach is ``left-out``, a rejected one inside it ``joined``.
@@ -63,6 +63,9 @@ PROMPT_REACH_PX = 2
 # the tuned decoder draws the continuity route's outline only if more than this share of its mask lies inside the
 # structure the fitted boxes found: a decoder tuned on other scans spreads over other structures
 TUNED_OUTLINE_MIN_INSIDE = 0.6
+# said when the raw route carried a few clicks through the structure (:mod:`.click_carrying`)
+CARRIED_CLICKS_NOTE = ("nothing competes with the clicks, so one box size was fitted to the structure and each mask "
+                       "was carried from slice to slice while it matches the slice before")
 # decoded masks kept for re-runs on the same volume, at most this many bytes (the oldest go first)
 DECODE_CACHE_BYTES = 256 * 2**20
 
@@ -145,7 +148,7 @@ class SpdPredictor:
         fast: fold Conv+BN, fused attention, channels-last (same results to float rounding).
         compile: ``torch.compile`` the encoder (pays off on long volumes on CUDA).
         box_fitting: settings of the fitted boxes of the continuity route.
-        click_carrying: settings of the raw route's decoding of clicks too far apart to check.
+        click_carrying: settings of the raw route's decoding of a few clicks that nothing competes with.
     """
 
     def __init__(self, model: SpdModel, options: InferenceOptions = InferenceOptions(), fast: bool = True,
@@ -648,14 +651,9 @@ class SpdPredictor:
                       f"against the {looked_at} prompted slices nearest to it on each side, as for a structure with "
                       "several cross-sections on a slice")
             return wide, consensus, replace(choice, reason=reason)
-        if self._clicks_to_carry(prompts):
-            why = ("the clicks could not be checked against one another (too few, or too far apart), so each was "
-                   "segmented as given, with a box fitted to the structure and carried from slice to slice while the "
-                   "masks match")
-        else:
-            why = ("the prompts do not form one continuous structure (too few agree with their neighbours), so each "
-                   "was segmented as given")
-        return continuity, None, PriorChoice(RAW, f"{prefix}{why}", choice.agreement)
+        return continuity, None, PriorChoice(RAW, f"{prefix}the prompts do not form one continuous structure (too "
+                                                  "few agree with their neighbours), so each was segmented as given",
+                                             choice.agreement)
 
     def _clicks_to_carry(self, prompts: Prompts) -> bool:
         """Whether prompts that formed no structure are clicks to take as given and carry (:mod:`.click_carrying`)."""
@@ -748,13 +746,17 @@ class SpdPredictor:
                     masks = self._learned_on_agreed_slices(masks, prompts, learned, saliency, choice.agreed_slices,
                                                            cpd, options, progress, cancel)
             else:
-                # asked for: the model as it is; fallen back to: the frozen baseline (the untuned decoder, with
-                # boxes on a box-trained backbone), so the fallback is never worse than plain boxes
+                # asked for: the model as it is; fallen back to: a few clicks nothing competes with carried through
+                # the structure, other prompts (or clicks whose boxes held none of them) the frozen baseline (the
+                # untuned decoder, with boxes on a box-trained backbone)
                 fell_back = options.prior != "raw"
                 consensus = distil_prompts(prompts, None, replace(cpd, validate=False))
+                masks = None
                 if fell_back and self._clicks_to_carry(prompts):
                     masks, filled = self._carried_clicks(prompts, progress, cancel)
-                else:
+                    if masks.any():
+                        choice = replace(choice, reason=f"{choice.reason}; {CARRIED_CLICKS_NOTE}")
+                if masks is None or not masks.any():
                     mode = options.decoder_prompt_mode("boxes" if fell_back and self.model.backbone.box_trained
                                                        else self.config.prompt_mode)
                     requests = self._requests(consensus, mode, cpd.tau, None)
