@@ -1,4 +1,4 @@
-"""Clicks the continuity prior cannot check: each decoded with a box fitted to it, the masks carried slice by slice.
+"""Clicks the continuity prior cannot check: decoded with a box size fitted to the structure, carried slice by slice.
 
 A clinician who clicks a few points on an organ (one every few centimetres, or a couple on one slice) gives the
 continuity prior too little to compare, and the run falls back to the prompts as given. Plain boxes around the
@@ -16,7 +16,7 @@ clicks (:func:`clicks_to_carry`), they are taken as given and:
    last prompted slices at most as far as the structure is wide, and no farther than the clicks lie apart
    (:func:`reach_beyond`).
 
-Chosen on the development CT's right kidney and liver (docs/DEFAULT_MODEL.md).
+Chosen on the development CT's right kidney and liver, the one size for all on its vessels (docs/DEFAULT_MODEL.md).
 """
 
 from __future__ import annotations
