@@ -355,3 +355,20 @@ def test_a_rerun_decodes_only_what_an_edit_of_the_curve_changed(mr_colon, monkey
     decoded.clear()
     predictor.predict(prompts)
     assert sum(decoded) == first_count
+
+
+def test_fitted_boxes_that_hold_none_of_the_prompts_leave_the_prompts_segmented_as_given(mr_colon, monkeypatch):
+    """Should every fitted box's region miss its prompts (a box larger than the structure, whose region lies beside
+    the click), the continuity route's segment is empty: the prompts are then segmented as given, and said so."""
+    from SPDSegmentLib.inference.predictor import FittedStructure
+
+    volume, mask, curve = mr_colon
+    prompts = curve_to_prompts([curve], volume, 2)
+    predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", prior="none"))
+    predictor.set_volume(volume, 2)
+    monkeypatch.setattr(predictor, "_fitted_boxes",
+                        lambda *_, **__: FittedStructure(np.zeros(predictor._stack.shape, bool), [], ()))
+    result = predictor.predict(prompts)
+    assert result.prior.route == "raw" and result.mask_kji.any()
+    assert "the boxes fitted to the structure held none of the prompts" in result.notices[-1].lower()
+    assert compute_dice(result.mask_kji, mask) > 0.0

@@ -655,6 +655,25 @@ class SpdPredictor:
                                                   "few agree with their neighbours), so each was segmented as given",
                                              choice.agreement)
 
+    def _as_given(self, prompts: Prompts, options: InferenceOptions, cpd: CpdConfig, choice: PriorChoice,
+                  progress: ProgressFn | None, cancel: CancelFn | None
+                  ) -> tuple[np.ndarray, list[int], Consensus, PriorChoice]:
+        """The raw route: masks, slices carried to, the consensus (every prompt kept) and the choice, with a note
+        when clicks were carried. Asked for (``--prior raw``): the model as it is. Fallen back to: a few clicks
+        nothing competes with carried through the structure (:mod:`.click_carrying`); other prompts, and clicks whose
+        boxes held none of them, the frozen baseline (the untuned decoder, with boxes on a box-trained backbone)."""
+        fell_back = options.prior != "raw"
+        consensus = distil_prompts(prompts, None, replace(cpd, validate=False))
+        if fell_back and self._clicks_to_carry(prompts):
+            masks, carried = self._carried_clicks(prompts, progress, cancel)
+            if masks.any():
+                return masks, carried, consensus, replace(choice, reason=f"{choice.reason}; {CARRIED_CLICKS_NOTE}")
+        mode = options.decoder_prompt_mode("boxes" if fell_back and self.model.backbone.box_trained
+                                           else self.config.prompt_mode)
+        requests = self._requests(consensus, mode, cpd.tau, None)
+        decoder = self.model.base_decoder() if fell_back else None
+        return self._union(requests, self._decode(requests, decoder, progress, cancel)[0]), [], consensus, choice
+
     def _clicks_to_carry(self, prompts: Prompts) -> bool:
         """Whether prompts that formed no structure are clicks to take as given and carry (:mod:`.click_carrying`)."""
         return clicks_to_carry(prompts.select(prompts.positive), self.box_fitting.gap_slices + 1,
@@ -745,23 +764,14 @@ class SpdPredictor:
                 if choice.agreed_slices:
                     masks = self._learned_on_agreed_slices(masks, prompts, learned, saliency, choice.agreed_slices,
                                                            cpd, options, progress, cancel)
-            else:
-                # asked for: the model as it is; fallen back to: a few clicks nothing competes with carried through
-                # the structure, other prompts (or clicks whose boxes held none of them) the frozen baseline (the
-                # untuned decoder, with boxes on a box-trained backbone)
-                fell_back = options.prior != "raw"
-                consensus = distil_prompts(prompts, None, replace(cpd, validate=False))
-                masks = None
-                if fell_back and self._clicks_to_carry(prompts):
-                    masks, filled = self._carried_clicks(prompts, progress, cancel)
-                    if masks.any():
-                        choice = replace(choice, reason=f"{choice.reason}; {CARRIED_CLICKS_NOTE}")
-                if masks is None or not masks.any():
-                    mode = options.decoder_prompt_mode("boxes" if fell_back and self.model.backbone.box_trained
-                                                       else self.config.prompt_mode)
-                    requests = self._requests(consensus, mode, cpd.tau, None)
-                    decoder = self.model.base_decoder() if fell_back else None
-                    masks = self._union(requests, self._decode(requests, decoder, progress, cancel)[0])
+                if not masks.any():
+                    # a box fitted to the structure can hold none of the prompts (the decoder's region beside each
+                    # click in a box larger than the structure): segment them as given rather than return nothing
+                    prefix = f"{choice.reason}; " if choice.reason else ""
+                    choice = PriorChoice(RAW, f"{prefix}the boxes fitted to the structure held none of the prompts, "
+                                              "so each was segmented as given", choice.agreement)
+            if choice.route == RAW:
+                masks, filled, consensus, choice = self._as_given(prompts, options, cpd, choice, progress, cancel)
         if choice.route != RAW:
             # the audit's last word: which prompts the segment holds (a prior's kept prompt it does not reach, a
             # rejected one it covers), whichever step decided it (the 3D check, the outline, the learned route)
