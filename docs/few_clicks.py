@@ -9,24 +9,19 @@ Protocols, each with seeds 0 and 1 (the seed draws where on a slice a click land
 Every click is drawn from the pixels at least half as deep inside the structure as its deepest pixel on that slice.
 
 Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/few_clicks.py CASES.json [CASE ...]
+(prints as docs/sparse_clicks.py does, whose comparison it runs)
 """
 
-import statistics
 import sys
 
 import numpy as np
 from scipy import ndimage
 
-from SPDSegmentLib.inference.metrics import compute_dice, compute_hd95
-from SPDSegmentLib.inference.model import build_model
-from SPDSegmentLib.inference.options import InferenceOptions
-from SPDSegmentLib.inference.predictor import SpdPredictor
 from SPDSegmentLib.inference.prompts import Prompts
 from SPDSegmentLib.inference.slices import to_stack
-from SPDSegmentLib.training.dataset import load_named_cases
+from sparse_clicks import SEEDS, compare
 
 PROTOCOLS = ("spread", "one-slice")
-SEEDS = (0, 1)
 
 
 def few_clicks(mask_kji: np.ndarray, axis: int, protocol: str, seed: int) -> Prompts:
@@ -49,26 +44,9 @@ def few_clicks(mask_kji: np.ndarray, axis: int, protocol: str, seed: int) -> Pro
 
 
 def main(cases_file: str, *names: str) -> None:
-    methods = {"frozen-boxes": SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", prior="raw",
-                                                                                     prompt_mode="boxes")),
-               "spd": SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))}
-    dsc = {name: [] for name in methods}
-    for case in load_named_cases(cases_file, names):
-        spacing = tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1])
-        reference = case.mask_kji.astype(bool)
-        for name, predictor in methods.items():
-            predictor.set_volume(case.volume, case.axis)
-            for protocol in PROTOCOLS:
-                for seed in SEEDS:
-                    result = predictor.predict(few_clicks(reference, case.axis, protocol, seed))
-                    mask = result.mask_kji.astype(bool)
-                    dsc[name].append(compute_dice(mask, reference))
-                    hd95 = compute_hd95(mask, reference, spacing) if mask.any() else float("nan")
-                    print(f"{case.spec.name:30s} {name:12s} {protocol:9s} seed {seed} route {result.prior.route:10s} "
-                          f"DSC {dsc[name][-1]:.3f} HD95 {hd95:6.1f} slices {len(result.slices)}", flush=True)
-    for name, values in dsc.items():
-        print(f"{name}: mean DSC {statistics.mean(values):.3f} over {len(values)} runs, "
-              f"{sum(v == 0 for v in values)} empty or missed")
+    compare(cases_file, names, lambda reference, axis: [(f"{protocol:9s} seed {seed}",
+                                                         few_clicks(reference, axis, protocol, seed))
+                                                        for protocol in PROTOCOLS for seed in SEEDS])
 
 
 if __name__ == "__main__":

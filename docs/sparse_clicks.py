@@ -40,7 +40,9 @@ def sparse_clicks(mask_kji: np.ndarray, axis: int, every: int, seed: int) -> Pro
     return Prompts(np.array([r[0] for r in rows]), np.array([r[1:] for r in rows], float), np.ones(len(rows), bool))
 
 
-def main(cases_file: str, every: str, *names: str) -> None:
+def compare(cases_file: str, names, draw) -> None:
+    """Frozen + boxes against the default on each case's clicks, ``draw(reference_kji, axis)`` giving the runs as
+    (label, Prompts) pairs; prints each run and the mean DSC of each method."""
     methods = {"frozen-boxes": SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu", prior="raw",
                                                                                      prompt_mode="boxes")),
                "spd": SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))}
@@ -50,18 +52,22 @@ def main(cases_file: str, every: str, *names: str) -> None:
         reference = case.mask_kji.astype(bool)
         for name, predictor in methods.items():
             predictor.set_volume(case.volume, case.axis)
-            for seed in SEEDS:
-                clicks = sparse_clicks(reference, case.axis, int(every), seed)
+            for label, clicks in draw(reference, case.axis):
                 result = predictor.predict(clicks)
                 mask = result.mask_kji.astype(bool)
                 dsc[name].append(compute_dice(mask, reference))
                 hd95 = compute_hd95(mask, reference, spacing) if mask.any() else float("nan")
-                print(f"{case.spec.name:28s} {name:12s} seed {seed} clicks {len(clicks):3d} "
+                print(f"{case.spec.name:30s} {name:12s} {label} clicks {len(clicks):3d} "
                       f"route {result.prior.route:10s} DSC {dsc[name][-1]:.3f} HD95 {hd95:6.1f} "
                       f"slices {len(result.slices)}", flush=True)
     for name, values in dsc.items():
         print(f"{name}: mean DSC {statistics.mean(values):.3f} over {len(values)} runs, "
               f"{sum(v == 0 for v in values)} empty or missed")
+
+
+def main(cases_file: str, every: str, *names: str) -> None:
+    compare(cases_file, names, lambda reference, axis: [(f"seed {seed}", sparse_clicks(reference, axis, int(every),
+                                                                                       seed)) for seed in SEEDS])
 
 
 if __name__ == "__main__":

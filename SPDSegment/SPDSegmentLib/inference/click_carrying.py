@@ -141,7 +141,7 @@ def carry_through_slices(masks: np.ndarray, image: np.ndarray, decode: DecodeBox
         for t, mask in zip(targets, decoded):
             source = carried_masks[fronts[t]]
             region = overlapping_regions(mask, source)
-            if region.any() and dice(region, source) >= settings.min_dice and intensity_matches(
+            if dice(region, source) >= settings.min_dice and intensity_matches(
                     image[t][region], reference[origin[fronts[t]]], settings.intensity_sds):
                 carried_masks[t] = region
                 carried.append(t)
