@@ -108,6 +108,36 @@ def test_two_clicks_are_taken_as_given_and_carried_to_the_slices_between_them(mr
     assert compute_dice(result.mask_kji, mask) > compute_dice(plain.mask_kji, mask) + 0.1
 
 
+def test_clicks_on_neighbouring_slices_that_form_a_structure_are_carried_to_the_slice_beyond_them(mr_colon,
+                                                                                                  monkeypatch):
+    """Clicks on three neighbouring slices form a structure for the continuity prior, which segments the clicked
+    slices only; the structure runs on past them (here one more slice of the colon), and nothing competes with the
+    clicks, so the segment is carried there while it matches the slice before: better than without, and said so.
+    Their box size is chosen from the carried clicks' sizes, which go on to organs'; a traced curve's from the
+    fitted boxes' own."""
+    volume, mask, curve = mr_colon
+    centres = [np.unravel_index(np.argmax(ndimage.distance_transform_edt(mask[k])), mask[k].shape) for k in (0, 1, 2)]
+    clicks = Prompts(np.array([0, 1, 2]), np.array([[x, y] for y, x in centres], float), np.ones(3, bool))
+    predictor = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu"))
+    predictor.set_volume(volume, 2)
+    ladders = []
+    choose = predictor_module.choose_half_size
+    monkeypatch.setattr(predictor_module, "choose_half_size",
+                        lambda candidates, decode, spacing, fitting: ladders.append(fitting.half_sizes_mm) or choose(
+                            candidates, decode, spacing, fitting))
+    result = predictor.predict(clicks)
+    predictor.predict(curve_to_prompts([curve], volume, 2))
+    assert ladders == [predictor.click_carrying.half_sizes_mm, predictor.box_fitting.half_sizes_mm]
+    assert max(ladders[0]) > max(ladders[1])
+    assert result.prior.route == "continuity" and 3 in result.filled_slices and result.mask_kji[3].any()
+    assert "othing competes with the clicks, so the segment was carried" in result.notices[-1]
+    monkeypatch.setattr(predictor, "_carried_past_clicks", lambda masks, filled, prompts, choice, *_: (masks, filled,
+                                                                                                         choice))
+    unclicked = predictor.predict(clicks)
+    assert not unclicked.mask_kji[3].any() and not any("carried" in note for note in unclicked.notices)
+    assert compute_dice(result.mask_kji, mask) > compute_dice(unclicked.mask_kji, mask) + 0.05
+
+
 def test_clicks_that_compete_on_every_slice_and_form_no_structure_are_segmented_as_given_and_said_so(mr_colon):
     """Three clicks far apart on each slice, each slice's somewhere else: the prompts neither form a structure nor
     are a few clicks to carry, so each is segmented as given on its own slice, and the run says why."""

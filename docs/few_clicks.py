@@ -4,7 +4,9 @@ boxes on the same clicks, on cases of the development CT (never on the held-out 
 Protocols, each with seeds 0 and 1 (the seed draws where on a slice a click lands):
 
 - ``spread``: one click on each of three slices, at a quarter, half and three quarters of the structure's extent;
-- ``one-slice``: two clicks on the structure's middle slice.
+- ``one-slice``: two clicks on the structure's middle slice;
+- ``close``: one click on each of three slices near the structure's middle, 3 slices apart (a lesion or organ
+  clicked on a few neighbouring slices).
 
 Every click is drawn from the pixels at least half as deep inside the structure as its deepest pixel on that slice.
 
@@ -21,7 +23,7 @@ from SPDSegmentLib.inference.prompts import Prompts
 from SPDSegmentLib.inference.slices import to_stack
 from sparse_clicks import SEEDS, compare
 
-PROTOCOLS = ("spread", "one-slice")
+PROTOCOLS = ("spread", "one-slice", "close")
 
 
 def few_clicks(mask_kji: np.ndarray, axis: int, protocol: str, seed: int) -> Prompts:
@@ -32,6 +34,9 @@ def few_clicks(mask_kji: np.ndarray, axis: int, protocol: str, seed: int) -> Pro
         chosen = [(int(slices[int(round(q * (len(slices) - 1)))]), 1) for q in (0.25, 0.5, 0.75)]
     elif protocol == "one-slice":
         chosen = [(int(slices[len(slices) // 2]), 2)]
+    elif protocol == "close":
+        middle = len(slices) // 2
+        chosen = [(int(slices[min(max(middle + step, 0), len(slices) - 1)]), 1) for step in (-3, 0, 3)]
     else:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     rng = np.random.default_rng(seed)

@@ -66,6 +66,9 @@ TUNED_OUTLINE_MIN_INSIDE = 0.6
 # said when the raw route carried a few clicks through the structure (:mod:`.click_carrying`)
 CARRIED_CLICKS_NOTE = ("nothing competes with the clicks, so one box size was fitted to the structure and each mask "
                        "was carried from slice to slice while it matches the slice before")
+# said when the continuity route carried the segment of clicks to slices they leave unclicked
+CARRIED_PAST_CLICKS_NOTE = ("nothing competes with the clicks, so the segment was carried from slice to slice beyond "
+                            "them while each slice matches the slice before")
 # decoded masks kept for re-runs on the same volume, at most this many bytes (the oldest go first)
 DECODE_CACHE_BYTES = 256 * 2**20
 
@@ -535,31 +538,42 @@ class SpdPredictor:
         """The raw route's decoding of clicks nothing competes with (:mod:`.click_carrying`): one box size for
         the structure, fitted on the clicked slices, then each mask carried slice by slice; also the slices
         carried to."""
-        settings = self.click_carrying
         spacing = min(self._frame.spacing_xy)
         decode = self._base_decoder_boxes(prompts, progress, cancel)
         positive = prompts.select(prompts.positive)
         candidates = [Candidate(int(t), points) for t in positive.slices
                       for points in cluster_points(positive.on_slice(t), self.box_fitting.cluster_mm / spacing)]
         masks, half_mm, scores = clicked_masks(candidates, decode, spacing, self._stack.shape, self.box_fitting,
-                                               settings)
+                                               self.click_carrying)
         log.info("Clicks' box half-size %.0f mm (mean predicted IoU by size: %s)", half_mm,
                  ", ".join(f"{h:.0f} mm {s:.2f}" for h, s in scores.items()))
-        beyond = reach_beyond(masks, positive.slices, spacing, float(self.volume.spacing[self.axis]))
-        lower = max(0, int(positive.slices.min()) - beyond)
-        upper = min(len(masks) - 1, int(positive.slices.max()) + beyond)
-        return carry_through_slices(masks, self._stack, decode, lower, upper, settings)
+        return self._carried(masks, positive.slices, decode)
+
+    def _carried(self, masks: np.ndarray, clicked_slices: np.ndarray, decode: DecodeBoxes
+                 ) -> tuple[np.ndarray, list[int]]:
+        """``masks`` carried slice by slice (:func:`.click_carrying.carry_through_slices`) to the empty slices
+        between the ``clicked_slices`` and beyond them as far as :func:`.click_carrying.reach_beyond` allows;
+        also the slices carried to."""
+        beyond = reach_beyond(masks, clicked_slices, min(self._frame.spacing_xy),
+                              float(self.volume.spacing[self.axis]))
+        lower = max(0, int(clicked_slices.min()) - beyond)
+        upper = min(len(masks) - 1, int(clicked_slices.max()) + beyond)
+        return carry_through_slices(masks, self._stack, decode, lower, upper, self.click_carrying)
 
     def _fitted_boxes(self, consensus: Consensus, progress: ProgressFn | None, cancel: CancelFn | None,
-                      learned: np.ndarray | None = None, tau: float = 0.5) -> FittedStructure:
+                      learned: np.ndarray | None = None, tau: float = 0.5,
+                      half_sizes_mm: tuple[float, ...] | None = None) -> FittedStructure:
         """The continuity route's decoding (:mod:`.box_fitting`) with the backbone's own decoder: the masks, the
         slices filled from a neighbour, and the slices of a region left out by the ``learned`` prior.
+
+        ``half_sizes_mm``: the box sizes to choose from, if not the fitted boxes' own (clicks nothing competes with
+        take the carried clicks' sizes, which go on to organs').
 
         ``learned``: the learned prior's map where it was overruled for the volume and the prompts trace a curve;
         it settles which of two regions on the same slices the curve traces and which it drifted onto (the one
         whose prompts it accepts), since a curve traces one structure. Not for clicks: among those, a region
         beside the structure is another limb of it (a colon's) that a prior tuned on one tube need not know."""
-        fitting = self.box_fitting
+        fitting = self.box_fitting if half_sizes_mm is None else replace(self.box_fitting, half_sizes_mm=half_sizes_mm)
         spacing = min(self._frame.spacing_xy)
         decode = self._base_decoder_boxes(consensus.prompts, progress, cancel)
         kept = consensus.prompts.select(consensus.prompts.positive)
@@ -674,6 +688,21 @@ class SpdPredictor:
         decoder = self.model.base_decoder() if fell_back else None
         return self._union(requests, self._decode(requests, decoder, progress, cancel)[0]), [], consensus, choice
 
+    def _carried_past_clicks(self, masks: np.ndarray, filled: list[int], prompts: Prompts, choice: PriorChoice,
+                             progress: ProgressFn | None, cancel: CancelFn | None
+                             ) -> tuple[np.ndarray, list[int], PriorChoice]:
+        """The continuity route's ``masks`` of clicks nothing competes with, carried to the slices the clicks leave
+        unclicked (:meth:`_carried`), past the outermost clicked slices most of all: clicks placed every few slices
+        leave the structure's ends unclicked, and a structure clicked on a few neighbouring slices (an organ, a
+        lesion) runs on past them. The ``filled`` slices gain the slices carried to, and the choice's note says so."""
+        clicked = prompts.select(prompts.positive).slices
+        masks, carried = self._carried(masks, clicked, self._base_decoder_boxes(prompts, progress, cancel))
+        if not carried:
+            return masks, filled, choice
+        prefix = f"{choice.reason}; " if choice.reason else ""
+        reason = f"{prefix}{CARRIED_PAST_CLICKS_NOTE} ({len(carried)} slices)"
+        return masks, sorted(set(filled) | set(carried)), replace(choice, reason=reason)
+
     def _clicks_to_carry(self, prompts: Prompts) -> bool:
         """Whether prompts that formed no structure are clicks to take as given and carry (:mod:`.click_carrying`)."""
         return clicks_to_carry(prompts.select(prompts.positive), self.box_fitting.gap_slices + 1,
@@ -752,9 +781,16 @@ class SpdPredictor:
                 saliency, consensus, choice = self._other_cross_sections(prompts, continuity, consensus, cpd, choice)
             if choice.route == CONTINUITY:
                 traced = bool((prompts.curve[prompts.positive] >= 0).all())
-                fitted = self._fitted_boxes(consensus, progress, cancel, learned if traced else None, cpd.tau)
+                # clicks nothing competes with (an organ clicked every few slices or on a few neighbouring ones): box
+                # sizes that go on to organs', and the segment carried to the slices the clicks leave unclicked
+                carry = not traced and self._clicks_to_carry(prompts)
+                fitted = self._fitted_boxes(consensus, progress, cancel, learned if traced else None, cpd.tau,
+                                            self.click_carrying.half_sizes_mm if carry else None)
                 masks, filled = fitted.masks, fitted.filled
                 choice = replace(choice, drift_slices=fitted.drift_slices)
+                if carry:
+                    masks, filled, choice = self._carried_past_clicks(masks, filled, prompts, choice, progress,
+                                                                      cancel)
                 if learned is not None and self.model.decoder_tuned:
                     outlined, inside, cover = self._tuned_outline(masks, prompts, saliency, cpd, options, progress,
                                                                   cancel)
