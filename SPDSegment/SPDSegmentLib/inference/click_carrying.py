@@ -17,9 +17,9 @@ clicks (:func:`clicks_to_carry`), they are taken as given and:
    (:func:`reach_beyond`).
 
 Clicks that do form a structure (every few slices, or on a few neighbouring slices) take the continuity route, whose
-fitted boxes choose their size from the same sizes as here and whose segment is then carried, as in 2., to the
-slices the clicks leave unclicked (``SpdPredictor._carried_past_clicks``): the fitted boxes stop at 48 mm and at the
-outermost clicked slices, an organ does not.
+fitted boxes choose their size from the sizes of 1. and whose segment is then carried, as in 2., to the slices the
+clicks leave unclicked (``SpdPredictor._carried_past_clicks``): the fitted boxes stop at 48 mm and at the outermost
+clicked slices, an organ does not.
 
 Chosen on the development CT's right kidney and liver, the one size for all on its vessels (docs/DEFAULT_MODEL.md).
 """
