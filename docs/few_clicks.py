@@ -10,11 +10,12 @@ Protocols, each with seeds 0 and 1 (the seed draws where on a slice a click land
 
 Every click is drawn from the pixels at least half as deep inside the structure as its deepest pixel on that slice.
 
-Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/few_clicks.py CASES.json [CASE ...]
+Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/few_clicks.py [--protocols P[,P...]] CASES.json [CASE ...]
+  --protocols: which protocols to run (default: spread,one-slice).
 (prints as docs/sparse_clicks.py does, whose comparison it runs)
 """
 
-import sys
+import argparse
 
 import numpy as np
 from scipy import ndimage
@@ -24,6 +25,7 @@ from SPDSegmentLib.inference.slices import to_stack
 from sparse_clicks import SEEDS, compare
 
 PROTOCOLS = ("spread", "one-slice", "close")
+DEFAULT_PROTOCOLS = ("spread", "one-slice")
 
 
 def few_clicks(mask_kji: np.ndarray, axis: int, protocol: str, seed: int) -> Prompts:
@@ -48,11 +50,20 @@ def few_clicks(mask_kji: np.ndarray, axis: int, protocol: str, seed: int) -> Pro
     return Prompts(np.array([r[0] for r in rows]), np.array([r[1:] for r in rows], float), np.ones(len(rows), bool))
 
 
-def main(cases_file: str, *names: str) -> None:
-    compare(cases_file, names, lambda reference, axis: [(f"{protocol:9s} seed {seed}",
-                                                         few_clicks(reference, axis, protocol, seed))
-                                                        for protocol in PROTOCOLS for seed in SEEDS])
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--protocols", default=",".join(DEFAULT_PROTOCOLS))
+    parser.add_argument("cases_file")
+    parser.add_argument("names", nargs="*")
+    args = parser.parse_args(argv)
+    protocols = args.protocols.split(",")
+    for protocol in protocols:
+        if protocol not in PROTOCOLS:
+            parser.error(f"--protocols: each must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    compare(args.cases_file, args.names, lambda reference, axis: [(f"{protocol:9s} seed {seed}",
+                                                                   few_clicks(reference, axis, protocol, seed))
+                                                                  for protocol in protocols for seed in SEEDS])
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main()
