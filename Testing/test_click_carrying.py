@@ -7,8 +7,8 @@ import pytest
 
 from SPDSegmentLib.inference.box_fitting import BoxFitting, Candidate
 from SPDSegmentLib.inference.click_carrying import (ClickCarrying, carry_through_slices, clicked_masks,
-                                                    clicks_to_carry, intensity_matches, reach_beyond,
-                                                    robust_intensity)
+                                                    clicks_forming_a_structure_to_carry, clicks_to_carry,
+                                                    intensity_matches, reach_beyond, robust_intensity)
 from SPDSegmentLib.inference.prompts import Prompts
 from stand_ins import SLICE_SHAPE, disc
 
@@ -70,6 +70,22 @@ def test_clicks_are_carried_when_nothing_checks_them_or_competes_with_them():
     assert not clicks_to_carry(clicks([(1, 10, 10), *three_apart]), reach, cluster_px)  # 7 apart is within reach
     assert clicks_to_carry(clicks([(0, 10, 10), *three_apart]), reach, cluster_px)  # 8 apart is not
     assert not clicks_to_carry(Prompts.empty(), reach, cluster_px)
+
+
+def test_clicks_forming_a_structure_are_carried_unless_a_curve_traced_them_or_they_compete():
+    """On the continuity route: clicks every few slices, one or two clusters a slice, take the clicks' path; the very
+    same points sampled from a traced curve do not (the curve says where its structure ends), nor do three
+    clusters on a slice, nor a negative click's cluster counted as a positive one."""
+    reach, cluster_px = 7, 10.0
+    rows = [(0, 10, 10), (4, 12, 10), (4, 50, 50), (8, 14, 10)]
+    every_few = clicks(rows)
+    assert clicks_forming_a_structure_to_carry(every_few, reach, cluster_px)
+    traced = Prompts(every_few.slice_index, every_few.xy, every_few.positive, np.zeros(len(rows), int))
+    assert not clicks_forming_a_structure_to_carry(traced, reach, cluster_px)
+    assert not clicks_forming_a_structure_to_carry(clicks([*rows, (4, 70, 30)]), reach, cluster_px)
+    with_negative = Prompts(np.array([r[0] for r in rows] + [4]), np.array([r[1:] for r in rows] + [(70, 30)], float),
+                            np.array([True] * len(rows) + [False]))
+    assert clicks_forming_a_structure_to_carry(with_negative, reach, cluster_px)
 
 
 def test_the_clicks_take_one_box_size_from_sizes_that_go_on_to_organs():

@@ -1,8 +1,9 @@
 """Which runs of a study take the clicks' path of the continuity route (no model runs; it takes seconds).
 
-Clicks that nothing competes with (``SpdPredictor._clicks_to_carry``: no prompted slice within reach of another, or
-no slice holding more than two clusters of prompts) and that no curve traced choose their box size from the carried
-clicks' sizes and have their segment carried to the slices they leave unclicked. This prints every run, of the
+On the continuity route, clicks that nothing competes with and that no curve traced
+(``click_carrying.clicks_forming_a_structure_to_carry``, which the predictor asks, here with the default fitted
+boxes' reach and cluster radius) choose their box size from the carried clicks' sizes and have their segment carried
+to the slices they leave unclicked. This prints every run, of the
 protocols and seeds of docs/make_results.sh, whose prompts are such clicks, and how many of all runs are.
 
 Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/carried_clicks_runs.py CASES.json
@@ -12,7 +13,7 @@ Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/carried_clicks_runs.py CASES.
 import sys
 
 from SPDSegmentLib.inference.box_fitting import BoxFitting
-from SPDSegmentLib.inference.click_carrying import clicks_to_carry
+from SPDSegmentLib.inference.click_carrying import clicks_forming_a_structure_to_carry
 from SPDSegmentLib.inference.slices import in_plane_spacing
 from SPDSegmentLib.training.dataset import load_named_cases
 from SPDSegmentLib.training.evaluate import case_prompts
@@ -29,10 +30,8 @@ def main(cases_file: str) -> None:
         for protocol in PROTOCOLS:
             for seed in SEEDS:
                 prompts = case_prompts(case, protocol, seed)
-                positive = prompts.select(prompts.positive)
-                traced = bool((positive.curve >= 0).all())
                 runs += 1
-                if not traced and clicks_to_carry(positive, fitting.gap_slices + 1, cluster_px):
+                if clicks_forming_a_structure_to_carry(prompts, fitting.gap_slices + 1, cluster_px):
                     carried += 1
                     print(f"{case.spec.name} {protocol} seed {seed}: clicks nothing competes with")
     print(f"{carried} of {runs} runs take the clicks' path")

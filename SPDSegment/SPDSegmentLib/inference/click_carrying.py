@@ -84,6 +84,14 @@ def clicks_to_carry(prompts: Prompts, reach: int, cluster_px: float) -> bool:
     return all(len(cluster_points(prompts.on_slice(int(t)), cluster_px)) <= MAX_CLICK_CLUSTERS for t in slices)
 
 
+def clicks_forming_a_structure_to_carry(prompts: Prompts, reach: int, cluster_px: float) -> bool:
+    """Whether the continuity route's prompts take the clicks' box sizes and carrying: clicks that nothing competes
+    with (:func:`clicks_to_carry` on the positive ``prompts``) and that no curve traced (a curve says where the
+    structure it traces ends)."""
+    positive = prompts.select(prompts.positive)
+    return bool((positive.curve < 0).any()) and clicks_to_carry(positive, reach, cluster_px)
+
+
 def overlapping_regions(mask: np.ndarray, source: np.ndarray) -> np.ndarray:
     """The connected regions of ``mask`` that share a pixel with ``source``."""
     regions, count = ndimage.label(mask)

@@ -38,7 +38,8 @@ import torch
 from ..errors import InputError
 from .box_fitting import (BoxFitting, Candidate, DecodeBoxes, choose_half_size, cluster_points, decode_candidates,
                           fill_gaps, grow_by_overlap, region_holding, settle_regions)
-from .click_carrying import ClickCarrying, carry_through_slices, clicked_masks, clicks_to_carry, reach_beyond
+from .click_carrying import (ClickCarrying, carry_through_slices, clicked_masks, clicks_forming_a_structure_to_carry,
+                             clicks_to_carry, reach_beyond)
 from .continuity_prior import WIDE_WINDOW, continuity_saliency, cross_section_saliency, slices_looked_at
 from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts, saliency_at
 from .decoder_prompts import prompt_boxes
@@ -705,8 +706,11 @@ class SpdPredictor:
 
     def _clicks_to_carry(self, prompts: Prompts) -> bool:
         """Whether prompts that formed no structure are clicks to take as given and carry (:mod:`.click_carrying`)."""
-        return clicks_to_carry(prompts.select(prompts.positive), self.box_fitting.gap_slices + 1,
-                               self.box_fitting.cluster_mm / min(self._frame.spacing_xy))
+        return clicks_to_carry(prompts.select(prompts.positive), *self._click_scale())
+
+    def _click_scale(self) -> tuple[int, float]:
+        """The reach (slices) and the cluster radius (pixels) the clicks' checks use: the fitted boxes'."""
+        return self.box_fitting.gap_slices + 1, self.box_fitting.cluster_mm / min(self._frame.spacing_xy)
 
     def _other_cross_sections(self, prompts: Prompts, continuity: np.ndarray, consensus: Consensus, cpd: CpdConfig,
                               choice: PriorChoice) -> tuple[np.ndarray, Consensus, PriorChoice]:
@@ -783,7 +787,7 @@ class SpdPredictor:
                 traced = bool((prompts.curve[prompts.positive] >= 0).all())
                 # clicks nothing competes with (an organ clicked every few slices or on a few neighbouring ones): box
                 # sizes that go on to organs', and the segment carried to the slices the clicks leave unclicked
-                carry = not traced and self._clicks_to_carry(prompts)
+                carry = clicks_forming_a_structure_to_carry(prompts, *self._click_scale())
                 fitted = self._fitted_boxes(consensus, progress, cancel, learned if traced else None, cpd.tau,
                                             self.click_carrying.half_sizes_mm if carry else None)
                 masks, filled = fitted.masks, fitted.filled
