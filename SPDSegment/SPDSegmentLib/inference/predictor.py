@@ -542,13 +542,16 @@ class SpdPredictor:
         spacing = min(self._frame.spacing_xy)
         decode = self._base_decoder_boxes(prompts, progress, cancel)
         positive = prompts.select(prompts.positive)
-        candidates = [Candidate(int(t), points) for t in positive.slices
-                      for points in cluster_points(positive.on_slice(t), self.box_fitting.cluster_mm / spacing)]
-        masks, half_mm, scores = clicked_masks(candidates, decode, spacing, self._stack.shape, self.box_fitting,
-                                               self.click_carrying)
+        masks, half_mm, scores = clicked_masks(self._clusters(positive), decode, spacing, self._stack.shape,
+                                               self.box_fitting, self.click_carrying)
         log.info("Clicks' box half-size %.0f mm (mean predicted IoU by size: %s)", half_mm,
                  ", ".join(f"{h:.0f} mm {s:.2f}" for h, s in scores.items()))
         return self._carried(masks, positive.slices, decode)
+
+    def _clusters(self, positive: Prompts) -> list[Candidate]:
+        """One box request per cluster of the ``positive`` prompts on each slice (the fitted boxes' cluster radius)."""
+        return [Candidate(int(t), points) for t in positive.slices
+                for points in cluster_points(positive.on_slice(t), self._click_scale()[1])]
 
     def _carried(self, masks: np.ndarray, clicked_slices: np.ndarray, decode: DecodeBoxes
                  ) -> tuple[np.ndarray, list[int]]:
@@ -577,9 +580,7 @@ class SpdPredictor:
         fitting = self.box_fitting if half_sizes_mm is None else replace(self.box_fitting, half_sizes_mm=half_sizes_mm)
         spacing = min(self._frame.spacing_xy)
         decode = self._base_decoder_boxes(consensus.prompts, progress, cancel)
-        kept = consensus.prompts.select(consensus.prompts.positive)
-        candidates = [Candidate(int(t), points) for t in kept.slices
-                      for points in cluster_points(kept.on_slice(t), fitting.cluster_mm / spacing)]
+        candidates = self._clusters(consensus.prompts.select(consensus.prompts.positive))
         half_mm, scores = choose_half_size(candidates, decode, spacing, fitting)
         log.info("Fitted box half-size %.0f mm (mean predicted IoU by size: %s)", half_mm,
                  ", ".join(f"{h:.0f} mm {s:.2f}" for h, s in scores.items()))
@@ -656,19 +657,18 @@ class SpdPredictor:
         check (n of the ``WIDE_WINDOW`` x n nearest), which keeps clicks that hop between the cross-sections of
         one structure. If that finds no structure either, the raw route (every prompt as given), whose saliency
         output stays the first map: it shows why."""
-        prefix = f"{choice.reason}; " if choice.reason else ""
         wide = continuity_saliency(prompts, self._stack.shape, self._frame.spacing_xy, cpd.neighbours,
                                    reach=self.box_fitting.gap_slices + 1, window=WIDE_WINDOW)
         consensus = distil_prompts(prompts, wide, cpd)
         if structure_found(consensus.prompts, prompts):
             looked_at = slices_looked_at(cpd.neighbours, WIDE_WINDOW)
-            reason = (f"{prefix}too few prompts agree with the prompted slices next to them, so each was checked "
-                      f"against the {looked_at} prompted slices nearest to it on each side, as for a structure with "
-                      "several cross-sections on a slice")
-            return wide, consensus, replace(choice, reason=reason)
-        return continuity, None, PriorChoice(RAW, f"{prefix}the prompts do not form one continuous structure (too "
-                                                  "few agree with their neighbours), so each was segmented as given",
-                                             choice.agreement)
+            return wide, consensus, choice.noted(
+                f"too few prompts agree with the prompted slices next to them, so each was checked against the "
+                f"{looked_at} prompted slices nearest to it on each side, as for a structure with several "
+                "cross-sections on a slice")
+        raw = choice.noted("the prompts do not form one continuous structure (too few agree with their neighbours), "
+                           "so each was segmented as given")
+        return continuity, None, PriorChoice(RAW, raw.reason, choice.agreement)
 
     def _as_given(self, prompts: Prompts, options: InferenceOptions, cpd: CpdConfig, choice: PriorChoice,
                   progress: ProgressFn | None, cancel: CancelFn | None
@@ -682,7 +682,7 @@ class SpdPredictor:
         if fell_back and self._clicks_to_carry(prompts):
             masks, carried = self._carried_clicks(prompts, progress, cancel)
             if masks.any():
-                return masks, carried, consensus, replace(choice, reason=f"{choice.reason}; {CARRIED_CLICKS_NOTE}")
+                return masks, carried, consensus, choice.noted(CARRIED_CLICKS_NOTE)
         mode = options.decoder_prompt_mode("boxes" if fell_back and self.model.backbone.box_trained
                                            else self.config.prompt_mode)
         requests = self._requests(consensus, mode, cpd.tau, None)
@@ -700,9 +700,8 @@ class SpdPredictor:
         masks, carried = self._carried(masks, clicked, self._base_decoder_boxes(prompts, progress, cancel))
         if not carried:
             return masks, filled, choice
-        prefix = f"{choice.reason}; " if choice.reason else ""
-        reason = f"{prefix}{CARRIED_PAST_CLICKS_NOTE} ({len(carried)} slices)"
-        return masks, sorted(set(filled) | set(carried)), replace(choice, reason=reason)
+        return masks, sorted(set(filled) | set(carried)), choice.noted(f"{CARRIED_PAST_CLICKS_NOTE} ({len(carried)} "
+                                                                        "slices)")
 
     def _clicks_to_carry(self, prompts: Prompts) -> bool:
         """Whether prompts that formed no structure are clicks to take as given and carry (:mod:`.click_carrying`)."""
@@ -725,10 +724,9 @@ class SpdPredictor:
         if not added:
             return continuity, consensus, choice
         combined = np.maximum(continuity, other)
-        prefix = f"{choice.reason}; " if choice.reason else ""
-        reason = (f"{prefix}{added} prompts that disagree with their nearest prompted slices agree among themselves "
-                  "(another cross-section of the structure on the same slices), so they were kept too")
-        return combined, distil_prompts(prompts, combined, cpd), replace(choice, reason=reason)
+        return combined, distil_prompts(prompts, combined, cpd), choice.noted(
+            f"{added} prompts that disagree with their nearest prompted slices agree among themselves (another "
+            "cross-section of the structure on the same slices), so they were kept too")
 
     def _check_options(self, options: InferenceOptions) -> None:
         if options.device != self.options.device and resolve_device(options.device) != self.device:
@@ -807,9 +805,9 @@ class SpdPredictor:
                 if not masks.any():
                     # a box fitted to the structure can hold none of the prompts (the decoder's region beside each
                     # click in a box larger than the structure): segment them as given rather than return nothing
-                    prefix = f"{choice.reason}; " if choice.reason else ""
-                    choice = PriorChoice(RAW, f"{prefix}the boxes fitted to the structure held none of the prompts, "
-                                              "so each was segmented as given", choice.agreement)
+                    held_none = choice.noted("the boxes fitted to the structure held none of the prompts, so each "
+                                             "was segmented as given")
+                    choice = PriorChoice(RAW, held_none.reason, choice.agreement)
             if choice.route == RAW:
                 masks, filled, consensus, choice = self._as_given(prompts, options, cpd, choice, progress, cancel)
         if choice.route != RAW:

@@ -6,8 +6,9 @@ themselves, or none at all.
   (:mod:`.continuity_prior`) and decoded with fitted boxes. If they do not form one continuous
   structure, they are checked again with the continuity prior's wider check (n of the 3n nearest prompted
   slices); only if that finds none either is every prompt decoded as given (``raw``): a few clicks that nothing
-  competes with, each with a box fitted to it, the masks carried slice by slice (:mod:`.click_carrying`);
-  other prompts with one plain box per cluster. The run says which.
+  competes with with one box size fitted to the structure, the masks carried slice by slice
+  (:mod:`.click_carrying`); other prompts with one plain box per cluster. Clicks that do form a structure and that
+  nothing competes with are carried the same way past the clicked slices. The run says which.
 - ``raw``: every prompt as given, one box per cluster (the frozen-backbone baseline).
 - ``auto`` (default): the learned prior where it agrees with the prompts, else ``none``. A prior trained
   on other scans can reject every prompt of a real one; the run then says that it overruled it.
@@ -24,7 +25,7 @@ from the prompts the continuity prior keeps, checked by the learned prior as on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -69,6 +70,10 @@ class PriorChoice:
     tuned_outline_inside: float | None = None
     tuned_outline_cover: float | None = None
     drift_slices: tuple[int, ...] = ()
+
+    def noted(self, note: str) -> "PriorChoice":
+        """This choice with ``note`` added to its reason (after a '; ' where it already has one)."""
+        return replace(self, reason=f"{self.reason}; {note}" if self.reason else note)
 
     @property
     def outline_note(self) -> str:
