@@ -5,8 +5,8 @@ Clicks that nothing competes with choose one box half-size from 6 to 96 mm by th
 clicks form a structure). Around a vein in the liver the predicted IoU rises again at the liver's size. Here the
 sizes are tried from the smallest up, and the ladder stops before the first size whose masks' median intensity
 departs from the clicked tissue's by more than ``SDS`` robust standard deviations (the median over the size sample
-of each cluster's departure; a cluster's reference is its region at the smallest size with at least 4 pixels:
-median and 1.4826 x the median absolute deviation, at least 0.01 on the normalised slice). Only the clicks' sizes
+of each cluster's departure; a cluster's reference is its region at the smallest size with at least 4 pixels, its
+``click_carrying.robust_intensity``, the standard deviation at least ``INTENSITY_SD_FLOOR``). Only the clicks' sizes
 (a ladder that goes past 48 mm) are stopped, unless ``ALL=1``: then the fitted boxes' too.
 
 This runs docs/sparse_clicks.py, docs/few_clicks.py or docs/hd95_parts.py (any script that builds one predictor) with
@@ -25,12 +25,12 @@ from SPDSegmentLib.inference import click_carrying as click_carrying_module
 from SPDSegmentLib.inference import predictor as predictor_module
 from SPDSegmentLib.inference.box_fitting import (HALF_SIZES_MM, box_around, region_holding, size_sample,
                                                  smallest_near_best)
+from SPDSegmentLib.inference.click_carrying import INTENSITY_SD_FLOOR, robust_intensity
 
 from predictor_trials import run_given_script
 
 MAX_DEPARTURE_SDS = float(os.environ["SDS"])
 EVERY_LADDER = os.environ.get("ALL") == "1"
-SD_FLOOR = 0.01
 MIN_REFERENCE_PX = 4
 volume = {}
 set_volume_as_shipped = predictor_module.SpdPredictor.set_volume
@@ -39,11 +39,6 @@ set_volume_as_shipped = predictor_module.SpdPredictor.set_volume
 def set_volume(self, *args, **kwargs):
     set_volume_as_shipped(self, *args, **kwargs)
     volume["stack"] = self._stack
-
-
-def robust_intensity(values):
-    median = float(np.median(values))
-    return median, max(1.4826 * float(np.median(np.abs(values - median))), SD_FLOOR)
 
 
 def choose_half_size(candidates, decode, spacing_mm, fitting):
@@ -65,7 +60,7 @@ def choose_half_size(candidates, decode, spacing_mm, fitting):
                     references[k] = robust_intensity(image[region])
             elif region.any():
                 median, sd = references[k]
-                departures.append(abs(float(np.median(image[region])) - median) / sd)
+                departures.append(abs(float(np.median(image[region])) - median) / max(sd, INTENSITY_SD_FLOOR))
         departure = float(np.median(departures)) if departures else 0.0
         tried.append(f"{half_mm:.0f}:{float(np.mean(predicted_iou)):.2f}/{departure:.1f}")
         if departure > MAX_DEPARTURE_SDS:

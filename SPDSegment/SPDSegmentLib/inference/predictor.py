@@ -551,7 +551,7 @@ class SpdPredictor:
     def _clusters(self, positive: Prompts) -> list[Candidate]:
         """One box request per cluster of the ``positive`` prompts on each slice (the fitted boxes' cluster radius)."""
         return [Candidate(int(t), points) for t in positive.slices
-                for points in cluster_points(positive.on_slice(t), self._click_scale()[1])]
+                for points in cluster_points(positive.on_slice(t), self._cluster_px())]
 
     def _carried(self, masks: np.ndarray, clicked_slices: np.ndarray, decode: DecodeBoxes
                  ) -> tuple[np.ndarray, list[int]]:
@@ -709,7 +709,11 @@ class SpdPredictor:
 
     def _click_scale(self) -> tuple[int, float]:
         """The reach (slices) and the cluster radius (pixels) the clicks' checks use: the fitted boxes'."""
-        return self.box_fitting.gap_slices + 1, self.box_fitting.cluster_mm / min(self._frame.spacing_xy)
+        return self.box_fitting.gap_slices + 1, self._cluster_px()
+
+    def _cluster_px(self) -> float:
+        """The fitted boxes' cluster radius in pixels of this volume's slices."""
+        return self.box_fitting.cluster_mm / min(self._frame.spacing_xy)
 
     def _other_cross_sections(self, prompts: Prompts, continuity: np.ndarray, consensus: Consensus, cpd: CpdConfig,
                               choice: PriorChoice) -> tuple[np.ndarray, Consensus, PriorChoice]:
