@@ -291,18 +291,27 @@ def test_in_domain_the_slices_where_both_priors_agree_are_segmented_by_the_learn
             assert reach.min() <= 2, (t, region)
 
 
-def test_in_domain_a_curve_stretch_on_a_loop_the_learned_prior_rejects_is_dropped():
+def test_in_domain_a_curve_stretch_on_a_loop_the_learned_prior_rejects_is_dropped(monkeypatch):
     """The demo's sample and curve: the curve's first slices run along a neighbouring loop beside the terminal ileum,
     with half as many prompt clusters as the ileum. Overruled for the volume, the learned prior still accepts
     prompts on the ileum and none on that loop, so the loop is dropped and the run says so; without the learned
     prior (``none``) it stays, and as clicks (no curve to trace one structure) the same prompts keep it too. The
-    audit marks the loop's prompts left out where the loop was dropped, kept where it stayed."""
+    audit marks the loop's prompts left out where the loop was dropped, kept where it stayed. The tuned decoder
+    draws the outline from the ileum's prompts alone: given the loop's too, it spread onto the loop and drew none."""
     case = generate_case(2026)
     volume = case.volume
     curve = simulate_clinician_centerline(case.label_kji, volume, 2, 2026, neighbour_kji=case.neighbours_kji)
     predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))
     predictor.set_volume(volume, "auto")
     prompts = curve_to_prompts([curve], volume, predictor.axis)
+    outlined_from = []
+    outline_as_shipped = SpdPredictor._tuned_outline
+
+    def tuned_outline(self, masks, given, *args):
+        outlined_from.append(given)
+        return outline_as_shipped(self, masks, given, *args)
+
+    monkeypatch.setattr(SpdPredictor, "_tuned_outline", tuned_outline)
     auto = predictor.predict(prompts)
     continuity = predictor.predict(prompts, InferenceOptions(device="cpu", prior="none"))
     assert auto.prior.route == "continuity"
@@ -322,6 +331,14 @@ def test_in_domain_a_curve_stretch_on_a_loop_the_learned_prior_rejects_is_droppe
         assert on_loop.sum() >= 10 and set(audit.status[on_loop]) == on_loop_status
     clicks = predictor.predict(Prompts(prompts.slice_index, prompts.xy, prompts.positive))
     assert (clicks.mask_kji.astype(bool) & loop).any()
+    # the outline: the first run's tuned decoder was given every prompt but the loop's, and drew
+    assert auto.prior.tuned_outline and auto.prior.tuned_outline_inside > 0.6
+    xy = np.rint(prompts.xy).astype(int)
+    near_loop = ndimage.binary_dilation(loop_stack, np.ones((1, 5, 5), bool))[prompts.slice_index, xy[:, 1], xy[:, 0]]
+    given = outlined_from[0]
+    assert near_loop.sum() >= 10 and len(given) == int((~near_loop).sum())
+    assert not ndimage.binary_dilation(loop_stack, np.ones((1, 5, 5), bool))[
+        given.slice_index, np.rint(given.xy[:, 1]).astype(int), np.rint(given.xy[:, 0]).astype(int)].any()
 
 
 def test_in_domain_the_tuned_decoder_draws_the_outline_within_the_traced_structure(monkeypatch):

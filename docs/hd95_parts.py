@@ -8,6 +8,8 @@ Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/hd95_parts.py CASES.json [MOD
   "outline" marks the runs whose outline the adapter's tuned decoder drew (the continuity route's last step); the
   share of the tuned decoder's mask that lay inside the fitted structure and the share of that structure it covered
   follow, inside/cover (it draws if inside > TUNED_OUTLINE_MIN_INSIDE of SPDSegmentLib.inference.predictor).
+  "drift slices A-B" ends the runs where the learned prior settled a region beside a traced structure as the curve's
+  drift (the slices of that region, in the slice stack).
 """
 
 import statistics
@@ -47,10 +49,12 @@ def main(cases_file: str, model: str = "default", prior: str = "auto", *names: s
                 inside, cover = prediction.prior.tuned_outline_inside, prediction.prior.tuned_outline_cover
                 outline = ("outline" if prediction.prior.tuned_outline else "") + (
                     "" if inside is None else f" {inside:.2f}/{cover:.2f}")
+                drift_slices = prediction.prior.drift_slices
+                drift = f" drift slices {drift_slices[0]}-{drift_slices[-1]}" if drift_slices else ""
                 print(f"{name:28s} {protocol:10s} seed {seed} {prediction.prior.route:10s} {outline:17s} "
                       f"DSC {figures['dsc']:.3f} HD95 {figures['hd95']:6.1f} stray95 {figures['stray95']:6.1f} "
                       f"missed95 {figures['missed95']:6.1f} reference slices {len(ref_slices)} covered {len(covered)} "
-                      f"{time.perf_counter() - started:.0f} s", flush=True)
+                      f"{time.perf_counter() - started:.0f} s{drift}", flush=True)
     for protocol in ("centerline", "noise"):
         rows = [f for p, f in results if p == protocol]
         if rows:

@@ -41,7 +41,7 @@ from .box_fitting import (BoxFitting, Candidate, DecodeBoxes, choose_half_size, 
 from .click_carrying import (ClickCarrying, carry_through_slices, clicked_masks, clicks_forming_a_structure_to_carry,
                              clicks_to_carry, reach_beyond)
 from .continuity_prior import WIDE_WINDOW, continuity_saliency, cross_section_saliency, slices_looked_at
-from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts, saliency_at
+from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts, saliency_at, within_reach
 from .decoder_prompts import prompt_boxes
 from .device import resolve_device
 from .fast_inference import autocast, resolve_precision
@@ -119,12 +119,18 @@ class FittedStructure(NamedTuple):
     Attributes:
         masks: (S, H, W) bool slice-stack masks of the structure.
         filled: slices without a kept prompt filled from a segmented neighbour.
-        drift_slices: slices of a region beside the structure that a learned prior settled as the curve's drift.
+        drifted: (S, H, W) bool mask of the regions beside the structure that a learned prior settled as the curve's
+            drift (empty where none was).
     """
 
     masks: np.ndarray
     filled: list[int]
-    drift_slices: tuple[int, ...]
+    drifted: np.ndarray
+
+    @property
+    def drift_slices(self) -> tuple[int, ...]:
+        """The slices of the ``drifted`` regions."""
+        return tuple(int(t) for t in np.flatnonzero(self.drifted.reshape(len(self.drifted), -1).any(axis=1)))
 
 
 def outline_within(masks: np.ndarray, tuned: np.ndarray) -> tuple[np.ndarray | None, float, float]:
@@ -587,14 +593,13 @@ class SpdPredictor:
         masks = decode_candidates(candidates, decode, half_mm / spacing, self._stack.shape)
         vouched = None if learned is None else np.array(
             [bool((saliency_at(learned[c.slice_index], c.points_xy) > tau).any()) for c in candidates])
-        masks, settled = settle_regions(masks, candidates, vouched=vouched)
-        drift = tuple(int(t) for t in np.flatnonzero(settled.reshape(len(masks), -1).any(axis=1)))
+        masks, drifted = settle_regions(masks, candidates, vouched=vouched)
         audit = consensus.audit
         rejected = audit.status == REJECTED
         others = [Candidate(int(t), xy[None]) for t, xy in zip(audit.slice_index[rejected], audit.xy[rejected])]
         masks, _ = grow_by_overlap(masks, others, decode, half_mm / spacing, fitting)
         masks, filled = fill_gaps(masks, decode, fitting)
-        return FittedStructure(masks, filled, drift)
+        return FittedStructure(masks, filled, drifted)
 
     def _learned_masks(self, consensus: Consensus, saliency: np.ndarray, tau: float, options: InferenceOptions,
                        progress: ProgressFn | None, cancel: CancelFn | None) -> np.ndarray:
@@ -798,8 +803,12 @@ class SpdPredictor:
                     masks, filled, choice = self._carried_past_clicks(masks, filled, prompts, choice, progress,
                                                                       cancel)
                 if learned is not None and self.model.decoder_tuned:
-                    outlined, inside, cover = self._tuned_outline(masks, prompts, saliency, cpd, options, progress,
-                                                                  cancel)
+                    # the curve's stretch the learned prior settled as drift is not the target: the tuned decoder
+                    # would spread onto that loop and no longer see the structure
+                    on_target = ~prompts.positive | ~within_reach(fitted.drifted, prompts.slice_index, prompts.xy,
+                                                                  PROMPT_REACH_PX)
+                    outlined, inside, cover = self._tuned_outline(masks, prompts.select(on_target), saliency, cpd,
+                                                                  options, progress, cancel)
                     choice = replace(choice, tuned_outline_inside=inside, tuned_outline_cover=cover,
                                      tuned_outline=outlined is not None)
                     masks = masks if outlined is None else outlined
