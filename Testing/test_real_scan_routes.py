@@ -413,8 +413,8 @@ def test_fitted_boxes_that_hold_none_of_the_prompts_leave_the_prompts_segmented_
     prompts = curve_to_prompts([curve], volume, 2)
     predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", prior="none"))
     predictor.set_volume(volume, 2)
-    monkeypatch.setattr(predictor, "_fitted_boxes",
-                        lambda *_, **__: FittedStructure(np.zeros(predictor._stack.shape, bool), [], ()))
+    empty = np.zeros(predictor._stack.shape, bool)
+    monkeypatch.setattr(predictor, "_fitted_boxes", lambda *_, **__: FittedStructure(empty, [], empty))
     result = predictor.predict(prompts)
     assert result.prior.route == "raw" and result.mask_kji.any()
     assert "the boxes fitted to the structure held none of the prompts" in result.notices[-1].lower()
