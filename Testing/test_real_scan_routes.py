@@ -331,14 +331,18 @@ def test_in_domain_a_curve_stretch_on_a_loop_the_learned_prior_rejects_is_droppe
         assert on_loop.sum() >= 10 and set(audit.status[on_loop]) == on_loop_status
     clicks = predictor.predict(Prompts(prompts.slice_index, prompts.xy, prompts.positive))
     assert (clicks.mask_kji.astype(bool) & loop).any()
-    # the outline: the first run's tuned decoder was given every prompt but the loop's, and drew
+    # the outline: the first run's tuned decoder was given every prompt but those within 2 pixels of the loop
+    # (PROMPT_REACH_PX, a square window), and drew
     assert auto.prior.tuned_outline and auto.prior.tuned_outline_inside > 0.6
-    xy = np.rint(prompts.xy).astype(int)
-    near_loop = ndimage.binary_dilation(loop_stack, np.ones((1, 5, 5), bool))[prompts.slice_index, xy[:, 1], xy[:, 0]]
+    loop_reach = ndimage.binary_dilation(loop_stack, np.ones((1, 5, 5), bool))
+
+    def near_loop(given: Prompts) -> np.ndarray:
+        xy = np.rint(given.xy).astype(int)
+        return loop_reach[given.slice_index, xy[:, 1], xy[:, 0]]
+
     given = outlined_from[0]
-    assert near_loop.sum() >= 10 and len(given) == int((~near_loop).sum())
-    assert not ndimage.binary_dilation(loop_stack, np.ones((1, 5, 5), bool))[
-        given.slice_index, np.rint(given.xy[:, 1]).astype(int), np.rint(given.xy[:, 0]).astype(int)].any()
+    assert near_loop(prompts).sum() >= 10 and len(given) == int((~near_loop(prompts)).sum())
+    assert not near_loop(given).any()
 
 
 def test_in_domain_the_tuned_decoder_draws_the_outline_within_the_traced_structure(monkeypatch):
