@@ -345,6 +345,21 @@ def test_in_domain_a_curve_stretch_on_a_loop_the_learned_prior_rejects_is_droppe
     assert not near_loop(given).any()
 
 
+def test_the_prompts_of_a_drifted_region_are_left_out_within_two_pixels_positive_ones_only():
+    """Hand-worked: the drifted region is slice 1's pixels 5-7; a positive prompt 2 pixels from it (a square window)
+    is left out, one 3 pixels off stays, and so do a negative prompt on it and a positive one on another slice."""
+    from SPDSegmentLib.inference.predictor import FittedStructure
+
+    drifted = np.zeros((3, 20, 20), bool)
+    drifted[1, 5:8, 5:8] = True
+    prompts = Prompts([1, 1, 1, 1, 0], [[6, 6], [9, 9], [10, 10], [6, 6], [6, 6]], [True, True, True, False, True])
+    kept = FittedStructure(np.zeros_like(drifted), [], drifted).without_drift(prompts)
+    assert kept.xy.tolist() == [[10, 10], [6, 6], [6, 6]]
+    assert kept.positive.tolist() == [True, False, True] and kept.slice_index.tolist() == [1, 1, 0]
+    unchanged = FittedStructure(np.zeros_like(drifted), [], np.zeros_like(drifted)).without_drift(prompts)
+    assert unchanged is prompts
+
+
 def test_in_domain_the_tuned_decoder_draws_the_outline_within_the_traced_structure(monkeypatch):
     """On a generated development volume, most of what the adapter's tuned decoder draws from the prompts the
     continuity prior keeps lies inside the structure the fitted boxes found, so it draws each slice's outline

@@ -132,6 +132,15 @@ class FittedStructure(NamedTuple):
         """The slices of the ``drifted`` regions."""
         return tuple(int(t) for t in np.flatnonzero(self.drifted.reshape(len(self.drifted), -1).any(axis=1)))
 
+    def without_drift(self, prompts: Prompts) -> Prompts:
+        """``prompts`` less the positive ones within ``PROMPT_REACH_PX`` of the ``drifted`` regions: a stretch of the
+        curve settled as drift is not the target, so a decoder that follows the prompts (the tuned outline) would
+        spread onto that loop."""
+        if not self.drifted.any():
+            return prompts
+        near_drift = within_reach(self.drifted, prompts.slice_index, prompts.xy, PROMPT_REACH_PX)
+        return prompts.select(~prompts.positive | ~near_drift)
+
 
 def outline_within(masks: np.ndarray, tuned: np.ndarray) -> tuple[np.ndarray | None, float, float]:
     """The fitted ``masks`` with every slice cut to what the ``tuned`` decoder's mask also holds, or None if over the
@@ -803,11 +812,7 @@ class SpdPredictor:
                     masks, filled, choice = self._carried_past_clicks(masks, filled, prompts, choice, progress,
                                                                       cancel)
                 if learned is not None and self.model.decoder_tuned:
-                    # the curve's stretch the learned prior settled as drift is not the target: the tuned decoder
-                    # would spread onto that loop and no longer see the structure
-                    on_target = ~prompts.positive | ~within_reach(fitted.drifted, prompts.slice_index, prompts.xy,
-                                                                  PROMPT_REACH_PX)
-                    outlined, inside, cover = self._tuned_outline(masks, prompts.select(on_target), saliency, cpd,
+                    outlined, inside, cover = self._tuned_outline(masks, fitted.without_drift(prompts), saliency, cpd,
                                                                   options, progress, cancel)
                     choice = replace(choice, tuned_outline_inside=inside, tuned_outline_cover=cover,
                                      tuned_outline=outlined is not None)
