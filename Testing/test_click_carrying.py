@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from SPDSegmentLib.inference.box_fitting import BoxFitting, Candidate
-from SPDSegmentLib.inference.click_carrying import (ClickCarrying, carry_through_slices, clicked_masks,
+from SPDSegmentLib.inference.click_carrying import (LARGEST_CARRIED_CROSS_SECTION, ClickCarrying, carry_cross_sections,
+                                                    carry_through_slices, clicked_masks,
                                                     clicks_forming_a_structure_to_carry, clicks_to_carry,
                                                     intensity_matches, reach_beyond, robust_intensity)
 from SPDSegmentLib.inference.prompts import Prompts
@@ -187,3 +188,70 @@ def test_only_the_regions_that_continue_the_mask_are_carried():
     seeds[8] = objects[8]
     carried_masks, _ = carry_through_slices(seeds, image_of(objects), ObjectDecoder(objects), 0, 19, ClickCarrying())
     assert np.array_equal(carried_masks[9], disc((40.0, 30.0), 6.0))
+
+
+def two_limbs() -> np.ndarray:
+    """Two cross-sections on every slice of 3-12, as a colon's ascending and descending limbs."""
+    return cylinder(3, 12, centre=LEFT) | cylinder(3, 12, centre=RIGHT)
+
+
+LEFT, RIGHT = (20.0, 30.0), (60.0, 30.0)
+
+
+def test_a_limb_segmented_on_one_slice_is_carried_along_it_beside_the_limb_segmented_on_every_slice():
+    """No slice is empty, so carrying whole slices does nothing; carried cross-section by cross-section, the right
+    limb reaches every slice of the structure, within the bounds, and no slice counts as gained."""
+    objects = two_limbs()
+    seeds = cylinder(3, 12, centre=LEFT)
+    seeds[8] |= cylinder(3, 12, centre=RIGHT)[8]
+    assert carry_through_slices(seeds, image_of(objects), ObjectDecoder(objects), 0, 19, ClickCarrying())[1] == []
+    carried_masks, count, gained = carry_cross_sections(seeds, image_of(objects), ObjectDecoder(objects), 0, 19,
+                                                        ClickCarrying())
+    assert np.array_equal(carried_masks, objects) and count == 9 and gained == []
+    carried_masks, count, _ = carry_cross_sections(seeds, image_of(objects), ObjectDecoder(objects), 6, 10,
+                                                   ClickCarrying())
+    assert count == 4 and np.array_equal(carried_masks[6:11], objects[6:11])
+    assert np.array_equal(carried_masks[3:6], seeds[3:6]) and np.array_equal(carried_masks[11:13], seeds[11:13])
+
+
+def test_cross_sections_that_overlap_the_neighbouring_slices_mask_are_not_decoded_again():
+    """A structure segmented on every slice of its own is carried only past its ends, where nothing matches."""
+    objects = two_limbs()
+    decoder = ObjectDecoder(objects)
+    carried_masks, count, gained = carry_cross_sections(objects, image_of(objects), decoder, 0, 19, ClickCarrying())
+    assert np.array_equal(carried_masks, objects) and count == 0 and gained == []
+    assert sorted(set(decoder.slices)) == [2, 13]
+
+
+def test_empty_slices_a_cross_section_is_carried_to_are_reported_and_another_tissue_stops_it():
+    """The left limb is seeded on slice 5, the right one on slice 7; the slices they reach that held nothing are gained.
+    On slices 11 and 12 the limbs hold another tissue's intensity: neither is carried there (7 slices each)."""
+    objects = two_limbs()
+    image = image_of(objects)
+    image[11:13][objects[11:13]] = 0.95
+    seeds = np.zeros(SHAPE, bool)
+    seeds[5] = cylinder(3, 12, centre=LEFT)[5]
+    seeds[7] = cylinder(3, 12, centre=RIGHT)[7]
+    carried_masks, count, gained = carry_cross_sections(seeds, image, ObjectDecoder(objects), 0, 19, ClickCarrying())
+    assert gained == [3, 4, 6, 8, 9, 10]
+    assert np.array_equal(carried_masks[3:11], objects[3:11])
+    assert np.array_equal(carried_masks[11:13], np.zeros((2, *SLICE_SHAPE), bool))
+    assert count == 7 + 7
+
+
+def test_a_cross_section_that_grows_past_one_and_a_half_times_the_structures_median_is_not_carried():
+    """The right region widens by 1 px a slice above slice 6 (a stray region carried along a larger tissue, each
+    slice within the shape check): it is carried while no larger than 1.5 times the median of the structure's
+    cross-sections, the radius-6 discs of the left limb (113 px: 169.5), to radius 7 (149 px) and not to radius 8
+    (197 px)."""
+    assert LARGEST_CARRIED_CROSS_SECTION == 1.5
+    objects = two_limbs()
+    for t, radius in zip(range(7, 13), (7.0, 8.0, 9.0, 10.0, 11.0, 12.0)):
+        objects[t] = disc(LEFT, 6.0) | disc(RIGHT, radius)
+    seeds = cylinder(3, 12, centre=LEFT)
+    seeds[6] |= objects[6]
+    carried_masks, count, _ = carry_cross_sections(seeds, image_of(objects), ObjectDecoder(objects), 0, 19,
+                                                   ClickCarrying())
+    assert disc(RIGHT, 6.0).sum() == 113 and disc(RIGHT, 7.0).sum() == 149 and disc(RIGHT, 8.0).sum() == 197
+    assert count == 3 + 1 and np.array_equal(carried_masks[3:8], objects[3:8])
+    assert np.array_equal(carried_masks[8:13], seeds[8:13])

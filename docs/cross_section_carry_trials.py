@@ -1,5 +1,7 @@
-"""Trial, not adopted (docs/DEFAULT_MODEL.md): the continuity route's cross-sections carried, one by one, to the
-neighbouring slices they are missing from, on the development cases of docs/dev_results.sh.
+"""Trials of the continuity route's cross-sections carried, one by one, to the neighbouring slices they are missing
+from, on the development cases of docs/dev_results.sh (docs/DEFAULT_MODEL.md, "the structure's cross-sections
+carried to the slices they miss"). The predictor adopted the form LARGEST=1.5 below, for random clicks only
+(SPDSegmentLib.inference.click_carrying.carry_cross_sections); this script runs the variants on every route.
 
 Clicked at random, a structure with several cross-sections on a slice (a colon's limbs) keeps few of its clicks: the
 check against the neighbouring slices rejects those that hop between limbs, so a limb is segmented on a few slices of
@@ -14,8 +16,12 @@ CONFIRM (environment variable) keeps a carried region only as far as the last on
 user gave (kept or rejected), a carrying that meets none in 7 slices stopping: ``none`` (default: no such check),
 ``inside`` (the prompt's pixel lies in the carried region) or a distance in mm (a prompt within it of the region).
 
-Usage: PYTHONPATH=SPDSegment [CONFIRM=none|inside|MM] .venv/bin/python docs/cross_section_carry_trials.py CASES.json
-       [MODEL] [PRIOR] [CASE ...]   (the arguments of docs/hd95_parts.py, whose run lines it prints)
+LARGEST (environment variable, default inf: no such check) stops a carrying where the carried region is larger than
+that many times the median area of the structure's cross-sections (its connected regions, slice by slice, before the
+carrying): a stray region carried along a larger tissue grows, slice by slice, within the shape check.
+
+Usage: PYTHONPATH=SPDSegment [CONFIRM=none|inside|MM] [LARGEST=F] .venv/bin/python docs/cross_section_carry_trials.py
+       CASES.json [MODEL] [PRIOR] [CASE ...]   (the arguments of docs/hd95_parts.py, whose run lines it prints)
 """
 
 import os
@@ -39,8 +45,10 @@ def confirm_px(setting: str, spacing_mm: float) -> float | None:
     return 0.0 if setting == "inside" else float(setting) / spacing_mm
 
 
-def carry_cross_sections(masks, image, decode, prompts, lower, upper, confirm, settings=ClickCarrying()):
-    """``masks`` with every cross-section carried as the module docstring says; also how many regions were kept."""
+def carry_cross_sections(masks, image, decode, prompts, lower, upper, confirm, largest=np.inf,
+                         settings=ClickCarrying()):
+    """``masks`` with every cross-section carried as the module docstring says, no carried region larger than
+    ``largest`` times the median area of the structure's cross-sections; also how many regions were kept."""
     held = np.zeros(masks.shape, bool)
     positive = prompts.select(prompts.positive)
     xy = np.rint(positive.xy).astype(int)
@@ -48,15 +56,17 @@ def carry_cross_sections(masks, image, decode, prompts, lower, upper, confirm, s
     if confirm:
         held = np.stack([ndimage.distance_transform_edt(~h) <= confirm if h.any() else h for h in held])
     carried = masks.copy()
-    chains, fronts = [], []
+    chains, fronts, areas = [], [], []
     for t in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1)):
         regions, count = ndimage.label(masks[t])
+        areas += list(np.bincount(regions.ravel())[1:])
         for label in range(1, count + 1):
             region = regions == label
             reference = robust_intensity(image[t][region])
             for step in (-1, 1):
                 chains.append([(int(t), region, True)])
                 fronts.append((int(t) + step, region, step, reference, len(chains) - 1))
+    most_px = largest * np.median(areas) if areas else np.inf
     while True:
         fronts = [(t, source, *rest) for t, source, *rest in fronts if lower <= t <= upper
                   and not (carried[t] & source).any()
@@ -69,7 +79,7 @@ def carry_cross_sections(masks, image, decode, prompts, lower, upper, confirm, s
         for (t, source, step, reference, chain), mask in zip(fronts, decoded):
             region = overlapping_regions(mask, source)
             if (carried[t] & source).any() or dice(region, source) < settings.min_dice or not intensity_matches(
-                    image[t][region], reference, settings.intensity_sds):
+                    image[t][region], reference, settings.intensity_sds) or region.sum() > most_px:
                 continue
             carried[t] |= region
             chains[chain].append((t, region, bool((region & held[t]).any())))
@@ -101,7 +111,8 @@ def fitted_then_carried(self, consensus, progress, cancel, *args, **kwargs):
     confirm = confirm_px(os.environ.get("CONFIRM", "none"), min(self._frame.spacing_xy))
     masks, count = carry_cross_sections(fitted.masks, self._stack,
                                         self._base_decoder_boxes(consensus.prompts, progress, cancel),
-                                        self.trial_prompts, int(kept.min()), int(kept.max()), confirm)
+                                        self.trial_prompts, int(kept.min()), int(kept.max()), confirm,
+                                        float(os.environ.get("LARGEST", "inf")))
     print(f"    carried {count} regions", flush=True)
     return fitted._replace(masks=masks)
 

@@ -21,6 +21,14 @@ fitted boxes choose their size from the sizes of 1. and whose segment is then ca
 clicks leave unclicked (``SpdPredictor._carried_past_clicks``): the fitted boxes stop at 48 mm and at the outermost
 clicked slices, an organ does not.
 
+On the continuity route, prompts no curve traced also have the fitted structure's cross-sections carried one by one
+(:func:`carry_cross_sections`), with the checks of 2. and no larger than 1.5 times the structure's median
+cross-section, to the slices of the kept prompts where the segment holds nothing that overlaps them: a structure with
+several cross-sections on a slice (a colon's limbs, small-bowel loops), clicked at random, has clicks on each limb on
+some slices only, and the check against the neighbouring slices rejects many of them, so a limb is segmented on a few
+slices of the many it runs through. A traced curve is not carried so: a cross-section beside the one it traces is a
+neighbouring loop.
+
 Chosen on the development CT's right kidney and liver, the one size for all on its vessels (docs/DEFAULT_MODEL.md).
 """
 
@@ -41,6 +49,9 @@ from .prompts import Prompts
 INTENSITY_SD_FLOOR = 0.01
 # a slice with more clusters of prompts than this holds prompts that compete (a target and distractors)
 MAX_CLICK_CLUSTERS = 2
+# a cross-section carried by :func:`carry_cross_sections` is at most this many times the median area of the
+# structure's cross-sections (chosen on the development CT's colon and iliac artery, docs/DEFAULT_MODEL.md)
+LARGEST_CARRIED_CROSS_SECTION = 1.5
 
 
 @dataclass(frozen=True)
@@ -161,3 +172,47 @@ def carry_through_slices(masks: np.ndarray, image: np.ndarray, decode: DecodeBox
                 origin[t] = origin[fronts[t]]
             else:
                 stopped.add((t, int(np.sign(t - fronts[t]))))
+
+
+def carry_cross_sections(masks: np.ndarray, image: np.ndarray, decode: DecodeBoxes, lower: int, upper: int,
+                         settings: ClickCarrying) -> tuple[np.ndarray, int, list[int]]:
+    """``masks`` with every cross-section (a connected region of a slice's mask) carried to the neighbouring slices of
+    ``lower``..``upper`` (inclusive) where the mask holds nothing that overlaps it, slice by slice in both directions,
+    while each carried region matches the one before in shape, the cross-section it started from in intensity (the
+    checks of :func:`carry_through_slices`) and is no larger than ``LARGEST_CARRIED_CROSS_SECTION`` times the median
+    area of the cross-sections of ``masks``: a stray region carried along a larger tissue (a muscle beside an artery)
+    grows from slice to slice within the shape check. Also how many regions were carried and the slices that were
+    empty before."""
+    carried_masks = masks.copy()
+    # (slice to carry to, the region carried, step, intensity reference of the cross-section it started from)
+    fronts = []
+    areas: list[int] = []
+    for t in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1)):
+        regions, count = ndimage.label(masks[t])
+        areas += list(np.bincount(regions.ravel())[1:])
+        for label in range(1, count + 1):
+            region = regions == label
+            reference = robust_intensity(image[t][region])
+            fronts += [(int(t) + step, region, step, reference) for step in (-1, 1)]
+    largest_px = LARGEST_CARRIED_CROSS_SECTION * float(np.median(areas)) if areas else 0.0
+    count, gained = 0, set()
+    while True:
+        fronts = [(t, source, step, reference) for t, source, step, reference in fronts
+                  if lower <= t <= upper and not (carried_masks[t] & source).any()]
+        if not fronts:
+            return carried_masks, count, sorted(gained)
+        decoded, _ = decode(np.array([t for t, *_ in fronts]),
+                            np.array([mask_box(source, settings.pad_px) for _, source, *_ in fronts]))
+        next_fronts = []
+        for (t, source, step, reference), mask in zip(fronts, decoded):
+            region = overlapping_regions(mask, source)
+            if ((carried_masks[t] & source).any() or region.sum() > largest_px
+                    or dice(region, source) < settings.min_dice
+                    or not intensity_matches(image[t][region], reference, settings.intensity_sds)):
+                continue
+            if not carried_masks[t].any():
+                gained.add(t)
+            carried_masks[t] |= region
+            count += 1
+            next_fronts.append((t + step, region, step, reference))
+        fronts = next_fronts

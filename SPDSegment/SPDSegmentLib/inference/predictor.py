@@ -6,11 +6,12 @@ with it and decodes:
 
 - learned prior: the adapter's saliency head, its decoder and prompt mode (the paper's SPD);
 - continuity prior: the prompts checked against each other (:mod:`.continuity_prior`), then the
-  backbone's own decoder with boxes fitted to the structure (:mod:`.box_fitting`). Under ``auto``, a region a
-  traced curve ran along beside that structure is left out where the learned prior accepts none of its prompts and
-  some of the structure's; the adapter's tuned decoder then draws each slice's outline within the structure if
-  most of what it draws lies inside it (it sees the same structure), and segments the slices where both priors
-  agree;
+  backbone's own decoder with boxes fitted to the structure (:mod:`.box_fitting`); of competing prompts no curve
+  traced, each cross-section is carried on to the neighbouring slices it misses (:meth:`_carried_cross_sections`). Under
+  ``auto``, a region a traced curve ran along beside that structure is left out where the learned prior accepts none
+  of its prompts and some of the structure's; the adapter's tuned decoder then draws each slice's outline within the
+  structure if most of what it draws lies inside it (it sees the same structure), and segments the slices where both
+  priors agree;
 - raw: every prompt as given, one box per cluster (or points), nothing checked. Where the continuity route fell
   back to it and nothing competes with the clicks (a few, or far apart), one box size is fitted to the structure
   and the masks are carried slice by slice while they match (:mod:`.click_carrying`).
@@ -38,8 +39,8 @@ import torch
 from ..errors import InputError
 from .box_fitting import (BoxFitting, Candidate, DecodeBoxes, choose_half_size, cluster_points, decode_candidates,
                           fill_gaps, grow_by_overlap, region_holding, settle_regions)
-from .click_carrying import (ClickCarrying, carry_through_slices, clicked_masks, clicks_forming_a_structure_to_carry,
-                             clicks_to_carry, reach_beyond)
+from .click_carrying import (ClickCarrying, carry_cross_sections, carry_through_slices, clicked_masks,
+                             clicks_forming_a_structure_to_carry, clicks_to_carry, reach_beyond)
 from .continuity_prior import WIDE_WINDOW, continuity_saliency, cross_section_saliency, slices_looked_at
 from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts, saliency_at, within_reach
 from .decoder_prompts import prompt_boxes
@@ -583,7 +584,7 @@ class SpdPredictor:
                       learned: np.ndarray | None = None, tau: float = 0.5,
                       half_sizes_mm: tuple[float, ...] | None = None) -> FittedStructure:
         """The continuity route's decoding (:mod:`.box_fitting`) with the backbone's own decoder: the masks, the
-        slices filled from a neighbour, and the slices of a region left out by the ``learned`` prior.
+        slices filled from a neighbour, and the region left out by the ``learned`` prior.
 
         ``half_sizes_mm``: the box sizes to choose from, if not the fitted boxes' own (clicks nothing competes with
         take the carried clicks' sizes, which go on to organs').
@@ -717,6 +718,22 @@ class SpdPredictor:
         return masks, sorted(set(filled) | set(carried)), choice.noted(f"{CARRIED_PAST_CLICKS_NOTE} ({len(carried)} "
                                                                         "slices)")
 
+    def _carried_cross_sections(self, masks: np.ndarray, filled: list[int], consensus: Consensus,
+                                progress: ProgressFn | None, cancel: CancelFn | None) -> tuple[np.ndarray, list[int]]:
+        """The continuity route's ``masks`` of prompts no curve traced, among which some compete (clicks nothing
+        competes with are carried whole, :meth:`_carried_past_clicks`), each cross-section carried to the slices of
+        the kept prompts where it is missing (:func:`.click_carrying.carry_cross_sections`); the ``filled`` slices
+        gain the empty slices carried to. Clicks on a structure with several cross-sections on a slice (a colon's
+        limbs) reach each limb on a few slices only, since the check against the neighbouring slices rejects those
+        that hop between limbs. A traced curve is not carried: it says which one structure it traces, and a
+        cross-section beside it is a neighbouring loop."""
+        kept = consensus.prompts.select(consensus.prompts.positive).slices
+        decode = self._base_decoder_boxes(consensus.prompts, progress, cancel)
+        masks, count, gained = carry_cross_sections(masks, self._stack, decode, int(kept.min()), int(kept.max()),
+                                                    self.click_carrying)
+        log.info("Carried %d cross-sections of the structure to neighbouring slices", count)
+        return masks, sorted(set(filled) | set(gained))
+
     def _clicks_to_carry(self, prompts: Prompts) -> bool:
         """Whether prompts that formed no structure are clicks to take as given and carry (:mod:`.click_carrying`)."""
         return clicks_to_carry(prompts.select(prompts.positive), *self._click_scale())
@@ -811,6 +828,8 @@ class SpdPredictor:
                 if carry:
                     masks, filled, choice = self._carried_past_clicks(masks, filled, prompts, choice, progress,
                                                                       cancel)
+                elif not traced:
+                    masks, filled = self._carried_cross_sections(masks, filled, consensus, progress, cancel)
                 if learned is not None and self.model.decoder_tuned:
                     outlined, inside, cover = self._tuned_outline(masks, fitted.without_drift(prompts), saliency, cpd,
                                                                   options, progress, cancel)
