@@ -21,13 +21,13 @@ fitted boxes choose their size from the sizes of 1. and whose segment is then ca
 clicks leave unclicked (``SpdPredictor._carried_past_clicks``): the fitted boxes stop at 48 mm and at the outermost
 clicked slices, an organ does not.
 
-On the continuity route, prompts no curve traced also have the fitted structure's cross-sections carried one by one
-(:func:`carry_cross_sections`), with the checks of 2. and no larger than 1.5 times the structure's median
-cross-section, to the slices of the kept prompts where the segment holds nothing that overlaps them: a structure with
-several cross-sections on a slice (a colon's limbs, small-bowel loops), clicked at random, has clicks on each limb on
-some slices only, and the check against the neighbouring slices rejects many of them, so a limb is segmented on a few
-slices of the many it runs through. A traced curve is not carried so: a cross-section beside the one it traces is a
-neighbouring loop.
+On the continuity route, prompts that compete and that no curve traced (random clicks) have the fitted structure's
+cross-sections carried one by one (:func:`carry_cross_sections`), with the checks of 2. and no larger than 1.5 times
+the structure's median cross-section, to the slices of the kept prompts where the segment holds nothing that overlaps
+them: a structure with several cross-sections on a slice (a colon's limbs, small-bowel loops), clicked at random, has
+clicks on each limb on some slices only, and the check against the neighbouring slices rejects many of them, so a
+limb is segmented on a few slices of the many it runs through. A traced curve is not carried so: a cross-section
+beside the one it traces is a neighbouring loop.
 
 Chosen on the development CT's right kidney and liver, the one size for all on its vessels (docs/DEFAULT_MODEL.md).
 """

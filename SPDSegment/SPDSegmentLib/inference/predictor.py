@@ -5,11 +5,11 @@ a prompt edit skips the encoder), picks the prior that checks the prompts (:mod:
 with it and decodes:
 
 - learned prior: the adapter's saliency head, its decoder and prompt mode (the paper's SPD);
-- continuity prior: the prompts checked against each other (:mod:`.continuity_prior`), then the
-  backbone's own decoder with boxes fitted to the structure (:mod:`.box_fitting`); of competing prompts no curve
-  traced, each cross-section is carried on to the neighbouring slices it misses (:meth:`_carried_cross_sections`). Under
-  ``auto``, a region a traced curve ran along beside that structure is left out where the learned prior accepts none
-  of its prompts and some of the structure's; the adapter's tuned decoder then draws each slice's outline within the
+- continuity prior: the prompts checked against each other (:mod:`.continuity_prior`), then the backbone's own
+  decoder with boxes fitted to the structure (:mod:`.box_fitting`); of competing prompts no curve traced, each
+  cross-section is carried on to the neighbouring slices it misses (:meth:`_carried_cross_sections`). Under ``auto``,
+  a region a traced curve ran along beside that structure is left out where the learned prior accepts none of its
+  prompts and some of the structure's; the adapter's tuned decoder then draws each slice's outline within the
   structure if most of what it draws lies inside it (it sees the same structure), and segments the slices where both
   priors agree;
 - raw: every prompt as given, one box per cluster (or points), nothing checked. Where the continuity route fell
