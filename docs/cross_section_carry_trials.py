@@ -16,9 +16,10 @@ CONFIRM (environment variable) keeps a carried region only as far as the last on
 user gave (kept or rejected), a carrying that meets none in 7 slices stopping: ``none`` (default: no such check),
 ``inside`` (the prompt's pixel lies in the carried region) or a distance in mm (a prompt within it of the region).
 
-LARGEST (environment variable, default inf: no such check) stops a carrying where the carried region is larger than
-that many times the median area of the structure's cross-sections (its connected regions, slice by slice, before the
-carrying): a stray region carried along a larger tissue grows, slice by slice, within the shape check.
+LARGEST (environment variable, default inf: no such check; without CONFIRM only) stops a carrying where the carried
+region is larger than that many times the median area of the structure's cross-sections (its connected regions,
+slice by slice, before the carrying): a stray region carried along a larger tissue grows, slice by slice, within the
+shape check.
 
 Usage: PYTHONPATH=SPDSegment [CONFIRM=none|inside|MM] [LARGEST=F] .venv/bin/python docs/cross_section_carry_trials.py
        CASES.json [MODEL] [PRIOR] [CASE ...]   (the arguments of docs/hd95_parts.py, whose run lines it prints)
@@ -30,6 +31,7 @@ import sys
 import numpy as np
 from scipy import ndimage
 
+import SPDSegmentLib.inference.click_carrying as click_carrying
 import SPDSegmentLib.inference.predictor as predictor_module
 from SPDSegmentLib.inference.box_fitting import dice, mask_box
 from SPDSegmentLib.inference.click_carrying import (ClickCarrying, intensity_matches, overlapping_regions,
@@ -45,10 +47,10 @@ def confirm_px(setting: str, spacing_mm: float) -> float | None:
     return 0.0 if setting == "inside" else float(setting) / spacing_mm
 
 
-def carry_cross_sections(masks, image, decode, prompts, lower, upper, confirm, largest=np.inf,
-                         settings=ClickCarrying()):
-    """``masks`` with every cross-section carried as the module docstring says, no carried region larger than
-    ``largest`` times the median area of the structure's cross-sections; also how many regions were kept."""
+def carry_confirmed(masks, image, decode, prompts, lower, upper, confirm, settings=ClickCarrying()):
+    """``masks`` with every cross-section carried as ``click_carrying.carry_cross_sections`` carries it (no size
+    cap), each carrying kept only as far as its last region within ``confirm`` pixels of a positive prompt and stopped
+    ``REACH`` slices past it; also how many regions were kept."""
     held = np.zeros(masks.shape, bool)
     positive = prompts.select(prompts.positive)
     xy = np.rint(positive.xy).astype(int)
@@ -56,21 +58,18 @@ def carry_cross_sections(masks, image, decode, prompts, lower, upper, confirm, l
     if confirm:
         held = np.stack([ndimage.distance_transform_edt(~h) <= confirm if h.any() else h for h in held])
     carried = masks.copy()
-    chains, fronts, areas = [], [], []
+    chains, fronts = [], []  # a chain: the regions carried from one cross-section in one direction
     for t in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1)):
         regions, count = ndimage.label(masks[t])
-        areas += list(np.bincount(regions.ravel())[1:])
         for label in range(1, count + 1):
             region = regions == label
-            reference = robust_intensity(image[t][region])
             for step in (-1, 1):
                 chains.append([(int(t), region, True)])
-                fronts.append((int(t) + step, region, step, reference, len(chains) - 1))
-    most_px = largest * np.median(areas) if areas else np.inf
+                fronts.append((int(t) + step, region, step, robust_intensity(image[t][region]), len(chains) - 1))
     while True:
         fronts = [(t, source, *rest) for t, source, *rest in fronts if lower <= t <= upper
                   and not (carried[t] & source).any()
-                  and (confirm is None or abs(t - next(s for s, _, h in reversed(chains[rest[-1]]) if h)) <= REACH)]
+                  and abs(t - next(s for s, _, h in reversed(chains[rest[-1]]) if h)) <= REACH]
         if not fronts:
             break
         decoded, _ = decode(np.array([f[0] for f in fronts]),
@@ -79,14 +78,12 @@ def carry_cross_sections(masks, image, decode, prompts, lower, upper, confirm, l
         for (t, source, step, reference, chain), mask in zip(fronts, decoded):
             region = overlapping_regions(mask, source)
             if (carried[t] & source).any() or dice(region, source) < settings.min_dice or not intensity_matches(
-                    image[t][region], reference, settings.intensity_sds) or region.sum() > most_px:
+                    image[t][region], reference, settings.intensity_sds):
                 continue
             carried[t] |= region
             chains[chain].append((t, region, bool((region & held[t]).any())))
             next_fronts.append((t + step, region, step, reference, chain))
         fronts = next_fronts
-    if confirm is None:
-        return carried, sum(len(chain) - 1 for chain in chains)
     kept, count = masks.copy(), 0
     for chain in chains:
         last = max(i for i, (_, _, holds) in enumerate(chain) if holds)
@@ -109,17 +106,27 @@ def fitted_then_carried(self, consensus, progress, cancel, *args, **kwargs):
     fitted = original_fitted_boxes(self, consensus, progress, cancel, *args, **kwargs)
     kept = consensus.prompts.select(consensus.prompts.positive).slices
     confirm = confirm_px(os.environ.get("CONFIRM", "none"), min(self._frame.spacing_xy))
-    masks, count = carry_cross_sections(fitted.masks, self._stack,
-                                        self._base_decoder_boxes(consensus.prompts, progress, cancel),
-                                        self.trial_prompts, int(kept.min()), int(kept.max()), confirm,
-                                        float(os.environ.get("LARGEST", "inf")))
+    decode = self._base_decoder_boxes(consensus.prompts, progress, cancel)
+    if confirm is None:
+        click_carrying.LARGEST_CARRIED_CROSS_SECTION = float(os.environ.get("LARGEST", "inf"))
+        masks, count, _ = click_carrying.carry_cross_sections(fitted.masks, self._stack, decode, int(kept.min()),
+                                                              int(kept.max()), self.click_carrying)
+    else:
+        masks, count = carry_confirmed(fitted.masks, self._stack, decode, self.trial_prompts, int(kept.min()),
+                                       int(kept.max()), confirm)
     print(f"    carried {count} regions", flush=True)
     return fitted._replace(masks=masks)
+
+
+def without_the_predictors_own_carrying(self, masks, filled, *args, **kwargs):
+    return masks, filled
 
 
 if __name__ == "__main__":
     predictor_module.SpdPredictor.predict = predict_keeping_prompts
     predictor_module.SpdPredictor._fitted_boxes = fitted_then_carried
+    # the predictor now carries random clicks' cross-sections itself (LARGEST=1.5); the trials replace that step
+    predictor_module.SpdPredictor._carried_cross_sections = without_the_predictors_own_carrying
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import hd95_parts
 
