@@ -2,6 +2,7 @@
 never worse than plain boxes, and the user is told which prior checked the prompts (CLI, audit file)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -438,3 +439,35 @@ def test_fitted_boxes_that_hold_none_of_the_prompts_leave_the_prompts_segmented_
     assert result.prior.route == "raw" and result.mask_kji.any()
     assert "the boxes fitted to the structure held none of the prompts" in result.notices[-1].lower()
     assert compute_dice(result.mask_kji, mask) > 0.0
+
+
+def test_random_clicks_structure_is_carried_to_the_slices_its_clicks_missed_and_the_run_says_so(monkeypatch):
+    """Clicks on the structure's centre on every slice but a stretch of 10 (longer than the gaps the fitted boxes
+    fill), and three random clicks on every slice that compete with them: the fitted structure misses much of the
+    stretch, and carrying its cross-sections, on the real backbone, segments more of it than the run without the
+    carrying, keeps all that run segments, and the run says how many cross-sections were carried."""
+    case = generate_case(2026)
+    stack = to_stack(case.label_kji.astype(bool), 2)
+    prompted = np.flatnonzero(stack.any(axis=(1, 2)))
+    stretch = prompted[len(prompted) // 2 - 5:len(prompted) // 2 + 5]
+    rng = np.random.default_rng(1)
+    rows = []
+    for t in prompted:
+        if t not in stretch:
+            y, x = np.unravel_index(np.argmax(ndimage.distance_transform_edt(stack[t])), stack[t].shape)
+            rows.append((int(t), float(x), float(y)))
+        rows += [(int(t), *rng.uniform(5, stack.shape[1] - 5, 2)) for _ in range(3)]
+    clicks = Prompts(np.array([r[0] for r in rows]), np.array([r[1:] for r in rows]), np.ones(len(rows), bool))
+    predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", prior="none"))
+    predictor.set_volume(case.volume, 2)
+    result = predictor.predict(clicks)
+    assert result.prior.route == "continuity"
+    note = predictor_module.CARRIED_CROSS_SECTIONS_NOTE
+    carried = [n for n in result.notices if f"{note[0].upper()}{note[1:]}" in n]
+    assert len(carried) == 1 and re.search(r"\(\d+ cross-sections; \d+ slices? that held nothing", carried[0])
+    segment = to_stack(result.mask_kji.astype(bool), 2)
+    with monkeypatch.context() as patched:
+        patched.setattr(predictor_module, "carry_cross_sections", lambda masks, *_: (masks, 0, []))
+        uncarried = to_stack(predictor.predict(clicks).mask_kji.astype(bool), 2)
+    assert (segment | uncarried).sum() == segment.sum() and segment[stretch].sum() > uncarried[stretch].sum()
+    assert compute_dice(segment[stretch], stack[stretch]) > compute_dice(uncarried[stretch], stack[stretch]) + 0.05

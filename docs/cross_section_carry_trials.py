@@ -118,8 +118,8 @@ def fitted_then_carried(self, consensus, progress, cancel, *args, **kwargs):
     return fitted._replace(masks=masks)
 
 
-def without_the_predictors_own_carrying(self, masks, filled, *args, **kwargs):
-    return masks, filled
+def without_the_predictors_own_carrying(self, masks, filled, consensus, choice, *args, **kwargs):
+    return masks, filled, choice
 
 
 if __name__ == "__main__":

@@ -71,6 +71,9 @@ CARRIED_CLICKS_NOTE = ("nothing competes with the clicks, so one box size was fi
 # said when the continuity route carried the segment of clicks to slices they leave unclicked
 CARRIED_PAST_CLICKS_NOTE = ("nothing competes with the clicks, so the segment was carried from slice to slice beyond "
                             "them while each slice matches the slice before")
+# said when the continuity route carried the cross-sections of random clicks' structure to slices it missed them on
+CARRIED_CROSS_SECTIONS_NOTE = ("some prompts compete, so each cross-section of the structure was carried to the "
+                               "neighbouring slices where the segment missed it, while it matches the slice before")
 # decoded masks kept for re-runs on the same volume, at most this many bytes (the oldest go first)
 DECODE_CACHE_BYTES = 256 * 2**20
 
@@ -718,21 +721,25 @@ class SpdPredictor:
         return masks, sorted(set(filled) | set(carried)), choice.noted(f"{CARRIED_PAST_CLICKS_NOTE} ({len(carried)} "
                                                                         "slices)")
 
-    def _carried_cross_sections(self, masks: np.ndarray, filled: list[int], consensus: Consensus,
-                                progress: ProgressFn | None, cancel: CancelFn | None) -> tuple[np.ndarray, list[int]]:
+    def _carried_cross_sections(self, masks: np.ndarray, filled: list[int], consensus: Consensus, choice: PriorChoice,
+                                progress: ProgressFn | None, cancel: CancelFn | None
+                                ) -> tuple[np.ndarray, list[int], PriorChoice]:
         """The continuity route's ``masks`` of prompts no curve traced, among which some compete (clicks nothing
         competes with are carried whole, :meth:`_carried_past_clicks`), each cross-section carried to the slices of
         the kept prompts where it is missing (:func:`.click_carrying.carry_cross_sections`); the ``filled`` slices
-        gain the empty slices carried to. Clicks on a structure with several cross-sections on a slice (a colon's
-        limbs) reach each limb on a few slices only, since the check against the neighbouring slices rejects those
-        that hop between limbs. A traced curve is not carried: it says which one structure it traces, and a
-        cross-section beside it is a neighbouring loop."""
+        gain the empty slices carried to, and the choice's note says how many cross-sections were carried. Clicks on
+        a structure with several cross-sections on a slice (a colon's limbs) reach each limb on a few slices only,
+        since the check against the neighbouring slices rejects those that hop between limbs. A traced curve is not
+        carried: it says which one structure it traces, and a cross-section beside it is a neighbouring loop."""
         kept = consensus.prompts.select(consensus.prompts.positive).slices
         decode = self._base_decoder_boxes(consensus.prompts, progress, cancel)
         masks, count, gained = carry_cross_sections(masks, self._stack, decode, int(kept.min()), int(kept.max()),
                                                     self.click_carrying)
-        log.info("Carried %d cross-sections of the structure to neighbouring slices", count)
-        return masks, sorted(set(filled) | set(gained))
+        if not count:
+            return masks, filled, choice
+        return masks, sorted(set(filled) | set(gained)), choice.noted(
+            f"{CARRIED_CROSS_SECTIONS_NOTE} ({count} cross-sections; {len(gained)} "
+            f"{'slice' if len(gained) == 1 else 'slices'} that held nothing now hold one)")
 
     def _clicks_to_carry(self, prompts: Prompts) -> bool:
         """Whether prompts that formed no structure are clicks to take as given and carry (:mod:`.click_carrying`)."""
@@ -829,7 +836,8 @@ class SpdPredictor:
                     masks, filled, choice = self._carried_past_clicks(masks, filled, prompts, choice, progress,
                                                                       cancel)
                 elif not traced:
-                    masks, filled = self._carried_cross_sections(masks, filled, consensus, progress, cancel)
+                    masks, filled, choice = self._carried_cross_sections(masks, filled, consensus, choice, progress,
+                                                                         cancel)
                 if learned is not None and self.model.decoder_tuned:
                     outlined, inside, cover = self._tuned_outline(masks, fitted.without_drift(prompts), saliency, cpd,
                                                                   options, progress, cancel)
