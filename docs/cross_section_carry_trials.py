@@ -33,9 +33,8 @@ from scipy import ndimage
 
 import SPDSegmentLib.inference.click_carrying as click_carrying
 import SPDSegmentLib.inference.predictor as predictor_module
-from SPDSegmentLib.inference.box_fitting import dice, mask_box
-from SPDSegmentLib.inference.click_carrying import (ClickCarrying, intensity_matches, overlapping_regions,
-                                                    robust_intensity)
+from SPDSegmentLib.inference.box_fitting import mask_box
+from SPDSegmentLib.inference.click_carrying import ClickCarrying, carried_region, robust_intensity
 
 REACH = 7  # the fitted boxes' gap_slices + 1
 
@@ -76,9 +75,8 @@ def carry_confirmed(masks, image, decode, prompts, lower, upper, confirm, settin
                             np.array([mask_box(f[1], settings.pad_px) for f in fronts]))
         next_fronts = []
         for (t, source, step, reference, chain), mask in zip(fronts, decoded):
-            region = overlapping_regions(mask, source)
-            if (carried[t] & source).any() or dice(region, source) < settings.min_dice or not intensity_matches(
-                    image[t][region], reference, settings.intensity_sds):
+            region = carried_region(mask, source, image[t], reference, np.inf, settings)
+            if region is None or (carried[t] & source).any():
                 continue
             carried[t] |= region
             chains[chain].append((t, region, bool((region & held[t]).any())))

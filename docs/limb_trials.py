@@ -25,25 +25,13 @@ from scipy import ndimage
 
 import SPDSegmentLib.inference.predictor as predictor_module
 from SPDSegmentLib.inference.box_fitting import DecodeBoxes, box_around, dice, mask_box, region_holding
-from SPDSegmentLib.inference.click_carrying import (LARGEST_CARRIED_CROSS_SECTION, ClickCarrying, intensity_matches,
-                                                    overlapping_regions, robust_intensity)
+from SPDSegmentLib.inference.click_carrying import (LARGEST_CARRIED_CROSS_SECTION, ClickCarrying, carried_region,
+                                                    robust_intensity)
 from SPDSegmentLib.inference.prompts import Prompts
 
 LIMB_CLICK_SHARE = 0.15
 MIN_LIMB_CONFIRMATIONS = 2
 SAME_REGION_DICE = 0.9
-
-
-def carried_region(decoded: np.ndarray, source: np.ndarray, image: np.ndarray, reference: tuple[float, float],
-                   largest_px: float, settings: ClickCarrying) -> np.ndarray | None:
-    """The regions of a slice's ``decoded`` mask (of ``source``'s box) that overlap ``source``, the region carried
-    from the slice before, if they match it in shape, match the ``reference`` intensity on the slice's ``image``
-    and are no larger than ``largest_px``; else None."""
-    region = overlapping_regions(decoded, source)
-    if (region.sum() > largest_px or dice(region, source) < settings.min_dice
-            or not intensity_matches(image[region], reference, settings.intensity_sds)):
-        return None
-    return region
 
 
 def carry_limbs(masks: np.ndarray, image: np.ndarray, decode: DecodeBoxes, clicks: Prompts, half_px: float,

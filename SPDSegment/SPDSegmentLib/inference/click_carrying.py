@@ -205,10 +205,8 @@ def carry_cross_sections(masks: np.ndarray, image: np.ndarray, decode: DecodeBox
                             np.array([mask_box(source, settings.pad_px) for _, source, *_ in fronts]))
         next_fronts = []
         for (t, source, step, reference), mask in zip(fronts, decoded):
-            region = overlapping_regions(mask, source)
-            if ((carried_masks[t] & source).any() or region.sum() > largest_px
-                    or dice(region, source) < settings.min_dice
-                    or not intensity_matches(image[t][region], reference, settings.intensity_sds)):
+            region = carried_region(mask, source, image[t], reference, largest_px, settings)
+            if region is None or (carried_masks[t] & source).any():
                 continue
             if not carried_masks[t].any():
                 gained.add(t)
@@ -216,3 +214,15 @@ def carry_cross_sections(masks: np.ndarray, image: np.ndarray, decode: DecodeBox
             count += 1
             next_fronts.append((t + step, region, step, reference))
         fronts = next_fronts
+
+
+def carried_region(decoded: np.ndarray, source: np.ndarray, image: np.ndarray, reference: tuple[float, float],
+                   largest_px: float, settings: ClickCarrying) -> np.ndarray | None:
+    """The regions of a slice's ``decoded`` mask (the box of ``source``, the region carried from the slice before)
+    that overlap ``source``, if they match it in shape, match the ``reference`` intensity on the slice's ``image``
+    and are no larger than ``largest_px``; else None."""
+    region = overlapping_regions(decoded, source)
+    if (region.sum() > largest_px or dice(region, source) < settings.min_dice
+            or not intensity_matches(image[region], reference, settings.intensity_sds)):
+        return None
+    return region
