@@ -464,7 +464,7 @@ def test_random_clicks_structure_is_carried_to_the_slices_its_clicks_missed_and_
     assert result.prior.route == "continuity"
     note = predictor_module.CARRIED_CROSS_SECTIONS_NOTE
     carried = [n for n in result.notices if f"{note[0].upper()}{note[1:]}" in n]
-    assert len(carried) == 1 and re.search(r"\(\d+ cross-sections; \d+ slices? that held nothing", carried[0])
+    assert len(carried) == 1 and re.search(r"\(\d+ cross-sections?; \d+ slices? that held nothing", carried[0])
     segment = to_stack(result.mask_kji.astype(bool), 2)
     with monkeypatch.context() as patched:
         patched.setattr(predictor_module, "carry_cross_sections", lambda masks, *_: (masks, 0, []))

@@ -738,8 +738,8 @@ class SpdPredictor:
         if not count:
             return masks, filled, choice
         return masks, sorted(set(filled) | set(gained)), choice.noted(
-            f"{CARRIED_CROSS_SECTIONS_NOTE} ({count} cross-sections; {len(gained)} "
-            f"{'slice' if len(gained) == 1 else 'slices'} that held nothing now hold one)")
+            f"{CARRIED_CROSS_SECTIONS_NOTE} ({count} {'cross-section' if count == 1 else 'cross-sections'}; "
+            f"{len(gained)} {'slice' if len(gained) == 1 else 'slices'} that held nothing now hold one)")
 
     def _clicks_to_carry(self, prompts: Prompts) -> bool:
         """Whether prompts that formed no structure are clicks to take as given and carry (:mod:`.click_carrying`)."""
