@@ -164,9 +164,8 @@ def carry_through_slices(masks: np.ndarray, image: np.ndarray, decode: DecodeBox
         decoded, _ = decode(np.array(targets), boxes)
         for t, mask in zip(targets, decoded):
             source = carried_masks[fronts[t]]
-            region = overlapping_regions(mask, source)
-            if dice(region, source) >= settings.min_dice and intensity_matches(
-                    image[t][region], reference[origin[fronts[t]]], settings.intensity_sds):
+            region = carried_region(mask, source, image[t], reference[origin[fronts[t]]], np.inf, settings)
+            if region is not None:
                 carried_masks[t] = region
                 carried.append(t)
                 origin[t] = origin[fronts[t]]
@@ -205,8 +204,11 @@ def carry_cross_sections(masks: np.ndarray, image: np.ndarray, decode: DecodeBox
                             np.array([mask_box(source, settings.pad_px) for _, source, *_ in fronts]))
         next_fronts = []
         for (t, source, step, reference), mask in zip(fronts, decoded):
+            # an earlier front of this batch may have reached the slice's region since the fronts were chosen
+            if (carried_masks[t] & source).any():
+                continue
             region = carried_region(mask, source, image[t], reference, largest_px, settings)
-            if region is None or (carried_masks[t] & source).any():
+            if region is None:
                 continue
             if not carried_masks[t].any():
                 gained.add(t)
