@@ -1,8 +1,10 @@
 """Where a run's HD95 comes from: the prediction far from the reference (stray regions) or the reference far
 from the prediction (parts never segmented), run by run, on the development cases of docs/dev_results.sh.
 
-Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/hd95_parts.py CASES.json [MODEL] [PRIOR] [CASE ...]
-  MODEL default | frozen | ADAPTER (default: default); PRIOR auto | learned | none | raw (default: auto).
+Usage: [PROTOCOLS=noise] PYTHONPATH=SPDSegment .venv/bin/python docs/hd95_parts.py CASES.json [MODEL] [PRIOR]
+  [CASE ...]
+  MODEL default | frozen | ADAPTER (default: default); PRIOR auto | learned | none | raw (default: auto);
+  PROTOCOLS: the prompt protocols to run (default: centerline noise).
   stray95: 95th percentile of the distances from the prediction's surface to the reference's;
   missed95: the same from the reference to the prediction. HD95 is the larger of the two.
   "outline" marks the runs whose outline the adapter's tuned decoder drew (the continuity route's last step); the
@@ -12,6 +14,7 @@ Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/hd95_parts.py CASES.json [MOD
   drift (the slices of that region, in the slice stack).
 """
 
+import os
 import statistics
 import sys
 import time
@@ -26,6 +29,8 @@ from SPDSegmentLib.inference.slices import to_stack
 from SPDSegmentLib.training.dataset import load_named_cases
 from SPDSegmentLib.training.evaluate import case_prompts
 
+PROTOCOLS = tuple(os.environ.get("PROTOCOLS", "centerline noise").split())
+
 
 def main(cases_file: str, model: str = "default", prior: str = "auto", *names: str) -> None:
     predictor = SpdPredictor(build_model(model), InferenceOptions(device="cpu", prior=prior))
@@ -36,7 +41,7 @@ def main(cases_file: str, model: str = "default", prior: str = "auto", *names: s
         spacing = tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1])
         reference = case.mask_kji.astype(bool)
         ref_slices = set(np.flatnonzero(to_stack(reference, case.axis).any(axis=(1, 2))))
-        for protocol in ("centerline", "noise"):
+        for protocol in PROTOCOLS:
             for seed in (0, 1):
                 started = time.perf_counter()
                 prediction = predictor.predict(case_prompts(case, protocol, seed))
@@ -55,7 +60,7 @@ def main(cases_file: str, model: str = "default", prior: str = "auto", *names: s
                       f"DSC {figures['dsc']:.3f} HD95 {figures['hd95']:6.1f} stray95 {figures['stray95']:6.1f} "
                       f"missed95 {figures['missed95']:6.1f} reference slices {len(ref_slices)} covered {len(covered)} "
                       f"{time.perf_counter() - started:.0f} s{drift}", flush=True)
-    for protocol in ("centerline", "noise"):
+    for protocol in PROTOCOLS:
         rows = [f for p, f in results if p == protocol]
         if rows:
             print(f"mean over {len(rows)} {protocol} runs: " + ", ".join(

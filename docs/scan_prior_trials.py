@@ -1,0 +1,160 @@
+"""Trial, not adopted yet: a prior fitted to the scan in hand, on the development cases of docs/dev_results.sh
+(docs/DEFAULT_MODEL.md, "a prior fitted to the scan in hand").
+
+The shipped saliency head was trained on generated volumes and the development CT's bowel; on a structure it never
+saw it cannot tell a true click from a stray one. The segment itself can: after the random clicks' route (its
+cross-sections carried, SPDSegmentLib.inference.click_carrying.carry_cross_sections), a linear probe (logistic
+regression on the encoder's embedding cells, classes weighted equally, STEPS full-batch Adam steps) is fitted to the
+segment as a pseudo-label on the slices encoded so far. Every positive click outside the segment, on the kept
+prompts' slices, that the probe scores >= THETA seeds a region (a box of the fitted half-size) if the region's mean
+score is >= THETA, it does not touch the segment and is no larger than CAP times the segment's median cross-section.
+The seeds alone are carried slice by slice (carry_cross_sections); a carried limb joins the segment when clicks lie
+in it on CONFIRM slices or more (and on at least SHARE of the slices it spans), counting, with EXCLUSIVE=1, only the
+slices where the segment holds no click (the click of that slice went to the limb rather than to the segment: a
+twin organ beside the target, the other kidney, holds stray clicks on slices whose true click the segment holds).
+
+Usage: [THETA=0.5 CONFIRM=2 SHARE=0 EXCLUSIVE=1 CAP=3 STEPS=200] [PROTOCOLS=noise] PYTHONPATH=SPDSegment
+       .venv/bin/python docs/scan_prior_trials.py CASES.json [MODEL] [PRIOR] [CASE ...]
+       (the arguments of docs/hd95_parts.py, whose run lines it prints, each after a line saying how many clicks
+       outside the segment the probe scored >= THETA, how many seeded a region and how many limbs were kept)
+       PYTHONPATH=SPDSegment .venv/bin/python docs/scan_prior_trials.py spdsegment evaluate ... (the command line
+       with the trial in it)
+"""
+
+import os
+import sys
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+import SPDSegmentLib.inference.predictor as predictor_module
+from SPDSegmentLib.inference.box_fitting import box_around, region_holding
+from SPDSegmentLib.inference.click_carrying import carry_cross_sections
+
+THETA = float(os.environ.get("THETA", "0.5"))
+CAP = float(os.environ.get("CAP", "3"))
+CONFIRM = int(os.environ.get("CONFIRM", "2"))
+SHARE = float(os.environ.get("SHARE", "0"))
+EXCLUSIVE = os.environ.get("EXCLUSIVE", "1") == "1"
+STEPS = int(os.environ.get("STEPS", "200"))
+
+original_carried = predictor_module.SpdPredictor._carried_cross_sections
+original_predict = predictor_module.SpdPredictor.predict
+original_choose = predictor_module.choose_half_size
+fitted = {}
+
+
+def predict_keeping_prompts(self, prompts, *args, **kwargs):
+    self.trial_prompts = prompts
+    return original_predict(self, prompts, *args, **kwargs)
+
+
+def choose_kept(*args, **kwargs):
+    """The fitted boxes' half-size, kept for the seeds."""
+    half_mm, scores = original_choose(*args, **kwargs)
+    fitted["mm"] = half_mm
+    return half_mm, scores
+
+
+def scan_probe(self, masks: np.ndarray) -> np.ndarray:
+    """(S, H, W) scores of a linear probe fitted to ``masks`` on the encoded slices' embeddings (0 elsewhere)."""
+    torch.manual_seed(0)
+    slices = sorted(self._embeddings)
+    embeddings = torch.stack([self._embeddings[t] for t in slices]).float()
+    size = embeddings.shape[-1]
+    cover = self._frame.masks_to_model(torch.from_numpy(masks[slices].astype(np.float32)), size).reshape(-1)
+    features = embeddings.permute(0, 2, 3, 1).reshape(-1, embeddings.shape[1])
+    features = (features - features.mean(0)) / (features.std(0) + 1e-6)
+    positive, negative = cover > 0.5, cover == 0
+    weight = torch.zeros_like(cover)
+    weight[positive], weight[negative] = 0.5 / positive.sum(), 0.5 / negative.sum()
+    probe = torch.nn.Linear(features.shape[1], 1)
+    optimizer = torch.optim.Adam(probe.parameters(), lr=0.05, weight_decay=1e-4)
+    for _ in range(STEPS):
+        loss = (weight * torch.nn.functional.binary_cross_entropy_with_logits(
+            probe(features)[:, 0], positive.float(), reduction="none")).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    scores = np.zeros(masks.shape, np.float32)
+    with torch.no_grad():
+        maps = torch.sigmoid(probe(features)[:, 0]).reshape(len(slices), 1, size, size)
+        scores[slices] = self._frame.maps_to_slice(maps)[:, 0].numpy()
+    return scores
+
+
+def pixel(xy: np.ndarray, height: int, width: int) -> tuple[int, int]:
+    """(row, column) of a click."""
+    return int(np.clip(round(xy[1]), 0, height - 1)), int(np.clip(round(xy[0]), 0, width - 1))
+
+
+def carried_then_scan_prior(self, masks, filled, consensus, choice, progress, cancel):
+    masks, filled, choice = original_carried(self, masks, filled, consensus, choice, progress, cancel)
+    if not masks.any():
+        return masks, filled, choice
+    scores = scan_probe(self, masks)
+    kept = consensus.prompts.select(consensus.prompts.positive).slices
+    lower, upper = int(kept.min()), int(kept.max())
+    clicks = self.trial_prompts.select(self.trial_prompts.positive)
+    height, width = masks.shape[1:]
+    at = [(int(t), xy, pixel(xy, height, width)) for t, xy in zip(clicks.slice_index, clicks.xy)]
+    outside = [(t, xy) for t, xy, (y, x) in at if lower <= t <= upper and not masks[t, y, x]
+               and scores[t, y, x] >= THETA]
+    areas = [area for t in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
+             for area in np.bincount(ndimage.label(masks[t])[0].ravel())[1:]]
+    largest = CAP * float(np.median(areas))
+    decode = self._base_decoder_boxes(consensus.prompts, progress, cancel)
+    seeds = np.zeros_like(masks)
+    seeded = 0
+    if outside:
+        half_px = fitted["mm"] / min(self._frame.spacing_xy)
+        decoded, _ = decode(np.array([t for t, _ in outside]),
+                            np.array([box_around(xy[None], half_px) for _, xy in outside]))
+        for (t, xy), mask in zip(outside, decoded):
+            region = region_holding(mask, xy[None])
+            if (region.any() and region.sum() <= largest and not (region & (masks[t] | seeds[t])).any()
+                    and scores[t][region].mean() >= THETA):
+                seeds[t] |= region
+                seeded += 1
+    kept_limbs = 0
+    grown = masks
+    if seeded:
+        carried, _, _ = carry_cross_sections(seeds, self._stack, decode, lower, upper, self.click_carrying)
+        limbs, _ = ndimage.label(carried & ~masks, structure=np.ones((3, 3, 3), bool))
+        held = {t for t, _, (y, x) in at if masks[t, y, x]}
+        clicked: dict[int, set[int]] = {}
+        for t, _, (y, x) in at:
+            if limbs[t, y, x] and not (EXCLUSIVE and t in held):
+                clicked.setdefault(int(limbs[t, y, x]), set()).add(t)
+        spans = {label: box[0].stop - box[0].start for label, box in enumerate(ndimage.find_objects(limbs), 1) if box}
+        keep = [label for label, on in clicked.items() if len(on) >= max(CONFIRM, SHARE * spans[label])]
+        kept_limbs = len(keep)
+        added = np.isin(limbs, keep)
+        was_empty = ~masks.reshape(len(masks), -1).any(axis=1)
+        gained = set(np.flatnonzero(added.reshape(len(added), -1).any(axis=1) & was_empty).tolist())
+        grown = masks | added
+        filled = sorted(set(filled) | gained)
+    print(f"  scan prior: {len(outside)} clicks outside scored >= {THETA}, {seeded} seeds, {kept_limbs} limbs kept",
+          flush=True)
+    return grown, filled, choice
+
+
+def patch() -> None:
+    """Put the trial into SPDSegmentLib's predictor (for docs/hd95_parts.py or the spdsegment command line)."""
+    predictor_module.SpdPredictor.predict = predict_keeping_prompts
+    predictor_module.choose_half_size = choose_kept
+    predictor_module.SpdPredictor._carried_cross_sections = carried_then_scan_prior
+
+
+if __name__ == "__main__":
+    patch()
+    if sys.argv[1:2] == ["spdsegment"]:
+        from SPDSegmentLib.cli import main
+
+        sys.argv = sys.argv[1:]
+        sys.exit(main())
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import hd95_parts
+
+    hd95_parts.main(*sys.argv[1:])
