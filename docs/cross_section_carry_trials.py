@@ -36,6 +36,8 @@ import SPDSegmentLib.inference.predictor as predictor_module
 from SPDSegmentLib.inference.box_fitting import mask_box
 from SPDSegmentLib.inference.click_carrying import ClickCarrying, carried_region, robust_intensity
 
+import trial_hooks  # docs/, the script's own folder
+
 REACH = 7  # the fitted boxes' gap_slices + 1
 
 
@@ -91,13 +93,7 @@ def carry_confirmed(masks, image, decode, prompts, lower, upper, confirm, settin
     return kept, count
 
 
-original_predict = predictor_module.SpdPredictor.predict
 original_fitted_boxes = predictor_module.SpdPredictor._fitted_boxes
-
-
-def predict_keeping_prompts(self, prompts, *args, **kwargs):
-    self.trial_prompts = prompts
-    return original_predict(self, prompts, *args, **kwargs)
 
 
 def fitted_then_carried(self, consensus, progress, cancel, *args, **kwargs):
@@ -121,7 +117,7 @@ def without_the_predictors_own_carrying(self, masks, filled, consensus, choice, 
 
 
 if __name__ == "__main__":
-    predictor_module.SpdPredictor.predict = predict_keeping_prompts
+    trial_hooks.install()
     predictor_module.SpdPredictor._fitted_boxes = fitted_then_carried
     # the predictor now carries random clicks' cross-sections itself (LARGEST=1.5); the trials replace that step
     predictor_module.SpdPredictor._carried_cross_sections = without_the_predictors_own_carrying

@@ -17,7 +17,6 @@ Usage: PYTHONPATH=SPDSegment .venv/bin/python docs/limb_trials.py CASES.json [MO
        (the arguments of docs/hd95_parts.py, whose run lines it prints)
 """
 
-import os
 import sys
 
 import numpy as np
@@ -27,7 +26,10 @@ import SPDSegmentLib.inference.predictor as predictor_module
 from SPDSegmentLib.inference.box_fitting import DecodeBoxes, box_around, dice, mask_box, region_holding
 from SPDSegmentLib.inference.click_carrying import (LARGEST_CARRIED_CROSS_SECTION, ClickCarrying, carried_region,
                                                     robust_intensity)
+from SPDSegmentLib.inference.cpd import saliency_at
 from SPDSegmentLib.inference.prompts import Prompts
+
+import trial_hooks  # docs/, the script's own folder
 
 LIMB_CLICK_SHARE = 0.15
 MIN_LIMB_CONFIRMATIONS = 2
@@ -40,8 +42,8 @@ def carry_limbs(masks: np.ndarray, image: np.ndarray, decode: DecodeBoxes, click
     were added (limbs that overlap count once) and the slices that were empty before.
 
     Each click outside ``masks`` (on ``lower``..``upper``) seeds a limb: its region in a box of ``half_px`` is carried
-    slice by slice both ways with the checks of ``click_carrying.carry_cross_sections`` (shape, intensity, no larger than
-    ``LARGEST_CARRIED_CROSS_SECTION`` times the structure's median cross-section) until it meets the structure. A
+    slice by slice both ways with the checks of ``click_carrying.carry_cross_sections`` (shape, intensity, no larger
+    than ``LARGEST_CARRIED_CROSS_SECTION`` times the structure's median cross-section) until it meets the structure. A
     limb is kept when other clicks lie in it on at least ``LIMB_CLICK_SHARE`` of the slices it runs through and on
     ``MIN_LIMB_CONFIRMATIONS`` slices or more: clicked at random, a colon's other limb holds a click on a slice in
     three or four (its share of the colon there), while a muscle or a vessel beside it, seeded by a stray click, holds
@@ -154,45 +156,27 @@ class Chains:
 
 def holds(mask: np.ndarray, xy: np.ndarray) -> bool:
     """Whether the pixel at ``xy`` (x, y) lies in ``mask``."""
-    height, width = mask.shape
-    return bool(mask[int(np.clip(np.rint(xy[1]), 0, height - 1)), int(np.clip(np.rint(xy[0]), 0, width - 1))])
+    return bool(saliency_at(mask, np.asarray(xy)[None])[0])
 
 
 original_carried_cross_sections = predictor_module.SpdPredictor._carried_cross_sections
-original_predict = predictor_module.SpdPredictor.predict
-original_choose_half_size = predictor_module.choose_half_size
-fitted_half_mm = {}
-
-
-def predict_keeping_prompts(self, prompts, *args, **kwargs):
-    self.trial_prompts = prompts
-    return original_predict(self, prompts, *args, **kwargs)
-
-
-def choose_half_size_kept(*args, **kwargs):
-    """The fitted boxes' half-size, kept for the limbs' seeds."""
-    half_mm, scores = original_choose_half_size(*args, **kwargs)
-    fitted_half_mm["mm"] = half_mm
-    return half_mm, scores
 
 
 def carried_then_limbs(self, masks, filled, consensus, choice, progress, cancel):
     masks, filled, choice = original_carried_cross_sections(self, masks, filled, consensus, choice, progress, cancel)
     kept = consensus.prompts.select(consensus.prompts.positive).slices
     prompts = self.trial_prompts
-    masks, count, gained = carry_limbs(masks, self._stack, self._base_decoder_boxes(consensus.prompts, progress, cancel),
-                                       prompts.select(prompts.positive),
-                                       fitted_half_mm["mm"] / min(self._frame.spacing_xy), int(kept.min()),
+    decode = self._base_decoder_boxes(consensus.prompts, progress, cancel)
+    masks, count, gained = carry_limbs(masks, self._stack, decode, prompts.select(prompts.positive),
+                                       trial_hooks.fitted_half_mm["mm"] / min(self._frame.spacing_xy), int(kept.min()),
                                        int(kept.max()), self.click_carrying)
     print(f"  limbs added: {count}", flush=True)
     return masks, sorted(set(filled) | set(gained)), choice
 
 
 if __name__ == "__main__":
-    predictor_module.SpdPredictor.predict = predict_keeping_prompts
-    predictor_module.choose_half_size = choose_half_size_kept
+    trial_hooks.install()
     predictor_module.SpdPredictor._carried_cross_sections = carried_then_limbs
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import hd95_parts
 
     hd95_parts.main(*sys.argv[1:])

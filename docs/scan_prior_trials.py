@@ -31,6 +31,9 @@ from scipy import ndimage
 import SPDSegmentLib.inference.predictor as predictor_module
 from SPDSegmentLib.inference.box_fitting import box_around, region_holding
 from SPDSegmentLib.inference.click_carrying import carry_cross_sections
+from SPDSegmentLib.inference.cpd import nearest_pixels
+
+import trial_hooks  # docs/, the script's own folder
 
 THETA = float(os.environ.get("THETA", "0.5"))
 CAP = float(os.environ.get("CAP", "3"))
@@ -40,21 +43,6 @@ EXCLUSIVE = os.environ.get("EXCLUSIVE", "1") == "1"
 STEPS = int(os.environ.get("STEPS", "200"))
 
 original_carried = predictor_module.SpdPredictor._carried_cross_sections
-original_predict = predictor_module.SpdPredictor.predict
-original_choose = predictor_module.choose_half_size
-fitted = {}
-
-
-def predict_keeping_prompts(self, prompts, *args, **kwargs):
-    self.trial_prompts = prompts
-    return original_predict(self, prompts, *args, **kwargs)
-
-
-def choose_kept(*args, **kwargs):
-    """The fitted boxes' half-size, kept for the seeds."""
-    half_mm, scores = original_choose(*args, **kwargs)
-    fitted["mm"] = half_mm
-    return half_mm, scores
 
 
 def scan_probe(self, masks: np.ndarray) -> np.ndarray:
@@ -84,11 +72,6 @@ def scan_probe(self, masks: np.ndarray) -> np.ndarray:
     return scores
 
 
-def pixel(xy: np.ndarray, height: int, width: int) -> tuple[int, int]:
-    """(row, column) of a click."""
-    return int(np.clip(round(xy[1]), 0, height - 1)), int(np.clip(round(xy[0]), 0, width - 1))
-
-
 def carried_then_scan_prior(self, masks, filled, consensus, choice, progress, cancel):
     masks, filled, choice = original_carried(self, masks, filled, consensus, choice, progress, cancel)
     if not masks.any():
@@ -97,8 +80,8 @@ def carried_then_scan_prior(self, masks, filled, consensus, choice, progress, ca
     kept = consensus.prompts.select(consensus.prompts.positive).slices
     lower, upper = int(kept.min()), int(kept.max())
     clicks = self.trial_prompts.select(self.trial_prompts.positive)
-    height, width = masks.shape[1:]
-    at = [(int(t), xy, pixel(xy, height, width)) for t, xy in zip(clicks.slice_index, clicks.xy)]
+    columns, rows = nearest_pixels(clicks.xy, *masks.shape[1:])
+    at = [(int(t), xy, (int(y), int(x))) for t, xy, x, y in zip(clicks.slice_index, clicks.xy, columns, rows)]
     outside = [(t, xy) for t, xy, (y, x) in at if lower <= t <= upper and not masks[t, y, x]
                and scores[t, y, x] >= THETA]
     areas = [area for t in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
@@ -108,7 +91,7 @@ def carried_then_scan_prior(self, masks, filled, consensus, choice, progress, ca
     seeds = np.zeros_like(masks)
     seeded = 0
     if outside:
-        half_px = fitted["mm"] / min(self._frame.spacing_xy)
+        half_px = trial_hooks.fitted_half_mm["mm"] / min(self._frame.spacing_xy)
         decoded, _ = decode(np.array([t for t, _ in outside]),
                             np.array([box_around(xy[None], half_px) for _, xy in outside]))
         for (t, xy), mask in zip(outside, decoded):
@@ -142,8 +125,7 @@ def carried_then_scan_prior(self, masks, filled, consensus, choice, progress, ca
 
 def patch() -> None:
     """Put the trial into SPDSegmentLib's predictor (for docs/hd95_parts.py or the spdsegment command line)."""
-    predictor_module.SpdPredictor.predict = predict_keeping_prompts
-    predictor_module.choose_half_size = choose_kept
+    trial_hooks.install()
     predictor_module.SpdPredictor._carried_cross_sections = carried_then_scan_prior
 
 
@@ -154,7 +136,6 @@ if __name__ == "__main__":
 
         sys.argv = sys.argv[1:]
         sys.exit(main())
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import hd95_parts
 
     hd95_parts.main(*sys.argv[1:])
