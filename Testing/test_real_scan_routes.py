@@ -354,10 +354,10 @@ def test_the_prompts_of_a_drifted_region_are_left_out_within_two_pixels_positive
     drifted = np.zeros((3, 20, 20), bool)
     drifted[1, 5:8, 5:8] = True
     prompts = Prompts([1, 1, 1, 1, 0], [[6, 6], [9, 9], [10, 10], [6, 6], [6, 6]], [True, True, True, False, True])
-    kept = FittedStructure(np.zeros_like(drifted), [], drifted).without_drift(prompts)
+    kept = FittedStructure(np.zeros_like(drifted), [], drifted, 18.0).without_drift(prompts)
     assert kept.xy.tolist() == [[10, 10], [6, 6], [6, 6]]
     assert kept.positive.tolist() == [True, False, True] and kept.slice_index.tolist() == [1, 1, 0]
-    unchanged = FittedStructure(np.zeros_like(drifted), [], np.zeros_like(drifted)).without_drift(prompts)
+    unchanged = FittedStructure(np.zeros_like(drifted), [], np.zeros_like(drifted), 18.0).without_drift(prompts)
     assert unchanged is prompts
 
 
@@ -434,7 +434,7 @@ def test_fitted_boxes_that_hold_none_of_the_prompts_leave_the_prompts_segmented_
     predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", prior="none"))
     predictor.set_volume(volume, 2)
     empty = np.zeros(predictor._stack.shape, bool)
-    monkeypatch.setattr(predictor, "_fitted_boxes", lambda *_, **__: FittedStructure(empty, [], empty))
+    monkeypatch.setattr(predictor, "_fitted_boxes", lambda *_, **__: FittedStructure(empty, [], empty, 18.0))
     result = predictor.predict(prompts)
     assert result.prior.route == "raw" and result.mask_kji.any()
     assert "the boxes fitted to the structure held none of the prompts" in result.notices[-1].lower()
