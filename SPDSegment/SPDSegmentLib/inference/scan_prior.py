@@ -23,6 +23,7 @@ from scipy import ndimage
 
 from .box_fitting import DecodeBoxes, box_around, region_holding
 from .click_carrying import ClickCarrying, carry_cross_sections
+from .cpd import nearest_pixels
 from .prompts import Prompts
 
 PROBE_STEPS = 200
@@ -64,8 +65,8 @@ def limbs_the_clicks_point_at(masks: np.ndarray, scores: np.ndarray, image: np.n
                               ) -> tuple[np.ndarray, int, list[int]]:
     """``masks`` with the limbs the ``clicks`` outside them point at and the probe's ``scores`` ((S, H, W)) confirm,
     on slices ``lower``..``upper``; also how many limbs joined and the slices that were empty before."""
-    height, width = masks.shape[1:]
-    at = [(int(t), xy, _pixel(xy, height, width)) for t, xy in zip(clicks.slice_index, clicks.xy)]
+    columns, rows = nearest_pixels(clicks.xy, *masks.shape[1:])
+    at = [(int(t), xy, (int(y), int(x))) for t, xy, x, y in zip(clicks.slice_index, clicks.xy, columns, rows)]
     outside = [(t, xy) for t, xy, (y, x) in at
                if lower <= t <= upper and not masks[t, y, x] and scores[t, y, x] >= PROBE_SCORE]
     areas = [area for t in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
@@ -97,8 +98,3 @@ def limbs_the_clicks_point_at(masks: np.ndarray, scores: np.ndarray, image: np.n
     was_empty = ~masks.reshape(len(masks), -1).any(axis=1)
     gained = np.flatnonzero(added.reshape(len(added), -1).any(axis=1) & was_empty)
     return masks | added, len(joined), [int(t) for t in gained]
-
-
-def _pixel(xy: np.ndarray, height: int, width: int) -> tuple[int, int]:
-    """(row, column) of a click at ``xy`` (x, y)."""
-    return int(np.clip(round(float(xy[1])), 0, height - 1)), int(np.clip(round(float(xy[0])), 0, width - 1))
