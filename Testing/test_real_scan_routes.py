@@ -18,6 +18,7 @@ from SPDSegmentLib.inference.options import InferenceOptions
 from SPDSegmentLib.inference.predictor import Cancelled, SpdPredictor
 from SPDSegmentLib.inference.prompts import Prompts, curve_to_prompts
 from SPDSegmentLib.inference.slices import to_stack
+from SPDSegmentLib.inference.volume import Volume
 from SPDSegmentLib.training.simulate import simulate_clinician_centerline
 from SPDSegmentLib.training.synthetic import generate_case
 
@@ -354,10 +355,10 @@ def test_the_prompts_of_a_drifted_region_are_left_out_within_two_pixels_positive
     drifted = np.zeros((3, 20, 20), bool)
     drifted[1, 5:8, 5:8] = True
     prompts = Prompts([1, 1, 1, 1, 0], [[6, 6], [9, 9], [10, 10], [6, 6], [6, 6]], [True, True, True, False, True])
-    kept = FittedStructure(np.zeros_like(drifted), [], drifted).without_drift(prompts)
+    kept = FittedStructure(np.zeros_like(drifted), [], drifted, 18.0).without_drift(prompts)
     assert kept.xy.tolist() == [[10, 10], [6, 6], [6, 6]]
     assert kept.positive.tolist() == [True, False, True] and kept.slice_index.tolist() == [1, 1, 0]
-    unchanged = FittedStructure(np.zeros_like(drifted), [], np.zeros_like(drifted)).without_drift(prompts)
+    unchanged = FittedStructure(np.zeros_like(drifted), [], np.zeros_like(drifted), 18.0).without_drift(prompts)
     assert unchanged is prompts
 
 
@@ -434,7 +435,7 @@ def test_fitted_boxes_that_hold_none_of_the_prompts_leave_the_prompts_segmented_
     predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", prior="none"))
     predictor.set_volume(volume, 2)
     empty = np.zeros(predictor._stack.shape, bool)
-    monkeypatch.setattr(predictor, "_fitted_boxes", lambda *_, **__: FittedStructure(empty, [], empty))
+    monkeypatch.setattr(predictor, "_fitted_boxes", lambda *_, **__: FittedStructure(empty, [], empty, 18.0))
     result = predictor.predict(prompts)
     assert result.prior.route == "raw" and result.mask_kji.any()
     assert "the boxes fitted to the structure held none of the prompts" in result.notices[-1].lower()
@@ -471,3 +472,38 @@ def test_random_clicks_structure_is_carried_to_the_slices_its_clicks_missed_and_
         uncarried = to_stack(predictor.predict(clicks).mask_kji.astype(bool), 2)
     assert (segment | uncarried).sum() == segment.sum() and segment[stretch].sum() > uncarried[stretch].sum()
     assert compute_dice(segment[stretch], stack[stretch]) > compute_dice(uncarried[stretch], stack[stretch]) + 0.05
+
+
+def test_random_clicks_on_another_limb_of_the_structure_join_it_through_the_prior_fitted_to_the_scan(monkeypatch):
+    """A structure with two limbs on every slice (a generated case beside its mirror image, as a colon's ascending and
+    descending limbs): the true click lies on the first limb but on every fourth slice on the second, with three
+    random clicks on every slice. The continuity check keeps the first limb only; the probe fitted to this scan, on the
+    real backbone, recognises the second limb's tissue at its clicks and the run joins it and says so."""
+    case = generate_case(2026)
+    image = case.volume.array_kji
+    volume = Volume(np.concatenate([image, image[:, :, ::-1]], axis=2), case.volume.spacing, case.volume.origin,
+                    case.volume.direction)
+    first = np.concatenate([case.label_kji.astype(bool), np.zeros_like(case.label_kji, bool)], axis=2)
+    first, second = to_stack(first, 2), to_stack(first[:, :, ::-1], 2)
+    prompted = np.flatnonzero(first.any(axis=(1, 2)))
+    on_second = set(prompted[2::4].tolist())
+    rng = np.random.default_rng(1)
+    rows = []
+    for t in prompted:
+        limb = second[t] if t in on_second else first[t]
+        y, x = np.unravel_index(np.argmax(ndimage.distance_transform_edt(limb)), limb.shape)
+        rows.append((int(t), float(x), float(y)))
+        rows += [(int(t), *rng.uniform(5, np.array(first.shape[:0:-1]) - 5)) for _ in range(3)]
+    clicks = Prompts(np.array([r[0] for r in rows]), np.array([r[1:] for r in rows]), np.ones(len(rows), bool))
+    predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", prior="none"))
+    predictor.set_volume(volume, 2)
+    result = predictor.predict(clicks)
+    note = predictor_module.SCAN_PRIOR_LIMBS_NOTE
+    assert result.prior.route == "continuity" and f"{note} (1 limb)" in result.prior.reason
+    segment = to_stack(result.mask_kji.astype(bool), 2)
+    with monkeypatch.context() as patched:
+        patched.setattr(predictor_module, "limbs_the_clicks_point_at", lambda masks, *_: (masks, 0, []))
+        alone = to_stack(predictor.predict(clicks).mask_kji.astype(bool), 2)
+    assert not (alone & second).any() and (segment | alone).sum() == segment.sum()
+    assert (segment & second).sum() >= 0.8 * second.sum()
+    assert compute_dice(segment, first | second) > compute_dice(alone, first | second) + 0.05

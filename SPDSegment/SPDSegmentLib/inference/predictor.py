@@ -54,6 +54,7 @@ from .onnx_saliency import ExportedSaliencyHead, exported_saliency_head
 from .options import InferenceOptions
 from .prior_choice import CONTINUITY, LEARNED, RAW, PriorChoice, accepted_by, choose_prior, structure_found
 from .prompts import Prompts
+from .scan_prior import fit_scan_probe, limbs_the_clicks_point_at
 from .slices import ModelFrame, from_stack, in_plane_spacing, normalise_intensity, to_stack
 from .volume import Volume
 
@@ -74,6 +75,8 @@ CARRIED_PAST_CLICKS_NOTE = ("nothing competes with the clicks, so the segment wa
 # said when the continuity route carried the cross-sections of random clicks' structure to slices it missed them on
 CARRIED_CROSS_SECTIONS_NOTE = ("some prompts compete, so each cross-section of the structure was carried to the "
                                "neighbouring slices where the segment missed it, while it matches the slice before")
+SCAN_PRIOR_LIMBS_NOTE = ("a prior fitted to this scan, with the segment as its label, recognised the tissue at "
+                         "clicks outside it, and the other limbs they point at on several slices joined the segment")
 # decoded masks kept for re-runs on the same volume, at most this many bytes (the oldest go first)
 DECODE_CACHE_BYTES = 256 * 2**20
 
@@ -125,11 +128,13 @@ class FittedStructure(NamedTuple):
         filled: slices without a kept prompt filled from a segmented neighbour.
         drifted: (S, H, W) bool mask of the regions beside the structure that a learned prior settled as the curve's
             drift (empty where none was).
+        half_mm: the box half-size fitted to the structure.
     """
 
     masks: np.ndarray
     filled: list[int]
     drifted: np.ndarray
+    half_mm: float
 
     @property
     def drift_slices(self) -> tuple[int, ...]:
@@ -612,7 +617,7 @@ class SpdPredictor:
         others = [Candidate(int(t), xy[None]) for t, xy in zip(audit.slice_index[rejected], audit.xy[rejected])]
         masks, _ = grow_by_overlap(masks, others, decode, half_mm / spacing, fitting)
         masks, filled = fill_gaps(masks, decode, fitting)
-        return FittedStructure(masks, filled, drifted)
+        return FittedStructure(masks, filled, drifted, half_mm)
 
     def _learned_masks(self, consensus: Consensus, saliency: np.ndarray, tau: float, options: InferenceOptions,
                        progress: ProgressFn | None, cancel: CancelFn | None) -> np.ndarray:
@@ -741,6 +746,30 @@ class SpdPredictor:
             f"{CARRIED_CROSS_SECTIONS_NOTE} ({count} {'cross-section' if count == 1 else 'cross-sections'}; "
             f"{len(gained)} {'slice' if len(gained) == 1 else 'slices'} that held nothing now hold one)")
 
+    def _limbs_the_scan_confirms(self, masks: np.ndarray, filled: list[int], prompts: Prompts, consensus: Consensus,
+                                 half_mm: float, choice: PriorChoice, progress: ProgressFn | None,
+                                 cancel: CancelFn | None) -> tuple[np.ndarray, list[int], PriorChoice]:
+        """The random clicks' ``masks`` with the other limbs of the structure that a prior fitted to this scan, with the
+        segment as its label, confirms (:mod:`.scan_prior`); the ``filled`` slices gain the empty slices they reach,
+        and the choice's note says how many limbs joined."""
+        if not masks.any():
+            return masks, filled, choice
+        slices = sorted(self._embeddings)
+        embeddings = torch.stack([self._embeddings[t] for t in slices]).float()
+        size = embeddings.shape[-1]
+        cover = self._frame.masks_to_model(torch.from_numpy(masks[slices].astype(np.float32)), size)[:, 0]
+        scores = np.zeros(masks.shape, np.float32)
+        scores[slices] = self._frame.maps_to_slice(fit_scan_probe(embeddings, cover))[:, 0].numpy()
+        kept = consensus.prompts.select(consensus.prompts.positive).slices
+        masks, count, gained = limbs_the_clicks_point_at(
+            masks, scores, self._stack, self._base_decoder_boxes(consensus.prompts, progress, cancel),
+            prompts.select(prompts.positive), half_mm / min(self._frame.spacing_xy), int(kept.min()),
+            int(kept.max()), self.click_carrying)
+        if not count:
+            return masks, filled, choice
+        return masks, sorted(set(filled) | set(gained)), choice.noted(
+            f"{SCAN_PRIOR_LIMBS_NOTE} ({count} {'limb' if count == 1 else 'limbs'})")
+
     def _clicks_to_carry(self, prompts: Prompts) -> bool:
         """Whether prompts that formed no structure are clicks to take as given and carry (:mod:`.click_carrying`)."""
         return clicks_to_carry(prompts.select(prompts.positive), *self._click_scale())
@@ -838,6 +867,8 @@ class SpdPredictor:
                 elif not traced:
                     masks, filled, choice = self._carried_cross_sections(masks, filled, consensus, choice, progress,
                                                                          cancel)
+                    masks, filled, choice = self._limbs_the_scan_confirms(masks, filled, prompts, consensus,
+                                                                          fitted.half_mm, choice, progress, cancel)
                 if learned is not None and self.model.decoder_tuned:
                     outlined, inside, cover = self._tuned_outline(masks, fitted.without_drift(prompts), saliency, cpd,
                                                                   options, progress, cancel)

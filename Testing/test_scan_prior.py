@@ -1,0 +1,79 @@
+"""Known answers for the prior fitted to the scan in hand (inference/scan_prior.py): the probe learns the segment's
+tissue from the embeddings, and the other limbs that clicks outside the segment point at join it only where clicks
+confirm them on slices the segment holds no click. The decoder is test_click_carrying.py's stand-in."""
+
+import numpy as np
+import torch
+
+from SPDSegmentLib.inference.click_carrying import ClickCarrying
+from SPDSegmentLib.inference.scan_prior import fit_scan_probe, limbs_the_clicks_point_at
+from test_click_carrying import LEFT, RIGHT, ObjectDecoder, clicks, cylinder, image_of, two_limbs
+
+
+def test_the_probe_scores_the_segments_tissue_high_where_the_segment_is_not_and_other_tissue_low():
+    """Cells of one tissue on the left (the segment) and on the right (another limb, outside the segment), and
+    background: the probe fitted to the left scores the right limb over 0.5 and the background under it, the same on
+    every call, and leaves the caller's random state as it was."""
+    generator = torch.Generator().manual_seed(1)
+    tissue, background = torch.randn(8, generator=generator), torch.randn(8, generator=generator)
+    embeddings = background[None, :, None, None] + 0.3 * torch.randn(3, 8, 16, 16, generator=generator)
+    left, right = torch.zeros(16, 16, dtype=torch.bool), torch.zeros(16, 16, dtype=torch.bool)
+    left[4:8, 2:6], right[4:8, 10:14] = True, True
+    embeddings[:, :, left | right] += (tissue - background)[None, :, None]
+    cover = left[None].expand(3, 16, 16).float()
+    state = torch.random.get_rng_state()
+    scores = fit_scan_probe(embeddings, cover)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert scores.shape == (3, 1, 16, 16)
+    assert (scores[:, 0][:, right] > 0.5).float().mean() > 0.95
+    assert (scores[:, 0][:, ~(left | right)] < 0.5).float().mean() > 0.95
+    assert torch.equal(scores, fit_scan_probe(embeddings, cover))
+
+
+def limb_clicks(on_right: dict[int, bool]) -> tuple:
+    """One click a slice on slices 3..12, on the left limb unless ``on_right`` says the right; the segment is the
+    left limb, the probe scores both limbs 1 and the rest 0."""
+    objects = two_limbs()
+    rows = [(t, *(RIGHT if on_right.get(t) else LEFT)) for t in range(3, 13)]
+    return objects, cylinder(3, 12, centre=LEFT), objects.astype(np.float32), rows
+
+
+def run(objects, segment, scores, rows):
+    return limbs_the_clicks_point_at(segment, scores, image_of(objects), ObjectDecoder(objects), clicks(rows),
+                                     8.0, 0, 19, ClickCarrying())
+
+
+def test_a_limb_clicked_on_two_slices_the_segment_holds_no_click_joins_it_whole():
+    objects, segment, scores, rows = limb_clicks({5: True, 8: True})
+    masks, count, gained = run(objects, segment, scores, rows)
+    assert count == 1 and gained == []
+    assert np.array_equal(masks, objects)
+
+
+def test_a_limb_clicked_on_one_slice_only_does_not_join():
+    objects, segment, scores, rows = limb_clicks({5: True})
+    masks, count, _ = run(objects, segment, scores, rows)
+    assert count == 0 and np.array_equal(masks, segment)
+
+
+def test_a_twin_tissue_whose_clicks_fall_on_slices_the_segment_holds_a_click_does_not_join():
+    """Stray clicks on the right limb on slices 5 and 8, whose true click lies in the segment: no limb joins."""
+    objects, segment, scores, rows = limb_clicks({})
+    rows += [(5, *RIGHT), (8, *RIGHT)]
+    masks, count, _ = run(objects, segment, scores, rows)
+    assert count == 0 and np.array_equal(masks, segment)
+
+
+def test_clicks_on_a_tissue_the_probe_scores_low_seed_nothing():
+    objects, segment, _, rows = limb_clicks({5: True, 8: True})
+    scores = cylinder(3, 12, centre=LEFT).astype(np.float32)
+    masks, count, _ = run(objects, segment, scores, rows)
+    assert count == 0 and np.array_equal(masks, segment)
+
+
+def test_a_limb_on_slices_the_segment_misses_reports_them_gained():
+    objects, _, scores, rows = limb_clicks({5: True, 8: True, 11: True, 12: True})
+    segment = cylinder(3, 10, centre=LEFT)
+    masks, count, gained = run(objects, segment, scores, rows)
+    assert count == 1 and gained == [11, 12]
+    assert np.array_equal(masks[3:13], (segment | cylinder(3, 12, centre=RIGHT))[3:13])
