@@ -77,3 +77,15 @@ def test_a_limb_on_slices_the_segment_misses_reports_them_gained():
     masks, count, gained = run(objects, segment, scores, rows)
     assert count == 1 and gained == [11, 12]
     assert np.array_equal(masks[3:13], (segment | cylinder(3, 12, centre=RIGHT))[3:13])
+
+
+def test_a_seed_wider_than_three_median_cross_sections_is_not_carried():
+    """The right limb 11 px in radius (3.4 times the left's 6 px cross-section) is another, larger structure of the
+    same tissue and does not join; 9 px in radius (2.3 times) it does."""
+    for radius, joins in ((11.0, False), (9.0, True)):
+        objects = cylinder(3, 12, centre=LEFT) | cylinder(3, 12, radius, centre=RIGHT)
+        segment = cylinder(3, 12, centre=LEFT)
+        rows = [(t, *(RIGHT if t in (5, 8) else LEFT)) for t in range(3, 13)]
+        masks, count, _ = limbs_the_clicks_point_at(segment, objects.astype(np.float32), image_of(objects),
+                                                    ObjectDecoder(objects), clicks(rows), 14.0, 0, 19, ClickCarrying())
+        assert count == int(joins) and np.array_equal(masks, objects if joins else segment), radius

@@ -1,5 +1,6 @@
-"""Trial, not adopted yet: a prior fitted to the scan in hand, on the development cases of docs/dev_results.sh
-(docs/DEFAULT_MODEL.md, "a prior fitted to the scan in hand").
+"""Trial, adopted on 2026-12-05 with these settings' defaults (SPDSegmentLib.inference.scan_prior): a prior fitted to
+the scan in hand, on the development cases of docs/dev_results.sh (docs/DEFAULT_MODEL.md, "a prior fitted to the scan
+in hand").
 
 The shipped saliency head was trained on generated volumes and the development CT's bowel; on a structure it never
 saw it cannot tell a true click from a stray one. The segment itself can: after the random clicks' route (its
@@ -12,6 +13,9 @@ The seeds alone are carried slice by slice (carry_cross_sections); a carried lim
 in it on CONFIRM slices or more (and on at least SHARE of the slices it spans), counting, with EXCLUSIVE=1, only the
 slices where the segment holds no click (the click of that slice went to the limb rather than to the segment: a
 twin organ beside the target, the other kidney, holds stray clicks on slices whose true click the segment holds).
+
+The engine's own step is turned off here (docs/trial_hooks.py) and the trial's variant takes its place; with the
+settings' defaults it prints what the engine does.
 
 Usage: [THETA=0.5 CONFIRM=2 SHARE=0 EXCLUSIVE=1 CAP=3 STEPS=200] [PROTOCOLS=noise] PYTHONPATH=SPDSegment
        .venv/bin/python docs/scan_prior_trials.py CASES.json [MODEL] [PRIOR] [CASE ...]

@@ -1,6 +1,10 @@
 """What the trials of the random clicks' route read from a run that SpdPredictor does not keep: the prompts as given
 and the fitted boxes' half-size. After :func:`install`, a predictor's ``trial_prompts`` holds its last run's prompts
-and ``fitted_half_mm["mm"]`` the last half-size its fitted boxes chose; the run itself is unchanged.
+and ``fitted_half_mm["mm"]`` the last half-size its fitted boxes chose.
+
+:func:`install` also turns off the limbs the prior fitted to the scan adds (:mod:`SPDSegmentLib.inference.scan_prior`,
+adopted on 2026-12-05 after these trials): the trials were measured on the route without it, and
+docs/scan_prior_trials.py puts its own variant of it in its place.
 """
 
 import SPDSegmentLib.inference.predictor as predictor_module
@@ -21,6 +25,11 @@ def choose_half_size_kept(*args, **kwargs):
     return half_mm, scores
 
 
+def no_scan_prior_limbs(masks, *_):
+    return masks, 0, []
+
+
 def install() -> None:
     predictor_module.SpdPredictor.predict = predict_keeping_prompts
     predictor_module.choose_half_size = choose_half_size_kept
+    predictor_module.limbs_the_clicks_point_at = no_scan_prior_limbs
