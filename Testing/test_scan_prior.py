@@ -3,6 +3,7 @@ tissue from the embeddings, and the other limbs that clicks outside the segment 
 confirm them on slices the segment holds no click. The decoder is test_click_carrying.py's stand-in."""
 
 import numpy as np
+import pytest
 import torch
 
 from SPDSegmentLib.inference.click_carrying import ClickCarrying
@@ -28,6 +29,19 @@ def test_the_probe_scores_the_segments_tissue_high_where_the_segment_is_not_and_
     assert (scores[:, 0][:, right] > 0.5).float().mean() > 0.95
     assert (scores[:, 0][:, ~(left | right)] < 0.5).float().mean() > 0.95
     assert torch.equal(scores, fit_scan_probe(embeddings, cover))
+
+
+@pytest.mark.cuda
+def test_the_probe_fits_on_the_embeddings_device_and_scores_as_on_the_cpu():
+    """Embeddings cached on a GPU: the probe fits there (no tensor left on the CPU) and scores as on the CPU."""
+    generator = torch.Generator().manual_seed(2)
+    embeddings = torch.randn(2, 8, 16, 16, generator=generator)
+    cover = torch.zeros(2, 16, 16)
+    cover[:, 4:8, 2:6] = 1.0
+    embeddings[:, :, 4:8, 2:6] += 2.0
+    on_gpu = fit_scan_probe(embeddings.cuda(), cover)
+    assert on_gpu.is_cuda
+    assert torch.allclose(on_gpu.cpu(), fit_scan_probe(embeddings, cover), atol=1e-3)
 
 
 def limb_clicks(on_right: dict[int, bool]) -> tuple:

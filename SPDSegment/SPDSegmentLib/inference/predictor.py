@@ -754,12 +754,15 @@ class SpdPredictor:
         and the choice's note says how many limbs joined."""
         if not masks.any():
             return masks, filled, choice
+        if cancel is not None and cancel():
+            raise Cancelled()
         slices = sorted(self._embeddings)
         embeddings = torch.stack([self._embeddings[t] for t in slices]).float()
         size = embeddings.shape[-1]
         cover = self._frame.masks_to_model(torch.from_numpy(masks[slices].astype(np.float32)), size)[:, 0]
         scores = np.zeros(masks.shape, np.float32)
-        scores[slices] = self._frame.maps_to_slice(fit_scan_probe(embeddings, cover))[:, 0].numpy()
+        probe = fit_scan_probe(embeddings, cover).cpu()
+        scores[slices] = self._frame.maps_to_slice(probe)[:, 0].float().numpy()
         kept = consensus.prompts.select(consensus.prompts.positive).slices
         masks, count, gained = limbs_the_clicks_point_at(
             masks, scores, self._stack, self._base_decoder_boxes(consensus.prompts, progress, cancel),

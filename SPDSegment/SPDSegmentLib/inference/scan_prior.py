@@ -34,20 +34,20 @@ LIMB_CONFIRMATIONS = 2
 
 def fit_scan_probe(embeddings: torch.Tensor, cover: torch.Tensor, steps: int = PROBE_STEPS) -> torch.Tensor:
     """(N, 1, e, e) probabilities that each embedding cell holds the segment's tissue, from a linear probe fitted to
-    ``cover`` ((N, e, e), the share of each cell inside the segment) on ``embeddings`` ((N, C, e, e)). Seeded, and the
-    caller's random state is left as it was."""
+    ``cover`` ((N, e, e), the share of each cell inside the segment) on ``embeddings`` ((N, C, e, e)), on the
+    embeddings' device. Seeded, and the caller's random state is left as it was."""
     count, channels, size = embeddings.shape[0], embeddings.shape[1], embeddings.shape[-1]
     features = embeddings.float().permute(0, 2, 3, 1).reshape(-1, channels)
     features = (features - features.mean(0)) / (features.std(0) + 1e-6)
-    cover = cover.reshape(-1).float()
+    cover = cover.reshape(-1).float().to(features.device)
     positive, negative = cover > 0.5, cover == 0
     if not positive.any() or not negative.any():
-        return torch.full((count, 1, size, size), float(positive.any()))
+        return torch.full((count, 1, size, size), float(positive.any()), device=features.device)
     weight = torch.zeros_like(cover)
     weight[positive], weight[negative] = 0.5 / positive.sum(), 0.5 / negative.sum()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        probe = torch.nn.Linear(channels, 1)
+        probe = torch.nn.Linear(channels, 1).to(features.device)
     optimizer = torch.optim.Adam(probe.parameters(), lr=0.05, weight_decay=1e-4)
     with torch.enable_grad():
         for _ in range(steps):
