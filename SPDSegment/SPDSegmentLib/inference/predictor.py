@@ -757,8 +757,8 @@ class SpdPredictor:
         if cancel is not None and cancel():
             raise Cancelled()
         slices = sorted(self._embeddings)
-        embeddings = torch.stack([self._embeddings[t] for t in slices]).float()
-        size = embeddings.shape[-1]
+        embeddings = [self._embeddings[t] for t in slices]
+        size = embeddings[0].shape[-1]
         cover = self._frame.masks_to_model(torch.from_numpy(masks[slices].astype(np.float32)), size)[:, 0]
         scores = np.zeros(masks.shape, np.float32)
         probe = fit_scan_probe(embeddings, cover).cpu()

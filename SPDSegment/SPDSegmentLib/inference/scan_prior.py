@@ -17,6 +17,8 @@ Chosen on the development CT (docs/DEFAULT_MODEL.md, "a prior fitted to the scan
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from scipy import ndimage
@@ -32,13 +34,15 @@ LARGEST_LIMB_SEED = 3.0
 LIMB_CONFIRMATIONS = 2
 
 
-def fit_scan_probe(embeddings: torch.Tensor, cover: torch.Tensor, steps: int = PROBE_STEPS) -> torch.Tensor:
+def fit_scan_probe(embeddings: Sequence[torch.Tensor], cover: torch.Tensor, steps: int = PROBE_STEPS
+                   ) -> torch.Tensor:
     """(N, 1, e, e) probabilities that each embedding cell holds the segment's tissue, from a linear probe fitted to
-    ``cover`` ((N, e, e), the share of each cell inside the segment) on ``embeddings`` ((N, C, e, e)), on the
-    embeddings' device. Seeded, and the caller's random state is left as it was."""
-    count, channels, size = embeddings.shape[0], embeddings.shape[1], embeddings.shape[-1]
-    features = embeddings.float().permute(0, 2, 3, 1).reshape(-1, channels)
-    features = (features - features.mean(0)) / (features.std(0) + 1e-6)
+    ``cover`` ((N, e, e), the share of each cell inside the segment) on ``embeddings`` (N slices' (C, e, e)), on the
+    embeddings' device. Seeded, and the caller's random state is left as it was. The cells' features are the one copy
+    of the embeddings it makes (a few hundred MB a hundred slices)."""
+    count, (channels, size) = len(embeddings), (embeddings[0].shape[0], embeddings[0].shape[-1])
+    features = torch.cat([embedding.float().permute(1, 2, 0).reshape(-1, channels) for embedding in embeddings])
+    features.sub_(features.mean(0)).div_(features.std(0) + 1e-6)
     cover = cover.reshape(-1).float().to(features.device)
     positive, negative = cover > 0.5, cover == 0
     if not positive.any() or not negative.any():
