@@ -29,7 +29,6 @@ import os
 import sys
 
 import numpy as np
-import torch
 from scipy import ndimage
 
 import SPDSegmentLib.inference.predictor as predictor_module
@@ -50,30 +49,8 @@ original_carried = predictor_module.SpdPredictor._carried_cross_sections
 
 
 def scan_probe(self, masks: np.ndarray) -> np.ndarray:
-    """(S, H, W) scores of a linear probe fitted to ``masks`` on the encoded slices' embeddings (0 elsewhere)."""
-    torch.manual_seed(0)
-    slices = sorted(self._embeddings)
-    embeddings = torch.stack([self._embeddings[t] for t in slices]).float()
-    size = embeddings.shape[-1]
-    cover = self._frame.masks_to_model(torch.from_numpy(masks[slices].astype(np.float32)), size).reshape(-1)
-    features = embeddings.permute(0, 2, 3, 1).reshape(-1, embeddings.shape[1])
-    features = (features - features.mean(0)) / (features.std(0) + 1e-6)
-    positive, negative = cover > 0.5, cover == 0
-    weight = torch.zeros_like(cover)
-    weight[positive], weight[negative] = 0.5 / positive.sum(), 0.5 / negative.sum()
-    probe = torch.nn.Linear(features.shape[1], 1)
-    optimizer = torch.optim.Adam(probe.parameters(), lr=0.05, weight_decay=1e-4)
-    for _ in range(STEPS):
-        loss = (weight * torch.nn.functional.binary_cross_entropy_with_logits(
-            probe(features)[:, 0], positive.float(), reduction="none")).sum()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    scores = np.zeros(masks.shape, np.float32)
-    with torch.no_grad():
-        maps = torch.sigmoid(probe(features)[:, 0]).reshape(len(slices), 1, size, size)
-        scores[slices] = self._frame.maps_to_slice(maps)[:, 0].numpy()
-    return scores
+    """(S, H, W) scores of the engine's probe fitted to ``masks``, with STEPS steps."""
+    return self._scan_probe_scores(masks, STEPS)
 
 
 def carried_then_scan_prior(self, masks, filled, consensus, choice, progress, cancel):

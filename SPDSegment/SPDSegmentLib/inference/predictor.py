@@ -54,7 +54,7 @@ from .onnx_saliency import ExportedSaliencyHead, exported_saliency_head
 from .options import InferenceOptions
 from .prior_choice import CONTINUITY, LEARNED, RAW, PriorChoice, accepted_by, choose_prior, structure_found
 from .prompts import Prompts
-from .scan_prior import fit_scan_probe, limbs_the_clicks_point_at
+from .scan_prior import PROBE_STEPS, fit_scan_probe, limbs_the_clicks_point_at
 from .slices import ModelFrame, from_stack, in_plane_spacing, normalise_intensity, to_stack
 from .volume import Volume
 
@@ -756,22 +756,27 @@ class SpdPredictor:
             return masks, filled, choice
         if cancel is not None and cancel():
             raise Cancelled()
-        slices = sorted(self._embeddings)
-        embeddings = [self._embeddings[t] for t in slices]
-        size = embeddings[0].shape[-1]
-        cover = self._frame.masks_to_model(torch.from_numpy(masks[slices].astype(np.float32)), size)[:, 0]
-        scores = np.zeros(masks.shape, np.float32)
-        probe = fit_scan_probe(embeddings, cover).cpu()
-        scores[slices] = self._frame.maps_to_slice(probe)[:, 0].float().numpy()
         kept = consensus.prompts.select(consensus.prompts.positive).slices
         masks, count, gained = limbs_the_clicks_point_at(
-            masks, scores, self._stack, self._base_decoder_boxes(consensus.prompts, progress, cancel),
-            prompts.select(prompts.positive), half_mm / min(self._frame.spacing_xy), int(kept.min()),
-            int(kept.max()), self.click_carrying)
+            masks, self._scan_probe_scores(masks), self._stack,
+            self._base_decoder_boxes(consensus.prompts, progress, cancel), prompts.select(prompts.positive),
+            half_mm / min(self._frame.spacing_xy), int(kept.min()), int(kept.max()), self.click_carrying)
         if not count:
             return masks, filled, choice
         return masks, sorted(set(filled) | set(gained)), choice.noted(
             f"{SCAN_PRIOR_LIMBS_NOTE} ({count} {'limb' if count == 1 else 'limbs'})")
+
+    def _scan_probe_scores(self, masks: np.ndarray, steps: int = PROBE_STEPS) -> np.ndarray:
+        """(S, H, W) scores of the probe fitted to ``masks`` on the encoded slices' embeddings
+        (:func:`.scan_prior.fit_scan_probe`), 0 on the slices not encoded."""
+        slices = sorted(self._embeddings)
+        embeddings = [self._embeddings[t] for t in slices]
+        cover = self._frame.masks_to_model(torch.from_numpy(masks[slices].astype(np.float32)),
+                                           embeddings[0].shape[-1])[:, 0]
+        scores = np.zeros(masks.shape, np.float32)
+        probe = fit_scan_probe(embeddings, cover, steps).cpu()
+        scores[slices] = self._frame.maps_to_slice(probe)[:, 0].float().numpy()
+        return scores
 
     def _clicks_to_carry(self, prompts: Prompts) -> bool:
         """Whether prompts that formed no structure are clicks to take as given and carry (:mod:`.click_carrying`)."""
