@@ -5,6 +5,7 @@ confirm them on slices the segment holds no click. The decoder is test_click_car
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from SPDSegmentLib.inference.click_carrying import ClickCarrying
 from SPDSegmentLib.inference.scan_prior import fit_scan_probe, limbs_the_clicks_point_at
@@ -103,3 +104,26 @@ def test_a_seed_wider_than_three_median_cross_sections_is_not_carried():
         masks, count, _ = limbs_the_clicks_point_at(segment, objects.astype(np.float32), image_of(objects),
                                                     ObjectDecoder(objects), clicks(rows), 14.0, 0, 19, ClickCarrying())
         assert count == int(joins) and np.array_equal(masks, objects if joins else segment), radius
+
+
+def test_a_click_on_a_cell_the_probe_scores_low_seeds_nothing_though_the_region_it_decodes_scores_high():
+    """The clicks on the right limb lie on pixels the probe scores 0 (a click just off the tissue), the rest of the
+    limb 1: a click must itself lie on the segment's tissue to seed a limb, whatever its box decodes."""
+    objects, segment, scores, rows = limb_clicks({5: True, 8: True})
+    x, y = (int(c) for c in RIGHT)
+    scores[[5, 8], y, x] = 0.0
+    masks, count, _ = run(objects, segment, scores, rows)
+    assert count == 0 and np.array_equal(masks, segment)
+
+
+def test_a_region_the_decoder_runs_into_the_segment_seeds_no_limb():
+    """A loop of the same tissue abutting the segment, clicked on two slices whose segment holds no click: the region
+    its clicks decode runs into the segment (one tissue, no edge between them), so it is the segment's surroundings,
+    not another limb, and nothing joins."""
+    beside = (33.0, 30.0)
+    objects = cylinder(3, 12, centre=LEFT) | cylinder(3, 12, centre=beside)
+    segment = cylinder(3, 12, centre=LEFT)
+    rows = [(t, *(beside if t in (5, 8) else LEFT)) for t in range(3, 13)]
+    assert ndimage.label(objects[5])[1] == 1  # the two touch
+    masks, count, _ = run(objects, segment, objects.astype(np.float32), rows)
+    assert count == 0 and np.array_equal(masks, segment)
