@@ -7,9 +7,10 @@ saw it cannot tell a true click from a stray one. The segment itself can: after 
 cross-sections carried, SPDSegmentLib.inference.click_carrying.carry_cross_sections), a linear probe (logistic
 regression on the encoder's embedding cells, classes weighted equally, STEPS full-batch Adam steps) is fitted to the
 segment as a pseudo-label on the slices encoded so far. Every positive click outside the segment, on the kept
-prompts' slices, that the probe scores >= THETA seeds a region (a box of the fitted half-size) if the region's mean
-score is >= THETA, it does not touch the segment and is no larger than CAP times the segment's median cross-section.
-The seeds alone are carried slice by slice (carry_cross_sections); a carried limb joins the segment when clicks lie
+prompts' slices (RANGE=kept; RANGE=clicked: on all the clicks' slices), that the probe scores >= THETA seeds a
+region (a box of the fitted half-size) if the region's mean score is >= THETA, it does not touch the segment and is
+no larger than CAP times the segment's median cross-section. The seeds alone are carried slice by slice
+(carry_cross_sections) within the same slices; a carried limb joins the segment when clicks lie
 in it on CONFIRM slices or more (and on at least SHARE of the slices it spans), counting, with EXCLUSIVE=1, only the
 slices where the segment holds no click (the click of that slice went to the limb rather than to the segment: a
 twin organ beside the target, the other kidney, holds stray clicks on slices whose true click the segment holds).
@@ -17,10 +18,13 @@ twin organ beside the target, the other kidney, holds stray clicks on slices who
 The engine's own step is turned off here (docs/trial_hooks.py) and the trial's variant takes its place; with the
 settings' defaults it prints what the engine does.
 
-Usage: [THETA=0.5 CONFIRM=2 SHARE=0 EXCLUSIVE=1 CAP=3 STEPS=200] [PROTOCOLS=noise] PYTHONPATH=SPDSegment
+Usage: [THETA=0.5 CONFIRM=2 SHARE=0 EXCLUSIVE=1 CAP=3 STEPS=200 RANGE=kept] [PROTOCOLS=noise] PYTHONPATH=SPDSegment
        .venv/bin/python docs/scan_prior_trials.py CASES.json [MODEL] [PRIOR] [CASE ...]
-       (the arguments of docs/hd95_parts.py, whose run lines it prints, each after a line saying how many clicks
-       outside the segment the probe scored >= THETA, how many seeded a region and how many limbs were kept)
+       (the arguments of docs/hd95_parts.py, whose run lines it prints, each after lines giving the slices of the
+       kept prompts and of the clicks, why the regions of clicks outside the segment were refused as seeds, each
+       carried limb (voxels, slices spanned, slices whose clicks confirm it, the share of it inside the label; *
+       marks those joined), and how many clicks outside the segment the probe scored >= THETA, how many seeded a
+       region and how many limbs were kept)
        PYTHONPATH=SPDSegment .venv/bin/python docs/scan_prior_trials.py spdsegment evaluate ... (the command line
        with the trial in it)
 """
@@ -35,6 +39,8 @@ import SPDSegmentLib.inference.predictor as predictor_module
 from SPDSegmentLib.inference.box_fitting import box_around, region_holding
 from SPDSegmentLib.inference.click_carrying import carry_cross_sections
 from SPDSegmentLib.inference.cpd import nearest_pixels
+from SPDSegmentLib.inference.slices import to_stack
+from SPDSegmentLib.training.dataset import load_named_cases
 
 import trial_hooks  # docs/, the script's own folder
 
@@ -44,6 +50,8 @@ CONFIRM = int(os.environ.get("CONFIRM", "2"))
 SHARE = float(os.environ.get("SHARE", "0"))
 EXCLUSIVE = os.environ.get("EXCLUSIVE", "1") == "1"
 STEPS = int(os.environ.get("STEPS", "200"))
+RANGE = os.environ.get("RANGE", "kept")
+reference: dict[str, np.ndarray] = {}
 
 original_carried = predictor_module.SpdPredictor._carried_cross_sections
 
@@ -61,6 +69,10 @@ def carried_then_scan_prior(self, masks, filled, consensus, choice, progress, ca
     kept = consensus.prompts.select(consensus.prompts.positive).slices
     lower, upper = int(kept.min()), int(kept.max())
     clicks = self.trial_prompts.select(self.trial_prompts.positive)
+    print(f"  kept prompts' slices {lower}-{upper}, clicks' slices {clicks.slice_index.min()}-"
+          f"{clicks.slice_index.max()}", flush=True)
+    if RANGE == "clicked":
+        lower, upper = int(clicks.slice_index.min()), int(clicks.slice_index.max())
     columns, rows = nearest_pixels(clicks.xy, *masks.shape[1:])
     at = [(int(t), xy, (int(y), int(x))) for t, xy, x, y in zip(clicks.slice_index, clicks.xy, columns, rows)]
     outside = [(t, xy) for t, xy, (y, x) in at if lower <= t <= upper and not masks[t, y, x]
@@ -75,12 +87,22 @@ def carried_then_scan_prior(self, masks, filled, consensus, choice, progress, ca
         half_px = trial_hooks.fitted_half_mm["mm"] / min(self._frame.spacing_xy)
         decoded, _ = decode(np.array([t for t, _ in outside]),
                             np.array([box_around(xy[None], half_px) for _, xy in outside]))
+        refused = {"empty": 0, "larger than the cap": 0, "touching the segment": 0, "scored low": 0}
         for (t, xy), mask in zip(outside, decoded):
             region = region_holding(mask, xy[None])
-            if (region.any() and region.sum() <= largest and not (region & (masks[t] | seeds[t])).any()
-                    and scores[t][region].mean() >= THETA):
+            if not region.any():
+                refused["empty"] += 1
+            elif region.sum() > largest:
+                refused["larger than the cap"] += 1
+            elif (region & (masks[t] | seeds[t])).any():
+                refused["touching the segment"] += 1
+            elif scores[t][region].mean() < THETA:
+                refused["scored low"] += 1
+            else:
                 seeds[t] |= region
                 seeded += 1
+        print("  regions refused as seeds: " + ", ".join(f"{why} {count}" for why, count in refused.items()),
+              flush=True)
     kept_limbs = 0
     grown = masks
     if seeded:
@@ -94,6 +116,12 @@ def carried_then_scan_prior(self, masks, filled, consensus, choice, progress, ca
         spans = {label: box[0].stop - box[0].start for label, box in enumerate(ndimage.find_objects(limbs), 1) if box}
         keep = [label for label, on in clicked.items() if len(on) >= max(CONFIRM, SHARE * spans[label])]
         kept_limbs = len(keep)
+        truth = reference.get("stack")
+        print("  carried limbs (voxels, slices spanned, slices confirming, share in the label; * joined): " + ", ".join(
+            f"{'*' if label in keep else ''}{int((limbs == label).sum())}/{spans[label]}/"
+            f"{len(clicked.get(label, ()))}/"
+            + ("-" if truth is None else f"{(truth & (limbs == label)).sum() / (limbs == label).sum():.2f}")
+            for label in spans), flush=True)
         added = np.isin(limbs, keep)
         was_empty = ~masks.reshape(len(masks), -1).any(axis=1)
         gained = set(np.flatnonzero(added.reshape(len(added), -1).any(axis=1) & was_empty).tolist())
@@ -102,6 +130,13 @@ def carried_then_scan_prior(self, masks, filled, consensus, choice, progress, ca
     print(f"  scan prior: {len(outside)} clicks outside scored >= {THETA}, {seeded} seeds, {kept_limbs} limbs kept",
           flush=True)
     return grown, filled, choice
+
+
+def cases_kept_as_reference(*args, **kwargs):
+    """docs/hd95_parts.py's cases, each one's label kept (as a slice stack) while its runs go on."""
+    for case in load_named_cases(*args, **kwargs):
+        reference["stack"] = to_stack(case.mask_kji.astype(bool), case.axis)
+        yield case
 
 
 def patch() -> None:
@@ -119,4 +154,5 @@ if __name__ == "__main__":
         sys.exit(main())
     import hd95_parts
 
+    hd95_parts.load_named_cases = cases_kept_as_reference
     hd95_parts.main(*sys.argv[1:])
