@@ -117,10 +117,11 @@ def carried_then_scan_prior(self, masks, filled, consensus, choice, progress, ca
         keep = [label for label, on in clicked.items() if len(on) >= max(CONFIRM, SHARE * spans[label])]
         kept_limbs = len(keep)
         truth = reference.get("stack")
-        print("  carried limbs (voxels, slices spanned, slices confirming, share in the label; * joined): " + ", ".join(
+        print("  carried limbs (voxels, slices spanned, slices confirming, share in the label, mean score; * joined): " + ", ".join(
             f"{'*' if label in keep else ''}{int((limbs == label).sum())}/{spans[label]}/"
             f"{len(clicked.get(label, ()))}/"
             + ("-" if truth is None else f"{(truth & (limbs == label)).sum() / (limbs == label).sum():.2f}")
+            + f"/{scores[limbs == label].mean():.2f}"
             for label in spans), flush=True)
         added = np.isin(limbs, keep)
         was_empty = ~masks.reshape(len(masks), -1).any(axis=1)
