@@ -192,6 +192,33 @@ def test_bench_times_one_path_alone_and_refuses_an_unknown_one(tmp_path, capsys)
         capsys.readouterr().err
 
 
+def test_bench_puts_the_same_field_anatomy_and_curve_on_a_finer_matrix(capsys):
+    """--matrix resamples the generated sample onto more pixels over the same 240 mm field: the slices' corners stay
+    where they were, the label keeps its volume in mm3, and the centerline's prompts lie where they lay in space."""
+    from SPDSegmentLib.tools.bench import bench_case
+
+    base, base_prompts = bench_case(12, prompts="centerline")
+    fine, fine_prompts = bench_case(12, prompts="centerline", matrix=320)
+    assert fine.volume.array_kji.shape == fine.label_kji.shape == fine.neighbours_kji.shape == (12, 320, 320)
+    assert np.allclose(fine.volume.spacing, base.volume.spacing * [0.5, 0.5, 1.0])
+    corners = np.array([[-0.5, -0.5, 0.0], [-0.5 + 160, -0.5 + 160, 11.0]])
+    assert np.allclose(fine.volume.ijk_to_lps_points(corners * [2, 2, 1] + [0.5, 0.5, 0]),
+                       base.volume.ijk_to_lps_points(corners))
+    mm3 = [case.label_kji.sum() * np.prod(case.volume.spacing) for case in (base, fine)]
+    assert abs(mm3[1] - mm3[0]) < 0.03 * mm3[0]
+
+    def in_space(case, prompts):
+        return case.volume.ijk_to_lps_points(np.column_stack([prompts.xy, prompts.slice_index]))
+
+    # the curve is sampled finer on finer pixels, so each slice's prompts are compared where they lie on average
+    assert np.array_equal(fine_prompts.slices, base_prompts.slices)
+    fine_mm, base_mm = in_space(fine, fine_prompts), in_space(base, base_prompts)
+    assert max(np.linalg.norm(fine_mm[fine_prompts.slice_index == t].mean(axis=0)
+                              - base_mm[base_prompts.slice_index == t].mean(axis=0)) for t in base_prompts.slices) < 1.5
+    assert main(["bench", "--device", "cpu", "--slices", "3", "--matrix", "16"]) == 2
+    assert "--matrix 16: give the in-plane pixels of a slice, 64 to 1024" in capsys.readouterr().err
+
+
 def test_precision_auto_keeps_fp32_on_the_cpu_and_fp16_is_cuda_only():
     from SPDSegmentLib.inference.fast_inference import resolve_precision
 

@@ -222,3 +222,22 @@ def test_slices_only_the_learned_route_reads_are_encoded_only_when_it_runs():
             assert encoded <= set(int(t) for t in prompts.slices) | set(int(t) for t in result.consensus.slices) | \
                 segmented | set(result.filled_slices)
     assert routes == {"auto": "continuity", "learned": "learned"}
+
+
+def test_the_same_anatomy_on_a_finer_matrix_segments_about_as_well():
+    """The generated sample traced by the same curve, on its 1.5 mm pixels and resampled onto a 320 x 320 matrix
+    (0.75 mm, as a clinical scan's): the prompts and the consensus count 1.5 mm cells rather than pixels, so the finer
+    matrix takes the same route and loses under 5 DSC points (without that, 14 points on this sample)."""
+    from SPDSegmentLib.inference.metrics import compute_dice
+    from SPDSegmentLib.tools.bench import bench_case
+
+    model = build_model("default")
+    results = {}
+    for matrix in (160, 320):
+        case, prompts = bench_case(40, prompts="centerline", matrix=matrix)
+        predictor = SpdPredictor(model, InferenceOptions(device="cpu"))
+        predictor.set_volume(case.volume, 2)
+        result = predictor.predict(prompts)
+        results[matrix] = result.prior.route, compute_dice(result.mask_kji, case.label_kji > 0)
+    assert results[320][0] == results[160][0]
+    assert results[320][1] >= results[160][1] - 0.05, results

@@ -103,17 +103,39 @@ def test_no_points_give_no_prompts():
 
 
 def test_a_slice_keeps_at_most_the_asked_number_of_distinct_pixels_spread_from_end_to_end():
-    volume = identity_volume()
-    across_slice_two = np.array([[2.0, 10, 2], [25.0, 10, 2]])  # in the plane of slice 2: 24 distinct pixels
-    prompts = curve_to_prompts(across_slice_two, volume, 2, spline=False, step_mm=1.0)
+    # 1.5 mm pixels (finer ones count 1.5 mm cells: the next test); LPS is 1.5 times slice z, pixel (x, y)
+    volume = Volume(np.zeros((SLICES, HEIGHT, WIDTH), np.float32), (1.5, 1.5, 1.5), (0.0, 0.0, 0.0), np.eye(3))
+    across_slice_two = 1.5 * np.array([[2.0, 10, 2], [25.0, 10, 2]])  # in the plane of slice 2: 24 distinct pixels
+    prompts = curve_to_prompts(across_slice_two, volume, 2, spline=False, step_mm=1.5)
     assert prompts.slice_index.tolist() == [2] * 8
     assert np.allclose(prompts.xy[:, 1], 10)
     assert prompts.xy[0, 0] == 2 and prompts.xy[-1, 0] == 25
     assert np.all(np.diff(prompts.xy[:, 0]) > 0)
-    three = curve_to_prompts(across_slice_two, volume, 2, spline=False, step_mm=1.0, max_points_per_slice=3)
+    three = curve_to_prompts(across_slice_two, volume, 2, spline=False, step_mm=1.5, max_points_per_slice=3)
     assert three.xy[:, 0].tolist() == [2.0, 14.0, 25.0]
-    short = curve_to_prompts(np.array([[2.0, 10, 2], [4.0, 10, 2]]), volume, 2, spline=False, step_mm=1.0)
+    short = curve_to_prompts(1.5 * np.array([[2.0, 10, 2], [4.0, 10, 2]]), volume, 2, spline=False, step_mm=1.5)
     assert short.xy[:, 0].tolist() == [2.0, 3.0, 4.0]  # fewer than the limit: each distinct pixel once
+
+
+def test_on_pixels_finer_than_one_and_a_half_mm_a_curve_gives_as_many_prompts_as_on_one_and_a_half_mm_ones():
+    """The same curve over the same field on 1.5, 0.5 and 3 mm pixels: a slice's prompts are its samples in distinct
+    1.5 mm cells (in distinct pixels where pixels are that size or coarser), so a 512 x 512 scan is not prompted
+    three times as densely as a 1.5 mm one and the checks that count pixels see what they were chosen on."""
+    from SPDSegmentLib.inference.slices import pixels_per_cell
+
+    assert pixels_per_cell((1.5, 1.5)) == pixels_per_cell((3.0, 1.5)) == pixels_per_cell((3.0, 3.0)) == 1.0
+    assert pixels_per_cell((0.5, 0.75)) == pytest.approx(3.0)
+    field_mm, slices = 48.0, 6
+    along = np.array([[6.0, 20.0, 4.5], [15.0, 26.0, 7.5]])  # 10.8 mm in plane over slices 3-5 (1.5 mm apart)
+    counts = {}
+    for pixel in (1.5, 0.5, 3.0):
+        side = int(field_mm / pixel)
+        volume = Volume(np.zeros((slices, side, side), np.float32), (pixel, pixel, 1.5),
+                        (pixel / 2 - 0.75, pixel / 2 - 0.75, 0.0), np.eye(3))
+        prompts = curve_to_prompts(along, volume, 2, spline=False)
+        counts[pixel] = np.bincount(prompts.slice_index, minlength=slices)
+    assert np.abs(counts[0.5] - counts[1.5]).max() <= 1 and counts[1.5].max() < 8
+    assert counts[3.0].sum() < counts[1.5].sum()  # coarser pixels keep counting pixels
 
 
 def test_the_curve_is_sampled_every_quarter_of_the_finest_spacing_by_default():

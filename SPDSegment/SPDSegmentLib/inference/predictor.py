@@ -55,7 +55,7 @@ from .options import InferenceOptions
 from .prior_choice import CONTINUITY, LEARNED, RAW, PriorChoice, accepted_by, choose_prior, structure_found
 from .prompts import Prompts
 from .scan_prior import PROBE_STEPS, fit_scan_probe, limbs_the_clicks_point_at
-from .slices import ModelFrame, from_stack, in_plane_spacing, normalise_intensity, to_stack
+from .slices import ModelFrame, from_stack, in_plane_spacing, normalise_intensity, pixels_per_cell, to_stack
 from .volume import Volume
 
 log = logging.getLogger(__name__)
@@ -832,7 +832,9 @@ class SpdPredictor:
             self.batch_size = options.batch_size
             self.decode_batch_size = max(self.batch_size, self._default_decode_batch_size())
         started = time.perf_counter()
-        cpd = replace(options.cpd_config(self.config.cpd), validate=True)
+        cpd = options.cpd_config(self.config.cpd)
+        # the de-duplication radius counts 1.5 mm cells on finer pixels, as the curve's prompts do
+        cpd = replace(cpd, validate=True, dedup_px=cpd.dedup_px * pixels_per_cell(self._frame.spacing_xy))
         learned = None
         if self.config.saliency and options.prior in ("auto", "learned"):
             # choosing the prior reads the learned saliency at the prompts only; the slices next to them are encoded

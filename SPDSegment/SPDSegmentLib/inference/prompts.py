@@ -12,7 +12,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from ..errors import InputError
-from .slices import ijk_to_slice_points, slice_points_to_ijk
+from .slices import ijk_to_slice_points, in_plane_spacing, pixels_per_cell, slice_points_to_ijk
 from .volume import Volume
 
 
@@ -109,7 +109,8 @@ def curve_to_prompts(curves_lps: list[np.ndarray] | np.ndarray, volume: Volume, 
 
     The curve is resampled every ``step_mm`` (default: a quarter of the finest spacing) along its arc
     length, each sample goes to the slice it is nearest to, and a slice keeps at most
-    ``max_points_per_slice`` distinct pixels, spread evenly along the curve.
+    ``max_points_per_slice`` samples in distinct pixels (in distinct cells of
+    :data:`.slices.RULES_PIXEL_MM` on finer pixels), spread evenly along the curve.
 
     Raises:
         InputError: fewer than two points, or no part of the curve inside the volume.
@@ -127,10 +128,11 @@ def curve_to_prompts(curves_lps: list[np.ndarray] | np.ndarray, volume: Volume, 
         raise InputError("The centerline lies entirely outside the volume. Check that the curve was drawn on "
                          "this image (and that both use the same coordinate system).")
     t, xy, sample_curve = t[inside], xy[inside], sample_curve[inside]
+    cell_px = pixels_per_cell(in_plane_spacing(volume, axis))
     kept_t, kept_xy, kept_curve = [], [], []
     for slice_t in np.unique(t):
         on_slice = xy[t == slice_t]
-        _, first = np.unique(np.rint(on_slice).astype(int), axis=0, return_index=True)
+        _, first = np.unique(np.rint(on_slice / cell_px).astype(int), axis=0, return_index=True)
         first = np.sort(first)
         if len(first) > max_points_per_slice:
             first = first[np.linspace(0, len(first) - 1, max_points_per_slice).round().astype(int)]

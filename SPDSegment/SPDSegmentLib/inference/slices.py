@@ -48,6 +48,18 @@ def slice_points_to_ijk(slice_index: np.ndarray, xy: np.ndarray, axis: int) -> n
     return out
 
 
+# the pixel size the rules that count pixels were chosen at (the generated volumes, the 1.5 mm CT); on finer pixels
+# they count cells of this size instead, so a 512 x 512 scan is prompted and de-duplicated as a 1.5 mm one would be
+RULES_PIXEL_MM = 1.5
+
+
+def pixels_per_cell(spacing_xy: tuple[float, float]) -> float:
+    """Pixels across one cell of ``RULES_PIXEL_MM`` on slices of this in-plane spacing (x, y) in mm: 1 where the
+    pixels are that size or coarser."""
+    finest = min(spacing_xy)
+    return RULES_PIXEL_MM / finest if finest < RULES_PIXEL_MM * (1 - 1e-6) else 1.0
+
+
 def in_plane_spacing(volume: Volume, axis: int) -> tuple[float, float]:
     """(spacing along x, spacing along y) in mm on slices taken along ``axis``."""
     x_axis, y_axis = in_plane_axes(axis)

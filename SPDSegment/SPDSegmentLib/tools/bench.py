@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from ..errors import InputError
 from ..inference.backbones import build_backbone
@@ -51,6 +52,8 @@ from ..inference.prompts import Prompts, curve_to_prompts
 from ..inference.slices import ModelFrame, in_plane_spacing, normalise_intensity, to_stack
 from ..training.simulate import simulate_clinician_centerline
 from ..training.synthetic import generate_case
+
+GENERATED_MATRIX = 160  # in-plane pixels of the generated sample (1.5 mm, a 240 mm field)
 
 
 @dataclass
@@ -112,22 +115,26 @@ class PeakMemory:
             self.peak_bytes = max(peak[0], self._rss())
 
 
-def bench_case(n_slices: int, seed: int = 2026, prompts: str = "every-slice"):
+def bench_case(n_slices: int, seed: int = 2026, prompts: str = "every-slice", matrix: int | None = None):
     """A generated sample with ``n_slices`` slices and its prompts.
 
     Args:
         prompts: ``every-slice`` (one positive point on every slice, at the target where there is one) or
             ``centerline`` (the simulated clinician centerline, on the slices the terminal ileum spans).
+        matrix: in-plane pixels of the sample (``GENERATED_MATRIX`` if None); another matrix resamples the same
+            field and anatomy onto it (:func:`on_matrix`), and the centerline is the same curve in space.
     """
-    case = generate_case(seed, shape_kji=(max(n_slices, 40), 160, 160))
+    case = generate_case(seed, shape_kji=(max(n_slices, 40), GENERATED_MATRIX, GENERATED_MATRIX))
     if n_slices < 40:  # the generator needs room for its loops; keep the slices through the target
         k0 = int(np.clip(np.flatnonzero(case.label_kji.any(axis=(1, 2))).mean() - n_slices / 2, 0, 40 - n_slices))
         volume = replace(case.volume, array_kji=case.volume.array_kji[k0:k0 + n_slices],
                          origin=case.volume.ijk_to_lps_points(np.array([[0.0, 0.0, k0]]))[0])
         case = replace(case, volume=volume, label_kji=case.label_kji[k0:k0 + n_slices],
                        neighbours_kji=case.neighbours_kji[k0:k0 + n_slices])
-    if prompts == "centerline":
-        curve = simulate_clinician_centerline(case.label_kji > 0, case.volume, 2, seed)
+    curve = simulate_clinician_centerline(case.label_kji > 0, case.volume, 2, seed) if prompts == "centerline" else None
+    if matrix is not None and matrix != GENERATED_MATRIX:
+        case = on_matrix(case, matrix)
+    if curve is not None:
         return case, curve_to_prompts([curve], case.volume, 2)
     if prompts != "every-slice":
         raise ValueError(f"bench prompts must be every-slice or centerline, got {prompts!r}.")
@@ -137,6 +144,24 @@ def bench_case(n_slices: int, seed: int = 2026, prompts: str = "every-slice"):
         ys, xs = np.nonzero(stack[t])
         xy.append((xs.mean(), ys.mean()) if len(xs) else (stack.shape[2] / 2, stack.shape[1] / 2))
     return case, Prompts(np.arange(n_slices), np.array(xy), np.ones(n_slices, bool))
+
+
+def on_matrix(case, matrix: int):
+    """``case`` resampled in plane onto ``matrix`` x ``matrix`` pixels over the same field (the image linearly, the
+    label and neighbours by nearest neighbour): the same anatomy on a clinical matrix, as a 512 x 512 scan has."""
+    height, width = case.label_kji.shape[1:]
+    zoom = (1.0, matrix / height, matrix / width)
+
+    def resampled(array: np.ndarray, order: int) -> np.ndarray:
+        return ndimage.zoom(array, zoom, order=order, grid_mode=True, mode="nearest")
+
+    volume = case.volume
+    scale = np.array([width / matrix, height / matrix, 1.0])  # I, J, K
+    first_centre = np.array([[(scale[0] - 1) / 2, (scale[1] - 1) / 2, 0.0]])  # in the old voxels
+    volume = replace(volume, array_kji=resampled(volume.array_kji, 1), spacing=volume.spacing * scale,
+                     origin=volume.ijk_to_lps_points(first_centre)[0])
+    return replace(case, volume=volume, label_kji=resampled(case.label_kji, 0),
+                   neighbours_kji=resampled(case.neighbours_kji, 0))
 
 
 def _spd_model(spec: ModelSpec, image_size: int | None) -> SpdModel:
@@ -187,12 +212,12 @@ def run_stock(spec: ModelSpec, image_size: int | None, device: torch.device, cas
 def run_benchmark(backbone: str = "litemedsam", device: str = "auto", n_slices: int = 100,
                   image_size: int | None = None, precision: str = "auto", compile: bool = False,
                   batch_size: int | None = None, box_mm: float = 10.0, skip_stock: bool = False,
-                  prompt_kind: str = "every-slice", only_path: str | None = None) -> dict:
+                  prompt_kind: str = "every-slice", only_path: str | None = None, matrix: int | None = None) -> dict:
     spec = parse_model_spec(backbone, missing_checkpoint=RANDOM_WEIGHTS)
     if spec.is_adapter:
         raise InputError(f"bench times a backbone; {backbone} is an adapter. Name its backbone instead.")
     torch_device = resolve_device(device)
-    case, prompts = bench_case(n_slices, prompts=prompt_kind)
+    case, prompts = bench_case(n_slices, prompts=prompt_kind, matrix=matrix)
     n_prompted = len(prompts.slices)
     paths = [("spd-fp32", False, "fp32", "torch"), ("spd-fast", True, precision, "torch")]
     if torch_device.type == "cpu":
@@ -247,7 +272,9 @@ def run_benchmark(backbone: str = "litemedsam", device: str = "auto", n_slices: 
               f"CPU, {torch.get_num_threads()} threads", "backbone": spec.backbone,
               "image_size": image_size or (256 if spec.backbone == LITEMEDSAM else 1024),
               "weights": "random" if spec.random_weights else ("bundled" if spec.checkpoint is None else "given"),
-              "volume_slices": n_slices, "prompted_slices": n_prompted, "prompts": prompt_kind,
+              "volume_slices": n_slices, "matrix": list(case.label_kji.shape[1:]),
+              "spacing_mm": [round(float(v), 4) for v in case.volume.spacing],
+              "prompted_slices": n_prompted, "prompts": prompt_kind,
               "precision": precision, "compile": compile, "onnx_export_seconds": export_seconds,
               "timings": [{**asdict(t), "ms_per_slice": t.ms_per_slice, "slices_per_second": t.slices_per_second}
                           for t in timings]}
@@ -260,7 +287,9 @@ def run_benchmark(backbone: str = "litemedsam", device: str = "auto", n_slices: 
 
 def format_report(report: dict) -> str:
     lines = [f"{report['backbone']} at {report['image_size']} ({report['weights']} weights), "
-             f"{report['volume_slices']}-slice volume, {report['prompted_slices']} prompted slices "
+             f"{report['volume_slices']}-slice volume of {report['matrix'][1]} x {report['matrix'][0]} pixels "
+             f"({report['spacing_mm'][0]:g} x {report['spacing_mm'][1]:g} x {report['spacing_mm'][2]:g} mm), "
+             f"{report['prompted_slices']} prompted slices "
              f"({report['prompts']}), on {report['device']}; "
              f"precision {report['precision']}, compile {report['compile']}",
              f"{'path':<12} {'seconds':>8} {'ms/slice':>9} {'slices/s':>9} {'peak MB':>9} {'DSC vs fp32':>12} "
