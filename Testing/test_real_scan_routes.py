@@ -17,6 +17,7 @@ from SPDSegmentLib.inference.model import build_model
 from SPDSegmentLib.inference.options import InferenceOptions
 from SPDSegmentLib.inference.predictor import Cancelled, SpdPredictor
 from SPDSegmentLib.inference.prompts import Prompts, curve_to_prompts
+from SPDSegmentLib.inference.scan_prior import ScanLimbs
 from SPDSegmentLib.inference.slices import to_stack
 from SPDSegmentLib.inference.volume import Volume
 from SPDSegmentLib.training.simulate import simulate_clinician_centerline
@@ -502,7 +503,7 @@ def test_random_clicks_on_another_limb_of_the_structure_join_it_through_the_prio
     assert result.prior.route == "continuity" and f"{note} (1 limb)" in result.prior.reason
     segment = to_stack(result.mask_kji.astype(bool), 2)
     with monkeypatch.context() as patched:
-        patched.setattr(predictor_module, "limbs_the_clicks_point_at", lambda masks, *_: (masks, 0, []))
+        patched.setattr(predictor_module, "limbs_the_clicks_point_at", lambda masks, *_: ScanLimbs(masks))
         alone = to_stack(predictor.predict(clicks).mask_kji.astype(bool), 2)
     assert not (alone & second).any() and (segment | alone).sum() == segment.sum()
     assert (segment & second).sum() >= 0.8 * second.sum()

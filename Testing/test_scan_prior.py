@@ -8,7 +8,7 @@ import torch
 from scipy import ndimage
 
 from SPDSegmentLib.inference.click_carrying import ClickCarrying
-from SPDSegmentLib.inference.scan_prior import fit_scan_probe, limbs_the_clicks_point_at
+from SPDSegmentLib.inference.scan_prior import LimbRules, fit_scan_probe, limbs_the_clicks_point_at
 from test_click_carrying import LEFT, RIGHT, ObjectDecoder, clicks, cylinder, image_of, two_limbs
 
 
@@ -60,38 +60,38 @@ def run(objects, segment, scores, rows):
 
 def test_a_limb_clicked_on_two_slices_the_segment_holds_no_click_joins_it_whole():
     objects, segment, scores, rows = limb_clicks({5: True, 8: True})
-    masks, count, gained = run(objects, segment, scores, rows)
-    assert count == 1 and gained == []
-    assert np.array_equal(masks, objects)
+    found = run(objects, segment, scores, rows)
+    assert found.joined == 1 and found.gained == []
+    assert np.array_equal(found.masks, objects)
 
 
 def test_a_limb_clicked_on_one_slice_only_does_not_join():
     objects, segment, scores, rows = limb_clicks({5: True})
-    masks, count, _ = run(objects, segment, scores, rows)
-    assert count == 0 and np.array_equal(masks, segment)
+    found = run(objects, segment, scores, rows)
+    assert found.joined == 0 and np.array_equal(found.masks, segment)
 
 
 def test_a_twin_tissue_whose_clicks_fall_on_slices_the_segment_holds_a_click_does_not_join():
     """Stray clicks on the right limb on slices 5 and 8, whose true click lies in the segment: no limb joins."""
     objects, segment, scores, rows = limb_clicks({})
     rows += [(5, *RIGHT), (8, *RIGHT)]
-    masks, count, _ = run(objects, segment, scores, rows)
-    assert count == 0 and np.array_equal(masks, segment)
+    found = run(objects, segment, scores, rows)
+    assert found.joined == 0 and np.array_equal(found.masks, segment)
 
 
 def test_clicks_on_a_tissue_the_probe_scores_low_seed_nothing():
     objects, segment, _, rows = limb_clicks({5: True, 8: True})
     scores = cylinder(3, 12, centre=LEFT).astype(np.float32)
-    masks, count, _ = run(objects, segment, scores, rows)
-    assert count == 0 and np.array_equal(masks, segment)
+    found = run(objects, segment, scores, rows)
+    assert found.joined == 0 and np.array_equal(found.masks, segment)
 
 
 def test_a_limb_on_slices_the_segment_misses_reports_them_gained():
     objects, _, scores, rows = limb_clicks({5: True, 8: True, 11: True, 12: True})
     segment = cylinder(3, 10, centre=LEFT)
-    masks, count, gained = run(objects, segment, scores, rows)
-    assert count == 1 and gained == [11, 12]
-    assert np.array_equal(masks[3:13], (segment | cylinder(3, 12, centre=RIGHT))[3:13])
+    found = run(objects, segment, scores, rows)
+    assert found.joined == 1 and found.gained == [11, 12]
+    assert np.array_equal(found.masks[3:13], (segment | cylinder(3, 12, centre=RIGHT))[3:13])
 
 
 def test_a_seed_wider_than_three_median_cross_sections_is_not_carried():
@@ -101,9 +101,9 @@ def test_a_seed_wider_than_three_median_cross_sections_is_not_carried():
         objects = cylinder(3, 12, centre=LEFT) | cylinder(3, 12, radius, centre=RIGHT)
         segment = cylinder(3, 12, centre=LEFT)
         rows = [(t, *(RIGHT if t in (5, 8) else LEFT)) for t in range(3, 13)]
-        masks, count, _ = limbs_the_clicks_point_at(segment, objects.astype(np.float32), image_of(objects),
-                                                    ObjectDecoder(objects), clicks(rows), 14.0, 0, 19, ClickCarrying())
-        assert count == int(joins) and np.array_equal(masks, objects if joins else segment), radius
+        found = limbs_the_clicks_point_at(segment, objects.astype(np.float32), image_of(objects),
+                                          ObjectDecoder(objects), clicks(rows), 14.0, 0, 19, ClickCarrying())
+        assert found.joined == int(joins) and np.array_equal(found.masks, objects if joins else segment), radius
 
 
 def test_a_click_on_a_cell_the_probe_scores_low_seeds_nothing_though_the_region_it_decodes_scores_high():
@@ -112,8 +112,8 @@ def test_a_click_on_a_cell_the_probe_scores_low_seeds_nothing_though_the_region_
     objects, segment, scores, rows = limb_clicks({5: True, 8: True})
     x, y = (int(c) for c in RIGHT)
     scores[[5, 8], y, x] = 0.0
-    masks, count, _ = run(objects, segment, scores, rows)
-    assert count == 0 and np.array_equal(masks, segment)
+    found = run(objects, segment, scores, rows)
+    assert found.joined == 0 and np.array_equal(found.masks, segment)
 
 
 def test_a_region_the_decoder_runs_into_the_segment_seeds_no_limb():
@@ -125,5 +125,34 @@ def test_a_region_the_decoder_runs_into_the_segment_seeds_no_limb():
     segment = cylinder(3, 12, centre=LEFT)
     rows = [(t, *(beside if t in (5, 8) else LEFT)) for t in range(3, 13)]
     assert ndimage.label(objects[5])[1] == 1  # the two touch
-    masks, count, _ = run(objects, segment, objects.astype(np.float32), rows)
-    assert count == 0 and np.array_equal(masks, segment)
+    found = run(objects, segment, objects.astype(np.float32), rows)
+    assert found.joined == 0 and np.array_equal(found.masks, segment)
+
+
+def test_it_reports_why_seeds_were_refused_and_which_slices_confirm_each_limb():
+    """What docs/scan_prior_trials.py prints comes from the engine's own run: the limb clicked on slices 5 and 8, the
+    probe scoring slice 5's region low but for the click's pixel, seeds from slice 8 alone, is carried to slice 5 and
+    joins on both clicks; with three confirmations asked for it is carried and reported, and does not join."""
+    objects, segment, scores, rows = limb_clicks({5: True, 8: True})
+    x, y = (int(c) for c in RIGHT)
+    scores[5] = segment[5]
+    scores[5, y, x] = 1.0
+    found = run(objects, segment, scores, rows)
+    assert found.scored == 2 and found.refused == {"empty": 0, "larger than the cap": 0, "touching the segment": 0,
+                                                   "scored low": 1}
+    assert list(found.confirming.values()) == [{5, 8}] and found.joined_labels == list(found.confirming)
+    assert np.array_equal(found.limbs > 0, objects & ~segment)
+    strict = limbs_the_clicks_point_at(segment, scores, image_of(objects), ObjectDecoder(objects), clicks(rows), 8.0,
+                                       0, 19, ClickCarrying(), LimbRules(confirmations=3))
+    assert strict.joined == 0 and strict.joined_labels == [] and strict.confirming == found.confirming
+    assert np.array_equal(strict.masks, segment)
+
+
+def test_counting_every_slice_lets_a_twin_whose_clicks_share_slices_with_the_segment_join():
+    """The rule that only slices whose click the segment does not hold count is what keeps the twin out: counted on
+    every slice (``exclusive=False``) the same twin joins."""
+    objects, segment, scores, rows = limb_clicks({})
+    rows += [(5, *RIGHT), (8, *RIGHT)]
+    found = limbs_the_clicks_point_at(segment, scores, image_of(objects), ObjectDecoder(objects), clicks(rows), 8.0,
+                                      0, 19, ClickCarrying(), LimbRules(exclusive=False))
+    assert found.joined == 1 and np.array_equal(found.masks, objects)

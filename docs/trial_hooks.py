@@ -8,6 +8,7 @@ docs/scan_prior_trials.py puts its own variant of it in its place.
 """
 
 import SPDSegmentLib.inference.predictor as predictor_module
+from SPDSegmentLib.inference.scan_prior import ScanLimbs
 
 fitted_half_mm: dict[str, float] = {}
 _predict = predictor_module.SpdPredictor.predict
@@ -26,7 +27,7 @@ def choose_half_size_kept(*args, **kwargs):
 
 
 def no_scan_prior_limbs(masks, *_):
-    return masks, 0, []
+    return ScanLimbs(masks)
 
 
 def install() -> None:

@@ -757,14 +757,14 @@ class SpdPredictor:
         if cancel is not None and cancel():
             raise Cancelled()
         kept = consensus.prompts.select(consensus.prompts.positive).slices
-        masks, count, gained = limbs_the_clicks_point_at(
+        found = limbs_the_clicks_point_at(
             masks, self._scan_probe_scores(masks), self._stack,
             self._base_decoder_boxes(consensus.prompts, progress, cancel), prompts.select(prompts.positive),
             half_mm / min(self._frame.spacing_xy), int(kept.min()), int(kept.max()), self.click_carrying)
-        if not count:
+        if not found.joined:
             return masks, filled, choice
-        return masks, sorted(set(filled) | set(gained)), choice.noted(
-            f"{SCAN_PRIOR_LIMBS_NOTE} ({count} {'limb' if count == 1 else 'limbs'})")
+        return found.masks, sorted(set(filled) | set(found.gained)), choice.noted(
+            f"{SCAN_PRIOR_LIMBS_NOTE} ({found.joined} {'limb' if found.joined == 1 else 'limbs'})")
 
     def _scan_probe_scores(self, masks: np.ndarray, steps: int = PROBE_STEPS) -> np.ndarray:
         """(S, H, W) scores of the probe fitted to ``masks`` on the encoded slices' embeddings

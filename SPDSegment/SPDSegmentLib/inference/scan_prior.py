@@ -18,6 +18,7 @@ Chosen on the development CT (docs/DEFAULT_MODEL.md, "a prior fitted to the scan
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -32,6 +33,7 @@ PROBE_STEPS = 200
 PROBE_SCORE = 0.5
 LARGEST_LIMB_SEED = 3.0
 LIMB_CONFIRMATIONS = 2
+SEED_REFUSALS = ("empty", "larger than the cap", "touching the segment", "scored low")
 
 
 def fit_scan_probe(embeddings: Sequence[torch.Tensor], cover: torch.Tensor, steps: int = PROBE_STEPS
@@ -64,41 +66,91 @@ def fit_scan_probe(embeddings: Sequence[torch.Tensor], cover: torch.Tensor, step
         return torch.sigmoid(probe(features)[:, 0]).reshape(count, 1, size, size)
 
 
+@dataclass(frozen=True)
+class LimbRules:
+    """When a click outside the segment seeds a limb and when the limb joins (the module's constants by default;
+    docs/scan_prior_trials.py varies them).
+
+    Attributes:
+        probe_score: the least probe score of a seeding click's pixel and of its region's mean.
+        largest_seed: the largest seed region, in the segment's median cross-sections.
+        confirmations: the fewest slices whose clicks lie in a carried limb for it to join.
+        exclusive: count only the slices on which the segment holds no click.
+    """
+
+    probe_score: float = PROBE_SCORE
+    largest_seed: float = LARGEST_LIMB_SEED
+    confirmations: int = LIMB_CONFIRMATIONS
+    exclusive: bool = True
+
+
+@dataclass
+class ScanLimbs:
+    """What :func:`limbs_the_clicks_point_at` found.
+
+    Attributes:
+        masks: the segment with the limbs that joined.
+        joined: how many limbs joined.
+        gained: the slices that were empty before a limb joined them.
+        scored: how many clicks outside the segment the probe scored at least ``probe_score``.
+        refused: why the other regions of those clicks seeded no limb (empty, larger than the cap, touching the
+            segment, scored low), with counts.
+        limbs: (S, H, W) labels of the carried limbs, 0 elsewhere.
+        confirming: each limb's label and the slices whose clicks confirm it.
+        joined_labels: the labels of the limbs that joined.
+    """
+
+    masks: np.ndarray
+    joined: int = 0
+    gained: list[int] = field(default_factory=list)
+    scored: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    limbs: np.ndarray | None = None
+    confirming: dict[int, set[int]] = field(default_factory=dict)
+    joined_labels: list[int] = field(default_factory=list)
+
+
 def limbs_the_clicks_point_at(masks: np.ndarray, scores: np.ndarray, image: np.ndarray, decode: DecodeBoxes,
-                              clicks: Prompts, half_px: float, lower: int, upper: int, settings: ClickCarrying
-                              ) -> tuple[np.ndarray, int, list[int]]:
+                              clicks: Prompts, half_px: float, lower: int, upper: int, settings: ClickCarrying,
+                              rules: LimbRules = LimbRules()) -> ScanLimbs:
     """``masks`` with the limbs the ``clicks`` outside them point at and the probe's ``scores`` ((S, H, W)) confirm,
-    on slices ``lower``..``upper``; also how many limbs joined and the slices that were empty before."""
+    on slices ``lower``..``upper``, and what was refused and carried on the way."""
     columns, rows = nearest_pixels(clicks.xy, *masks.shape[1:])
     at = [(int(t), xy, (int(y), int(x))) for t, xy, x, y in zip(clicks.slice_index, clicks.xy, columns, rows)]
     outside = [(t, xy) for t, xy, (y, x) in at
-               if lower <= t <= upper and not masks[t, y, x] and scores[t, y, x] >= PROBE_SCORE]
+               if lower <= t <= upper and not masks[t, y, x] and scores[t, y, x] >= rules.probe_score]
     areas = [area for t in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
              for area in np.bincount(ndimage.label(masks[t])[0].ravel())[1:]]
+    found = ScanLimbs(masks, scored=len(outside))
     if not outside or not areas:
-        return masks, 0, []
-    largest_px = LARGEST_LIMB_SEED * float(np.median(areas))
+        return found
+    largest_px = rules.largest_seed * float(np.median(areas))
     seeds = np.zeros_like(masks, bool)
     decoded, _ = decode(np.array([t for t, _ in outside]), np.array([box_around(xy[None], half_px)
                                                                      for _, xy in outside]))
+    found.refused = dict.fromkeys(SEED_REFUSALS, 0)
     for (t, xy), mask in zip(outside, decoded):
         region = region_holding(mask, xy[None])
-        if (region.any() and region.sum() <= largest_px and not (region & (masks[t] | seeds[t])).any()
-                and scores[t][region].mean() >= PROBE_SCORE):
+        why = ("empty" if not region.any() else "larger than the cap" if region.sum() > largest_px
+               else "touching the segment" if (region & (masks[t] | seeds[t])).any()
+               else "scored low" if scores[t][region].mean() < rules.probe_score else None)
+        if why:
+            found.refused[why] += 1
+        else:
             seeds[t] |= region
     if not seeds.any():
-        return masks, 0, []
+        return found
     carried, _, _ = carry_cross_sections(seeds, image, decode, lower, upper, settings)
-    limbs, _ = ndimage.label(carried & ~masks, structure=np.ones((3, 3, 3), bool))
+    found.limbs, _ = ndimage.label(carried & ~masks, structure=np.ones((3, 3, 3), bool))
     held = {t for t, _, (y, x) in at if masks[t, y, x]}
-    clicked: dict[int, set[int]] = {}
     for t, _, (y, x) in at:
-        if limbs[t, y, x] and t not in held:
-            clicked.setdefault(int(limbs[t, y, x]), set()).add(t)
-    joined = [label for label, on in clicked.items() if len(on) >= LIMB_CONFIRMATIONS]
-    if not joined:
-        return masks, 0, []
-    added = np.isin(limbs, joined)
+        if found.limbs[t, y, x] and not (rules.exclusive and t in held):
+            found.confirming.setdefault(int(found.limbs[t, y, x]), set()).add(t)
+    found.joined_labels = [label for label, on in found.confirming.items() if len(on) >= rules.confirmations]
+    if not found.joined_labels:
+        return found
+    added = np.isin(found.limbs, found.joined_labels)
     was_empty = ~masks.reshape(len(masks), -1).any(axis=1)
-    gained = np.flatnonzero(added.reshape(len(added), -1).any(axis=1) & was_empty)
-    return masks | added, len(joined), [int(t) for t in gained]
+    found.masks, found.joined = masks | added, len(found.joined_labels)
+    found.gained = [int(t) for t in np.flatnonzero(added.reshape(len(added), -1).any(axis=1) & was_empty)]
+    return found
