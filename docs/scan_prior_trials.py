@@ -71,6 +71,13 @@ def carried_then_scan_prior(self, masks, filled, consensus, choice, progress, ca
     found = limbs_the_clicks_point_at(masks, scores, self._stack,
                                       self._base_decoder_boxes(consensus.prompts, progress, cancel), clicks, half_px,
                                       lower, upper, self.click_carrying, RULES)
+    print_found(found, scores, RULES.probe_score)
+    return found.masks, sorted(set(filled) | set(found.gained)), choice
+
+
+def print_found(found, scores: np.ndarray, probe_score: float) -> None:
+    """Print why the clicks' regions were refused as seeds, every carried limb (with its share in the label of the case
+    being run) and the counts of :class:`ScanLimbs` ``found``."""
     if found.refused:
         print("  regions refused as seeds: " + ", ".join(f"{why} {count}" for why, count in found.refused.items()),
               flush=True)
@@ -87,9 +94,8 @@ def carried_then_scan_prior(self, masks, filled, consensus, choice, progress, ca
         print("  carried limbs (voxels, slices spanned, slices confirming, share in the label, mean score; * joined): "
               + ", ".join(limbs), flush=True)
     seeded = found.scored - sum(found.refused.values())
-    print(f"  scan prior: {found.scored} clicks outside scored >= {RULES.probe_score}, {seeded} seeds, "
-          f"{found.joined} limbs kept", flush=True)
-    return found.masks, sorted(set(filled) | set(found.gained)), choice
+    print(f"  scan prior: {found.scored} clicks outside scored >= {probe_score}, {seeded} seeds, {found.joined} limbs kept",
+          flush=True)
 
 
 def cases_kept_as_reference(*args, **kwargs):
