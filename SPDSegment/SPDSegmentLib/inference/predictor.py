@@ -61,8 +61,8 @@ from .volume import Volume
 log = logging.getLogger(__name__)
 
 TensorOrPair = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
-# a learned-route region within this many pixels of a kept prompt holds it (a click on the region's edge); 1.5 mm
-# cells on finer pixels, as the other rules that count pixels (SpdPredictor._prompt_reach_px)
+# a learned-route region within this many pixels of a kept prompt holds it (a click on the region's edge); the audit
+# counts as many 1.5 mm cells on finer pixels (SpdPredictor._audit_reach_px)
 PROMPT_REACH_PX = 2
 # the tuned decoder draws the continuity route's outline only if more than this share of its mask lies inside the
 # structure the fitted boxes found: a decoder tuned on other scans spreads over other structures
@@ -142,13 +142,13 @@ class FittedStructure(NamedTuple):
         """The slices of the ``drifted`` regions."""
         return tuple(int(t) for t in np.flatnonzero(self.drifted.reshape(len(self.drifted), -1).any(axis=1)))
 
-    def without_drift(self, prompts: Prompts, reach_px: int = PROMPT_REACH_PX) -> Prompts:
-        """``prompts`` less the positive ones within ``reach_px`` of the ``drifted`` regions: a stretch of the curve
-        settled as drift is not the target, so a decoder that follows the prompts (the tuned outline) would spread onto
-        that loop."""
+    def without_drift(self, prompts: Prompts) -> Prompts:
+        """``prompts`` less the positive ones within ``PROMPT_REACH_PX`` of the ``drifted`` regions: a stretch of the
+        curve settled as drift is not the target, so a decoder that follows the prompts (the tuned outline) would
+        spread onto that loop."""
         if not self.drifted.any():
             return prompts
-        near_drift = within_reach(self.drifted, prompts.slice_index, prompts.xy, reach_px)
+        near_drift = within_reach(self.drifted, prompts.slice_index, prompts.xy, PROMPT_REACH_PX)
         return prompts.select(~prompts.positive | ~near_drift)
 
 
@@ -628,8 +628,7 @@ class SpdPredictor:
         requests = self._requests(consensus, options.decoder_prompt_mode(self.config.prompt_mode), tau, saliency)
         masks = self._union(requests, self._decode(requests, None, progress, cancel)[0])
         for t in consensus.slices:
-            masks[t] = region_holding(masks[t], consensus.prompts.on_slice(int(t), positive=True),
-                                      self._prompt_reach_px())
+            masks[t] = region_holding(masks[t], consensus.prompts.on_slice(int(t), positive=True), PROMPT_REACH_PX)
         return masks
 
     def _tuned_masks(self, prompts: Prompts, prior_map: np.ndarray, checked: np.ndarray, slices: np.ndarray | tuple,
@@ -768,8 +767,11 @@ class SpdPredictor:
         return found.masks, sorted(set(filled) | set(found.gained)), choice.noted(
             f"{SCAN_PRIOR_LIMBS_NOTE} ({found.joined} {'limb' if found.joined == 1 else 'limbs'})")
 
-    def _prompt_reach_px(self) -> int:
-        """``PROMPT_REACH_PX`` in pixels of this volume's slices: that many 1.5 mm cells on finer pixels."""
+    def _audit_reach_px(self) -> int:
+        """How near the segment the audit counts a kept prompt as held, in pixels of this volume's slices:
+        ``PROMPT_REACH_PX`` 1.5 mm cells, so that a prompt's verdict does not depend on the matrix. The masks' own
+        2-pixel reaches (the learned route's regions, the drift's prompts) stay pixels: counted in cells too, they lost
+        1 DSC point on the 0.75 mm development small bowel's centerline runs (docs/DEFAULT_MODEL.md)."""
         return int(round(PROMPT_REACH_PX * pixels_per_cell(self._frame.spacing_xy)))
 
     def _scan_probe_scores(self, masks: np.ndarray, steps: int = PROBE_STEPS) -> np.ndarray:
@@ -886,9 +888,8 @@ class SpdPredictor:
                     masks, filled, choice = self._limbs_the_scan_confirms(masks, filled, prompts, consensus,
                                                                           fitted.half_mm, choice, progress, cancel)
                 if learned is not None and self.model.decoder_tuned:
-                    outlined, inside, cover = self._tuned_outline(
-                        masks, fitted.without_drift(prompts, self._prompt_reach_px()), saliency, cpd, options,
-                        progress, cancel)
+                    outlined, inside, cover = self._tuned_outline(masks, fitted.without_drift(prompts), saliency, cpd,
+                                                                  options, progress, cancel)
                     choice = replace(choice, tuned_outline_inside=inside, tuned_outline_cover=cover,
                                      tuned_outline=outlined is not None)
                     masks = masks if outlined is None else outlined
@@ -906,7 +907,7 @@ class SpdPredictor:
         if choice.route != RAW:
             # the audit's last word: which prompts the segment holds (a prior's kept prompt it does not reach, a
             # rejected one it covers), whichever step decided it (the 3D check, the outline, the learned route)
-            consensus = replace(consensus, audit=consensus.audit.settled(masks, self._prompt_reach_px()))
+            consensus = replace(consensus, audit=consensus.audit.settled(masks, self._audit_reach_px()))
         notices = list(self.notices) + self._prepared_notice() + (
             [f"{choice.reason[0].upper()}{choice.reason[1:]}."] if choice.reason else []) + (
             [note for note in (choice.outline_note, choice.drift_note) if note])
