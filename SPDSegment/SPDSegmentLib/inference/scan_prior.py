@@ -90,24 +90,27 @@ class ScanLimbs:
 
     Attributes:
         masks: the segment with the limbs that joined.
-        joined: how many limbs joined.
         gained: the slices that were empty before a limb joined them.
         scored: how many clicks outside the segment the probe scored at least ``probe_score``.
         refused: why the other regions of those clicks seeded no limb (empty, larger than the cap, touching the
-            segment, scored low), with counts.
+            segment or a seed taken before, scored low), with counts.
         limbs: (S, H, W) labels of the carried limbs, 0 elsewhere.
         confirming: each limb's label and the slices whose clicks confirm it.
         joined_labels: the labels of the limbs that joined.
     """
 
     masks: np.ndarray
-    joined: int = 0
     gained: list[int] = field(default_factory=list)
     scored: int = 0
     refused: dict[str, int] = field(default_factory=dict)
     limbs: np.ndarray | None = None
     confirming: dict[int, set[int]] = field(default_factory=dict)
     joined_labels: list[int] = field(default_factory=list)
+
+    @property
+    def joined(self) -> int:
+        """How many limbs joined."""
+        return len(self.joined_labels)
 
 
 def limbs_the_clicks_point_at(masks: np.ndarray, scores: np.ndarray, image: np.ndarray, decode: DecodeBoxes,
@@ -151,6 +154,6 @@ def limbs_the_clicks_point_at(masks: np.ndarray, scores: np.ndarray, image: np.n
         return found
     added = np.isin(found.limbs, found.joined_labels)
     was_empty = ~masks.reshape(len(masks), -1).any(axis=1)
-    found.masks, found.joined = masks | added, len(found.joined_labels)
+    found.masks = masks | added
     found.gained = [int(t) for t in np.flatnonzero(added.reshape(len(added), -1).any(axis=1) & was_empty)]
     return found
