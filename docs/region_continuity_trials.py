@@ -1,0 +1,123 @@
+"""Trial: the continuity checks of clicks vouched for by the clicks' own cross-sections, not only by their distance
+(docs/DEFAULT_MODEL.md, "a continuity radius from the clicks' calibre": a wider radius keeps the clicks of a wide
+limb and, over a full CT, the stray clicks too).
+
+Where every positive prompt is a click, each click is decoded by the backbone's own decoder in boxes of LADDER mm
+half-size, and its cross-section is the region holding it in the smallest of those boxes whose region stays off the
+box's border (none where no box closes it). In every continuity check of the run (the nearest slices, the wider
+window, the other cross-sections) a prompted slice's closeness at a pixel is then the larger of the shipped one
+(closeness 1/2 at 11.8 mm from its nearest click) and 1 inside the cross-section of one of its clicks, dilated by
+GROW mm: a click anywhere in a limb is vouched for by a click anywhere in the same limb on the neighbouring slices,
+while two stray clicks vouch for each other only where they lie in one closed region (one organ or muscle) on
+several slices. Regions larger than CAP mm across (equivalent diameter) do not vouch.
+
+Usage: [LADDER="10 20 40 60" GROW=0 CAP=1000] [PROTOCOLS=noise] PYTHONPATH=SPDSegment .venv/bin/python
+       docs/region_continuity_trials.py CASES.json [MODEL] [PRIOR] [CASE ...]
+"""
+
+import os
+import sys
+
+import numpy as np
+from scipy import ndimage
+
+from SPDSegmentLib.inference import continuity_prior, predictor as predictor_module
+from SPDSegmentLib.inference.box_fitting import region_holding
+
+import hd95_parts  # docs/, the script's own folder
+
+LADDER_MM = tuple(sorted(float(h) for h in os.environ.get("LADDER", "10 20 40 60").split()))
+GROW_MM = float(os.environ.get("GROW", "0"))
+CAP_MM = float(os.environ.get("CAP", "1000"))
+saliency_as_shipped = continuity_prior.continuity_saliency
+predict_as_shipped = predictor_module.SpdPredictor.predict
+run_regions: dict[tuple, np.ndarray] = {}
+
+
+def click_key(t, xy) -> tuple:
+    return int(t), round(float(xy[0]), 3), round(float(xy[1]), 3)
+
+
+def closed_within(region: np.ndarray, box: np.ndarray) -> bool:
+    ys, xs = np.nonzero(region)
+    return bool(len(xs)) and xs.min() > box[0] + 1 and ys.min() > box[1] + 1 and xs.max() < box[2] - 1 \
+        and ys.max() < box[3] - 1
+
+
+def click_regions(predictor, prompts, clicks) -> list:
+    """Per click, its cross-section in the smallest ladder box that holds it closed (None where none does)."""
+    spacing = predictor._frame.spacing_xy
+    decode = predictor._base_decoder_boxes(prompts, None, None)
+    regions = [None] * len(clicks)
+    for half_mm in LADDER_MM:
+        open_ = [i for i, region in enumerate(regions) if region is None]
+        if not open_:
+            break
+        half_px = half_mm / min(spacing)
+        xy = clicks.xy[open_]
+        boxes = np.concatenate([xy - half_px, xy + half_px], axis=1)
+        masks, _ = decode(clicks.slice_index[open_], boxes)
+        for i, mask, box in zip(open_, masks, boxes):
+            region = region_holding(mask, clicks.xy[i][None])
+            if closed_within(region, box):
+                regions[i] = region
+    cap_px = np.pi * (CAP_MM / 2) ** 2 / (spacing[0] * spacing[1])
+    grow = int(round(GROW_MM / min(spacing)))
+    return [None if r is None or r.sum() > cap_px else (ndimage.binary_dilation(r, iterations=grow) if grow else r)
+            for r in regions]
+
+
+def continuity_saliency(prompts, stack_shape, spacing_xy, neighbours=2, sigma_mm=continuity_prior.DEFAULT_SIGMA_MM,
+                        reach=continuity_prior.DEFAULT_REACH_SLICES, window=1):
+    """The shipped continuity prior, with each prompted slice's closeness raised to 1 inside its clicks' regions."""
+    if not run_regions:
+        return saliency_as_shipped(prompts, stack_shape, spacing_xy, neighbours, sigma_mm, reach, window)
+    n_slices, height, width = stack_shape
+    neighbours, reach = max(1, neighbours), max(1, reach)
+    looked_at = continuity_prior.slices_looked_at(neighbours, window)
+    positive = prompts.select(prompts.positive)
+    closeness = {}
+    for t in positive.slices:
+        free = np.ones((height, width), bool)
+        points = positive.on_slice(t)
+        xy = np.rint(points).astype(int)
+        free[np.clip(xy[:, 1], 0, height - 1), np.clip(xy[:, 0], 0, width - 1)] = False
+        distance = ndimage.distance_transform_edt(free, sampling=(spacing_xy[1], spacing_xy[0]))
+        near = np.exp(-distance ** 2 / (2.0 * sigma_mm ** 2)).astype(np.float32)
+        for point in points:
+            region = run_regions.get(click_key(t, point))
+            if region is not None:
+                near[region] = 1.0
+        closeness[int(t)] = near
+    saliency = np.zeros(stack_shape, np.float32)
+    prompted = np.array(sorted(closeness), int)
+    first, last = (prompted[0], prompted[-1]) if len(prompted) else (0, -1)
+    for t in range(max(first, 0), min(last, n_slices - 1) + 1):
+        sides = (continuity_prior._chain(t, prompted[prompted < t][::-1], looked_at, reach),
+                 continuity_prior._chain(t, prompted[prompted > t], looked_at, reach))
+        present = [continuity_prior._top_sum([closeness[j] for j in side], neighbours) / neighbours
+                   for side in sides if side]
+        if present:
+            saliency[t] = np.maximum.reduce(present)
+    return saliency
+
+
+def predict_with_regions(self, prompts, options=None, progress=None, cancel=None):
+    run_regions.clear()
+    positive = prompts.select(prompts.positive)
+    if (options or self.options).prior != "raw" and len(positive) and (positive.curve < 0).all():
+        regions = click_regions(self, prompts, positive)
+        run_regions.update({click_key(t, xy): r for t, xy, r in zip(positive.slice_index, positive.xy, regions)
+                            if r is not None})
+        print(f"{len(run_regions)} of {len(positive)} clicks hold a closed cross-section", flush=True)
+    try:
+        return predict_as_shipped(self, prompts, options, progress, cancel)
+    finally:
+        run_regions.clear()
+
+
+if __name__ == "__main__":
+    continuity_prior.continuity_saliency = continuity_saliency
+    predictor_module.continuity_saliency = continuity_saliency
+    predictor_module.SpdPredictor.predict = predict_with_regions
+    hd95_parts.main(*sys.argv[1:])
