@@ -28,6 +28,7 @@ from SPDSegmentLib.inference.box_fitting import region_holding
 from SPDSegmentLib.inference.prior_choice import accepted_by
 
 import hd95_parts  # docs/, the script's own folder
+from limb_ladder_trials import closed_within
 
 RULE = os.environ.get("RULE", "smallest")
 LADDER_MM = tuple(sorted(float(h) for h in os.environ.get("LADDER", "10 20 40 60").split()))
@@ -69,20 +70,15 @@ def cross_section_saliency(*args, **kwargs):
         run_sigma["in_cross_check"] = False
 
 
-def closed_within(region: np.ndarray, box: np.ndarray) -> bool:
-    ys, xs = np.nonzero(region)
-    return bool(len(xs)) and xs.min() > box[0] + 1 and ys.min() > box[1] + 1 and xs.max() < box[2] - 1 \
-        and ys.max() < box[3] - 1
-
-
-def click_calibres_mm(predictor, prompts, clicks) -> np.ndarray:
-    """Per click, the equivalent diameter (mm) of its region in the RULE ladder box that holds it closed (0: none)."""
+def ladder_regions(predictor, prompts, clicks, ladder_mm=LADDER_MM, rule=RULE) -> list:
+    """Per click, the region holding it in the ``rule`` (smallest or largest) box of ``ladder_mm`` half-sizes around
+    it whose region stays off the box's border (None where none does)."""
     spacing = predictor._frame.spacing_xy
     decode = predictor._base_decoder_boxes(prompts, None, None)
-    calibres = np.zeros(len(clicks))
-    for half_mm in LADDER_MM:
-        measure = np.flatnonzero(calibres == 0) if RULE == "smallest" else np.arange(len(clicks))
-        if len(measure) == 0:
+    regions = [None] * len(clicks)
+    for half_mm in sorted(ladder_mm):
+        measure = [i for i, region in enumerate(regions) if region is None or rule != "smallest"]
+        if not measure:
             break
         half_px = half_mm / min(spacing)
         boxes = np.concatenate([clicks.xy[measure] - half_px, clicks.xy[measure] + half_px], axis=1)
@@ -90,8 +86,15 @@ def click_calibres_mm(predictor, prompts, clicks) -> np.ndarray:
         for i, mask, box in zip(measure, masks, boxes):
             region = region_holding(mask, clicks.xy[i][None])
             if closed_within(region, box):
-                calibres[i] = 2.0 * np.sqrt(region.sum() * spacing[0] * spacing[1] / np.pi)
-    return calibres
+                regions[i] = region
+    return regions
+
+
+def click_calibres_mm(predictor, prompts, clicks) -> np.ndarray:
+    """Per click, the equivalent diameter (mm) of its ladder region (0: none)."""
+    pixel_mm2 = float(np.prod(predictor._frame.spacing_xy))
+    return np.array([0.0 if region is None else 2.0 * np.sqrt(region.sum() * pixel_mm2 / np.pi)
+                     for region in ladder_regions(predictor, prompts, clicks)])
 
 
 def predict_with_calibre(self, prompts, options=None, progress=None, cancel=None):

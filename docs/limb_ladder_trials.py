@@ -4,9 +4,9 @@ limb's whole cross-section rather than a compartment of it.
 
 Each click outside the segment (SPDSegmentLib.inference.scan_prior.limbs_the_clicks_point_at) is decoded in the
 fitted box and in boxes of FACTORS times its half-size; its seed is the mask of the largest box whose region holding
-the click stays off that box's border (a closed cross-section), else the fitted box's. THETA, CONFIRM and CAP are the rules' probe score,
-confirmations and largest seed (docs/scan_prior_trials.py); each run line of docs/hd95_parts.py follows that
-script's lines on the refused seeds and the carried limbs.
+the click stays off that box's border (a closed cross-section), else the fitted box's. THETA, CONFIRM and CAP are the
+rules' probe score, confirmations and largest seed (docs/scan_prior_trials.py); each run line of docs/hd95_parts.py
+follows that script's lines on the refused seeds and the carried limbs.
 
 Usage: [FACTORS="2 4" THETA=0.5 CONFIRM=2 CAP=3] [PROTOCOLS=noise] PYTHONPATH=SPDSegment .venv/bin/python
        docs/limb_ladder_trials.py CASES.json [MODEL] [PRIOR] [CASE ...]

@@ -22,9 +22,9 @@ import numpy as np
 from scipy import ndimage
 
 from SPDSegmentLib.inference import continuity_prior, predictor as predictor_module
-from SPDSegmentLib.inference.box_fitting import region_holding
 
 import hd95_parts  # docs/, the script's own folder
+from continuity_calibre_trials import ladder_regions
 
 LADDER_MM = tuple(sorted(float(h) for h in os.environ.get("LADDER", "10 20 40 60").split()))
 GROW_MM = float(os.environ.get("GROW", "0"))
@@ -38,29 +38,11 @@ def click_key(t, xy) -> tuple:
     return int(t), round(float(xy[0]), 3), round(float(xy[1]), 3)
 
 
-def closed_within(region: np.ndarray, box: np.ndarray) -> bool:
-    ys, xs = np.nonzero(region)
-    return bool(len(xs)) and xs.min() > box[0] + 1 and ys.min() > box[1] + 1 and xs.max() < box[2] - 1 \
-        and ys.max() < box[3] - 1
-
-
 def click_regions(predictor, prompts, clicks) -> list:
-    """Per click, its cross-section in the smallest ladder box that holds it closed (None where none does)."""
+    """Per click, its cross-section in the smallest ladder box that holds it closed, grown by GROW and dropped past
+    CAP (None where none)."""
     spacing = predictor._frame.spacing_xy
-    decode = predictor._base_decoder_boxes(prompts, None, None)
-    regions = [None] * len(clicks)
-    for half_mm in LADDER_MM:
-        open_ = [i for i, region in enumerate(regions) if region is None]
-        if not open_:
-            break
-        half_px = half_mm / min(spacing)
-        xy = clicks.xy[open_]
-        boxes = np.concatenate([xy - half_px, xy + half_px], axis=1)
-        masks, _ = decode(clicks.slice_index[open_], boxes)
-        for i, mask, box in zip(open_, masks, boxes):
-            region = region_holding(mask, clicks.xy[i][None])
-            if closed_within(region, box):
-                regions[i] = region
+    regions = ladder_regions(predictor, prompts, clicks, LADDER_MM, "smallest")
     cap_px = np.pi * (CAP_MM / 2) ** 2 / (spacing[0] * spacing[1])
     grow = int(round(GROW_MM / min(spacing)))
     return [None if r is None or r.sum() > cap_px else (ndimage.binary_dilation(r, iterations=grow) if grow else r)
