@@ -13,8 +13,9 @@ least that many clicking slices, P(X >= n | lambda V), is under ALPHA, and n >= 
 
 Usage: [THETA=0.5 CAP=3 LADDER=0 ALPHA=0.001 EXCLUSIVE=1] [PROTOCOLS=noise] PYTHONPATH=SPDSegment:docs
        .venv/bin/python docs/click_density_trials.py CASES.json [MODEL] [PRIOR] [CASE ...]
-       (the arguments of docs/hd95_parts.py, whose run lines it prints, each after one line per carried limb:
-       voxels counted, clicking slices n, expected lambda V, the probability, its share in the label; * joined)
+       (the arguments of docs/hd95_parts.py, whose run lines it prints, each after lines giving why seeds were
+       refused, how many clicks outside the segment lie in the label and in a carried limb, and each carried limb:
+       pixels counted V, clicking slices n, expected lambda V, the probability, its share in the label; * joined)
 """
 
 import os
