@@ -31,13 +31,15 @@ from limb_ladder_trials import closed_within
 
 _choose_half_size = predictor_module.choose_half_size
 SIZE_CAP = os.environ.get("SIZE_CAP", "")
+if SIZE_CAP not in ("", "least-fill", "least-fill-closed"):
+    sys.exit(f"SIZE_CAP must be least-fill or least-fill-closed, got {SIZE_CAP!r}")
 
 
-def centredness(region: np.ndarray, points_xy: np.ndarray, spacing_mm: float) -> float:
+def centredness(region: np.ndarray, points_xy: np.ndarray) -> float:
     """The depth of the deepest of ``points_xy`` in ``region`` over the region's deepest point (0 outside it)."""
     if not region.any():
         return 0.0
-    depth = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1] * spacing_mm
+    depth = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
     xy = np.rint(points_xy).astype(int)
     at = depth[np.clip(xy[:, 1], 0, region.shape[0] - 1), np.clip(xy[:, 0], 0, region.shape[1] - 1)].max()
     return float(at / depth.max())
@@ -57,7 +59,7 @@ def choose_half_size_profiled(candidates, decode, spacing_mm, fitting):
         fill = [region.sum() / ((box[2] - box[0]) * (box[3] - box[1])) for region, box in zip(regions, boxes)]
         fills[half_mm], closed_share[half_mm] = float(np.mean(fill)), float(np.mean(closed))
         area = [region.sum() * spacing_mm ** 2 for region in regions]
-        centred = [centredness(region, candidates[i].points_xy, spacing_mm) for region, i in zip(regions, pick)]
+        centred = [centredness(region, candidates[i].points_xy) for region, i in zip(regions, pick)]
         columns.append(f"{half_mm:.0f}: {np.mean(iou):.2f}/{np.mean(dice):.2f}/{np.mean(closed):.2f}/"
                        f"{np.mean(fill):.2f}/{np.median(area):.0f}/{np.median(centred):.2f}")
     half_mm, scores = _choose_half_size(candidates, decode, spacing_mm, fitting)
