@@ -29,7 +29,6 @@ from continuity_calibre_trials import ladder_regions
 LADDER_MM = tuple(sorted(float(h) for h in os.environ.get("LADDER", "10 20 40 60").split()))
 GROW_MM = float(os.environ.get("GROW", "0"))
 CAP_MM = float(os.environ.get("CAP", "1000"))
-saliency_as_shipped = continuity_prior.continuity_saliency
 predict_as_shipped = predictor_module.SpdPredictor.predict
 run_regions: dict[tuple, np.ndarray] = {}
 
@@ -52,36 +51,14 @@ def click_regions(predictor, prompts, clicks) -> list:
 def continuity_saliency(prompts, stack_shape, spacing_xy, neighbours=2, sigma_mm=continuity_prior.DEFAULT_SIGMA_MM,
                         reach=continuity_prior.DEFAULT_REACH_SLICES, window=1):
     """The shipped continuity prior, with each prompted slice's closeness raised to 1 inside its clicks' regions."""
-    if not run_regions:
-        return saliency_as_shipped(prompts, stack_shape, spacing_xy, neighbours, sigma_mm, reach, window)
-    n_slices, height, width = stack_shape
-    neighbours, reach = max(1, neighbours), max(1, reach)
-    looked_at = continuity_prior.slices_looked_at(neighbours, window)
     positive = prompts.select(prompts.positive)
-    closeness = {}
-    for t in positive.slices:
-        free = np.ones((height, width), bool)
-        points = positive.on_slice(t)
-        xy = np.rint(points).astype(int)
-        free[np.clip(xy[:, 1], 0, height - 1), np.clip(xy[:, 0], 0, width - 1)] = False
-        distance = ndimage.distance_transform_edt(free, sampling=(spacing_xy[1], spacing_xy[0]))
-        near = np.exp(-distance ** 2 / (2.0 * sigma_mm ** 2)).astype(np.float32)
-        for point in points:
+    closeness = continuity_prior.prompt_closeness(positive, stack_shape[1:], spacing_xy, sigma_mm)
+    for t, near in closeness.items():
+        for point in positive.on_slice(t):
             region = run_regions.get(click_key(t, point))
             if region is not None:
                 near[region] = 1.0
-        closeness[int(t)] = near
-    saliency = np.zeros(stack_shape, np.float32)
-    prompted = np.array(sorted(closeness), int)
-    first, last = (prompted[0], prompted[-1]) if len(prompted) else (0, -1)
-    for t in range(max(first, 0), min(last, n_slices - 1) + 1):
-        sides = (continuity_prior._chain(t, prompted[prompted < t][::-1], looked_at, reach),
-                 continuity_prior._chain(t, prompted[prompted > t], looked_at, reach))
-        present = [continuity_prior._top_sum([closeness[j] for j in side], neighbours) / neighbours
-                   for side in sides if side]
-        if present:
-            saliency[t] = np.maximum.reduce(present)
-    return saliency
+    return continuity_prior.combined_closeness(closeness, stack_shape, neighbours, reach, window)
 
 
 def predict_with_regions(self, prompts, options=None, progress=None, cancel=None):

@@ -61,11 +61,16 @@ def continuity_saliency(prompts: Prompts, stack_shape: tuple[int, int, int], spa
         reach: the longest skip, in slices, between t and its vouching slices, and between those (at least 1).
         window: m / n, how many times n prompted slices each side looks at (at least 1; 1 needs the n nearest).
     """
-    n_slices, height, width = stack_shape
-    neighbours = max(1, neighbours)
-    reach = max(1, reach)
-    looked_at = slices_looked_at(neighbours, window)
     positive = prompts.select(prompts.positive)
+    return combined_closeness(prompt_closeness(positive, stack_shape[1:], spacing_xy, sigma_mm), stack_shape,
+                              neighbours, reach, window)
+
+
+def prompt_closeness(positive: Prompts, slice_shape: tuple[int, int], spacing_xy: tuple[float, float],
+                     sigma_mm: float = DEFAULT_SIGMA_MM) -> dict[int, np.ndarray]:
+    """Per prompted slice, (H, W) float32: the Gaussian closeness (``sigma_mm``) of each pixel to the slice's
+    nearest ``positive`` prompt."""
+    height, width = slice_shape
     closeness: dict[int, np.ndarray] = {}
     for t in positive.slices:
         free = np.ones((height, width), bool)
@@ -73,6 +78,17 @@ def continuity_saliency(prompts: Prompts, stack_shape: tuple[int, int, int], spa
         free[np.clip(xy[:, 1], 0, height - 1), np.clip(xy[:, 0], 0, width - 1)] = False
         distance = ndimage.distance_transform_edt(free, sampling=(spacing_xy[1], spacing_xy[0]))
         closeness[int(t)] = np.exp(-distance ** 2 / (2.0 * sigma_mm ** 2)).astype(np.float32)
+    return closeness
+
+
+def combined_closeness(closeness: dict[int, np.ndarray], stack_shape: tuple[int, int, int], neighbours: int = 2,
+                       reach: int = DEFAULT_REACH_SLICES, window: int = 1) -> np.ndarray:
+    """(S, H, W) float32: the prior S_t(x) of the module docstring from each prompted slice's ``closeness``
+    (:func:`prompt_closeness`, or a trial's own), the other arguments those of :func:`continuity_saliency`."""
+    n_slices = stack_shape[0]
+    neighbours = max(1, neighbours)
+    reach = max(1, reach)
+    looked_at = slices_looked_at(neighbours, window)
     saliency = np.zeros(stack_shape, np.float32)
     prompted = np.array(sorted(closeness), int)
     first, last = (prompted[0], prompted[-1]) if len(prompted) else (0, -1)
