@@ -14,8 +14,9 @@ from SPDSegmentLib.inference.box_fitting import (BoxFitting, Candidate, choose_h
                                                  decode_candidates, fill_gaps, grow_by_overlap,
                                                  keep_supported_regions, region_holding)
 from SPDSegmentLib.inference.continuity_prior import (CROSS_SECTION_CHECKS, chance_of_a_stray_neighbour,
-                                                      continuity_saliency,
-                                                      cross_section_saliency, joined_by_path, slices_looked_at)
+                                                      combined_closeness, continuity_saliency,
+                                                      cross_section_saliency, joined_by_path, prompt_closeness,
+                                                      slices_looked_at)
 from SPDSegmentLib.inference.cpd import KEPT_LOCAL, REJECTED, CpdConfig, distil_prompts
 from SPDSegmentLib.inference.prior_choice import CONTINUITY, LEARNED, RAW, accepted_by, choose_prior, structure_found
 from SPDSegmentLib.inference.prompts import Prompts
@@ -145,6 +146,21 @@ def test_the_wider_check_sums_the_n_closest_of_the_m_slices_on_the_better_side()
     after = np.sort([closeness(j) for j in (7, 8, 9, 10, 11)], axis=0)[-n:].sum(axis=0) / n
     saliency = continuity_saliency(prompts, SHAPE, SPACING, neighbours=n, sigma_mm=sigma, window=3)
     np.testing.assert_allclose(saliency[t], np.maximum(before, after), atol=1e-5)
+
+
+def test_the_prior_combines_whatever_closeness_each_prompted_slice_is_given():
+    # a trial may raise a slice's closeness (inside a click's cross-section, say); the combination takes it as given
+    prompts = traced((2, 4), x=20.0, y=30.0)
+    closeness = prompt_closeness(prompts, SHAPE[1:], SPACING)
+    assert sorted(closeness) == [2, 4] and closeness[2][30, 20] == 1.0
+    assert closeness[2][30, 25] == pytest.approx(np.exp(-(5 * SPACING[0]) ** 2 / (2 * 10.0 ** 2)))
+    closeness[4][40:50, 60:70] = 1.0  # far from the prompt: about 0 before
+    saliency = combined_closeness(closeness, SHAPE, neighbours=1)
+    # slice 3 takes the better side's one slice; slices 2 and 4 the other's; nothing outside 2-4
+    assert saliency[3, 45, 65] == 1.0 and saliency[2, 45, 65] == 1.0 and saliency[4, 45, 65] < 1e-6
+    assert not saliency[[0, 1, 5]].any()
+    np.testing.assert_array_equal(combined_closeness(prompt_closeness(prompts, SHAPE[1:], SPACING), SHAPE, 1),
+                                  continuity_saliency(prompts, SHAPE, SPACING, neighbours=1))
 
 
 def test_prompts_on_slices_outside_the_stack_vouch_for_the_slices_inside_it():
