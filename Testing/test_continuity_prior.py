@@ -156,7 +156,8 @@ def test_the_prior_combines_whatever_closeness_each_prompted_slice_is_given():
     assert closeness[2][30, 25] == pytest.approx(np.exp(-(5 * SPACING[0]) ** 2 / (2 * 10.0 ** 2)))
     closeness[4][40:50, 60:70] = 1.0  # far from the prompt: about 0 before
     saliency = combined_closeness(closeness, SHAPE, neighbours=1)
-    # slice 3 takes the better side's one slice; slices 2 and 4 the other's; nothing outside 2-4
+    # slice 3 takes the better side's one slice, slices 2 and 4 each the other's (none vouches for itself); nothing
+    # outside 2-4
     assert saliency[3, 45, 65] == 1.0 and saliency[2, 45, 65] == 1.0 and saliency[4, 45, 65] < 1e-6
     assert not saliency[[0, 1, 5]].any()
     np.testing.assert_array_equal(combined_closeness(prompt_closeness(prompts, SHAPE[1:], SPACING), SHAPE, 1),
