@@ -1,0 +1,62 @@
+"""Which step of the fitted boxes leaves a run's stray regions (docs/DEFAULT_MODEL.md, "what a curve's HD95 measures
+on a many-limbed label").
+
+Before each run line of docs/hd95_parts.py this prints, after every step of the continuity route's fitted boxes
+(SPDSegmentLib.inference.box_fitting: each kept cluster decoded, the 3D cleanup, growth by overlap, the gaps filled)
+and of the two steps that may follow on a traced curve (the tuned decoder's outline where it was drawn, the learned
+route on the slices where the learned prior agrees with the prompts), the stray95 and missed95 (mm) of the masks that
+step returned against the label, and the voxels they hold; the run line then gives the segment the run returned.
+With SKIP_AGREED=1 (a trial, not adopted) the learned route on the agreed slices is left out: the masks stay as the
+steps before it left them.
+
+Usage: [SKIP_AGREED=1] [PROTOCOLS=centerline] PYTHONPATH=SPDSegment:docs .venv/bin/python docs/stray_by_step.py CASES.json [MODEL]
+       [PRIOR] [CASE ...]  (the arguments of docs/hd95_parts.py)
+"""
+
+import os
+import sys
+
+import numpy as np
+
+import SPDSegmentLib.inference.predictor as predictor_module
+from SPDSegmentLib.inference.metrics import surface_distances
+from SPDSegmentLib.inference.slices import from_stack
+
+import hd95_parts  # docs/, the script's own folder
+
+case_in_hand = {}
+STEPS = ("decode_candidates", "settle_regions", "grow_by_overlap", "fill_gaps")
+METHOD_STEPS = ("_tuned_outline", "_learned_on_agreed_slices")
+
+
+def cases_kept(*args, **kwargs):
+    for case in load_named_cases(*args, **kwargs):
+        case_in_hand.update(label=case.mask_kji.astype(bool), axis=case.axis,
+                            spacing=tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1]))
+        yield case
+
+
+def reported(name, step):
+    def step_reported(*args, **kwargs):
+        result = step(*args, **kwargs)
+        stack = result if isinstance(result, np.ndarray) else result[0]
+        mask = None if stack is None else from_stack(stack, case_in_hand["axis"])
+        if mask is not None and mask.any():
+            to_label, from_label = surface_distances(mask, case_in_hand["label"], case_in_hand["spacing"])
+            print(f"  after {name:25s} stray95 {np.percentile(to_label, 95):6.1f} missed95 "
+                  f"{np.percentile(from_label, 95):6.1f} voxels {int(mask.sum())}", flush=True)
+        return result
+    return step_reported
+
+
+if __name__ == "__main__":
+    for step_name in STEPS:
+        setattr(predictor_module, step_name, reported(step_name, getattr(predictor_module, step_name)))
+    for step_name in METHOD_STEPS:
+        setattr(predictor_module.SpdPredictor, step_name,
+                reported(step_name.lstrip("_"), getattr(predictor_module.SpdPredictor, step_name)))
+    if os.environ.get("SKIP_AGREED") == "1":
+        predictor_module.SpdPredictor._learned_on_agreed_slices = lambda self, masks, *args: masks
+    load_named_cases = hd95_parts.load_named_cases
+    hd95_parts.load_named_cases = cases_kept
+    hd95_parts.main(*sys.argv[1:])
