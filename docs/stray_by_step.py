@@ -1,4 +1,4 @@
-"""Which step of the fitted boxes leaves a run's stray regions (docs/DEFAULT_MODEL.md, "what a curve's HD95 measures
+"""Which step of the continuity route leaves a run's stray regions (docs/DEFAULT_MODEL.md, "what a curve's HD95
 on a many-limbed label").
 
 Before each run line of docs/hd95_parts.py this prints, after every step of the continuity route's fitted boxes
@@ -9,8 +9,8 @@ step returned against the label, and the voxels they hold; the run line then giv
 With SKIP_AGREED=1 (a trial, not adopted) the learned route on the agreed slices is left out: the masks stay as the
 steps before it left them.
 
-Usage: [SKIP_AGREED=1] [PROTOCOLS=centerline] PYTHONPATH=SPDSegment:docs .venv/bin/python docs/stray_by_step.py CASES.json [MODEL]
-       [PRIOR] [CASE ...]  (the arguments of docs/hd95_parts.py)
+Usage: [SKIP_AGREED=1] [PROTOCOLS=centerline] PYTHONPATH=SPDSegment:docs .venv/bin/python docs/stray_by_step.py
+       CASES.json [MODEL] [PRIOR] [CASE ...]  (the arguments of docs/hd95_parts.py)
 """
 
 import os
