@@ -1,5 +1,5 @@
 """Which step of the continuity route leaves a run's stray regions (docs/DEFAULT_MODEL.md, "what a curve's HD95
-on a many-limbed label").
+measures on a many-limbed label").
 
 Before each run line of docs/hd95_parts.py this prints, after every step of the continuity route's fitted boxes
 (SPDSegmentLib.inference.box_fitting: each kept cluster decoded, the 3D cleanup, growth by overlap, the gaps filled)
