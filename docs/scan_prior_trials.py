@@ -50,7 +50,7 @@ RULES = LimbRules(probe_score=float(os.environ.get("THETA", PROBE_SCORE)),
                   exclusive=os.environ.get("EXCLUSIVE", "1") == "1")
 STEPS = int(os.environ.get("STEPS", PROBE_STEPS))
 RANGE = os.environ.get("RANGE", "kept")
-reference: dict[str, np.ndarray] = {}
+reference: dict = {}  # the case in hand ("case") and its label as a slice stack ("stack")
 
 original_carried = predictor_module.SpdPredictor._carried_cross_sections
 
@@ -99,9 +99,9 @@ def print_found(found, scores: np.ndarray, probe_score: float) -> None:
 
 
 def cases_kept_as_reference(*args, **kwargs):
-    """docs/hd95_parts.py's cases, each one's label kept (as a slice stack) while its runs go on."""
+    """docs/hd95_parts.py's cases, each one (and its label as a slice stack) kept while its runs go on."""
     for case in load_named_cases(*args, **kwargs):
-        reference["stack"] = to_stack(case.mask_kji.astype(bool), case.axis)
+        reference.update(case=case, stack=to_stack(case.mask_kji.astype(bool), case.axis))
         yield case
 
 

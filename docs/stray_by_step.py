@@ -23,26 +23,22 @@ from SPDSegmentLib.inference.metrics import surface_distances
 from SPDSegmentLib.inference.slices import from_stack
 
 import hd95_parts  # docs/, the script's own folder
+import scan_prior_trials
 
-case_in_hand = {}
 STEPS = ("decode_candidates", "settle_regions", "grow_by_overlap", "fill_gaps")
 METHOD_STEPS = ("_tuned_outline", "_learned_on_agreed_slices")
-
-
-def cases_kept(*args, **kwargs):
-    for case in load_named_cases(*args, **kwargs):
-        case_in_hand.update(label=case.mask_kji.astype(bool), axis=case.axis,
-                            spacing=tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1]))
-        yield case
 
 
 def reported(name, step):
     def step_reported(*args, **kwargs):
         result = step(*args, **kwargs)
         stack = result if isinstance(result, np.ndarray) else result[0]
-        mask = None if stack is None else from_stack(stack, case_in_hand["axis"])
-        if mask is not None and mask.any():
-            to_label, from_label = surface_distances(mask, case_in_hand["label"], case_in_hand["spacing"])
+        if stack is not None and stack.any():
+            case = scan_prior_trials.reference["case"]
+            mask = from_stack(stack, case.axis)
+            label = from_stack(scan_prior_trials.reference["stack"], case.axis)
+            spacing = tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1])
+            to_label, from_label = surface_distances(mask, label, spacing)
             print(f"  after {name:25s} stray95 {np.percentile(to_label, 95):6.1f} missed95 "
                   f"{np.percentile(from_label, 95):6.1f} voxels {int(mask.sum())}", flush=True)
         return result
@@ -57,6 +53,5 @@ if __name__ == "__main__":
                 reported(step_name.lstrip("_"), getattr(predictor_module.SpdPredictor, step_name)))
     if os.environ.get("SKIP_AGREED") == "1":
         predictor_module.SpdPredictor._learned_on_agreed_slices = lambda self, masks, *args: masks
-    load_named_cases = hd95_parts.load_named_cases
-    hd95_parts.load_named_cases = cases_kept
+    hd95_parts.load_named_cases = scan_prior_trials.cases_kept_as_reference
     hd95_parts.main(*sys.argv[1:])

@@ -21,28 +21,29 @@ from scipy import ndimage
 
 from SPDSegmentLib.inference.metrics import surface_distances
 from SPDSegmentLib.inference.options import InferenceOptions
-from SPDSegmentLib.inference.slices import from_stack, in_plane_spacing, to_stack
+from SPDSegmentLib.inference.slices import from_stack, in_plane_spacing
 from SPDSegmentLib.training.simulate import _true_centerline
 
 import hd95_parts  # docs/, the script's own folder
+import scan_prior_trials
 
 traced = {}  # the case in hand's traced limbs, (K, J, I) bool
 
 
-def traced_limbs(mask_kji: np.ndarray, volume, axis: int) -> np.ndarray:
-    """Per slice, the label's connected component holding the true centerline's point there."""
-    stack = to_stack(mask_kji, axis)
-    limbs = np.zeros_like(stack)
-    for t, (x, y) in _true_centerline(stack, in_plane_spacing(volume, axis)).items():
-        components, _ = ndimage.label(stack[t])
+def traced_limbs(label_stack: np.ndarray, spacing_xy: tuple[float, float]) -> np.ndarray:
+    """(S, H, W) bool: per slice, the label's connected component holding the true centerline's point there."""
+    limbs = np.zeros_like(label_stack)
+    for t, (x, y) in _true_centerline(label_stack, spacing_xy).items():
+        components, _ = ndimage.label(label_stack[t])
         limbs[t] = components == components[int(round(y)), int(round(x))]
-    return from_stack(limbs, axis)
+    return limbs
 
 
 def cases_with_traced_limbs(*args, **kwargs):
-    for case in load_named_cases(*args, **kwargs):
-        traced["limbs"] = traced_limbs(case.mask_kji.astype(bool), case.volume, case.axis)
-        traced["share"] = traced["limbs"].sum() / max(int(case.mask_kji.astype(bool).sum()), 1)
+    for case in scan_prior_trials.cases_kept_as_reference(*args, **kwargs):
+        label = scan_prior_trials.reference["stack"]
+        traced["limbs"] = from_stack(traced_limbs(label, in_plane_spacing(case.volume, case.axis)), case.axis)
+        traced["share"] = traced["limbs"].sum() / max(int(label.sum()), 1)
         yield case
 
 
@@ -56,7 +57,6 @@ def surface_distances_also_to_traced_limbs(prediction, reference, spacing):
 
 
 if __name__ == "__main__":
-    load_named_cases = hd95_parts.load_named_cases
     hd95_parts.load_named_cases = cases_with_traced_limbs
     hd95_parts.surface_distances = surface_distances_also_to_traced_limbs
     if os.environ.get("PROMPT_MODE"):
