@@ -7,16 +7,19 @@ and of the two steps that may follow on a traced curve (the tuned decoder's outl
 route on the slices where the learned prior agrees with the prompts), the stray95 and missed95 (mm) of the masks that
 step returned against the label, and the voxels they hold; the run line then gives the segment the run returned.
 With SKIP_AGREED=1 (a trial, not adopted) the learned route on the agreed slices is left out: the masks stay as the
-steps before it left them.
+steps before it left them. With CONNECTED=1 (a trial) that step keeps only the regions of its result that connect in
+3D (26-neighbourhood) to the masks the steps before it left; with CONNECTED=slice, on each slice only the regions of
+its result that overlap the mask the steps before it left there (a slice they left empty keeps the step's mask).
 
-Usage: [SKIP_AGREED=1] [PROTOCOLS=centerline] PYTHONPATH=SPDSegment:docs .venv/bin/python docs/stray_by_step.py
-       CASES.json [MODEL] [PRIOR] [CASE ...]  (the arguments of docs/hd95_parts.py)
+Usage: [SKIP_AGREED=1 | CONNECTED=1|slice] [PROTOCOLS=centerline] PYTHONPATH=SPDSegment:docs .venv/bin/python
+       docs/stray_by_step.py CASES.json [MODEL] [PRIOR] [CASE ...]  (the arguments of docs/hd95_parts.py)
 """
 
 import os
 import sys
 
 import numpy as np
+from scipy import ndimage
 
 import SPDSegmentLib.inference.predictor as predictor_module
 from SPDSegmentLib.inference.metrics import surface_distances
@@ -45,7 +48,30 @@ def reported(name, step):
     return step_reported
 
 
+def overlapping_on_each_slice(combined, masks):
+    kept = combined.copy()
+    for t in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1)):
+        regions, _ = ndimage.label(combined[t], structure=np.ones((3, 3), bool))
+        touching = np.unique(regions[masks[t].astype(bool) & (regions > 0)])
+        kept[t] = (np.isin(regions, touching) & (regions > 0)).astype(combined.dtype)
+    return kept
+
+
+def connected_to_fitted(step):
+    def kept_connected(self, masks, *args, **kwargs):
+        combined = step(self, masks, *args, **kwargs)
+        if os.environ.get("CONNECTED") == "slice":
+            return overlapping_on_each_slice(combined, masks)
+        regions, _ = ndimage.label(combined, structure=np.ones((3, 3, 3), bool))
+        touching = np.unique(regions[masks.astype(bool) & (regions > 0)])
+        return (np.isin(regions, touching) & (regions > 0)).astype(combined.dtype)
+    return kept_connected
+
+
 if __name__ == "__main__":
+    if os.environ.get("CONNECTED") in ("1", "slice"):
+        predictor_module.SpdPredictor._learned_on_agreed_slices = connected_to_fitted(
+            predictor_module.SpdPredictor._learned_on_agreed_slices)
     for step_name in STEPS:
         setattr(predictor_module, step_name, reported(step_name, getattr(predictor_module, step_name)))
     for step_name in METHOD_STEPS:

@@ -1,0 +1,130 @@
+"""Trial: clicks kept where the clicks of nearby slices fall in the same closed cross-section more often than chance
+(docs/DEFAULT_MODEL.md, "clicks vouched for by their own cross-sections": every click's closed region vouching for
+the clicks inside it kept the stray clicks of organs, muscle and fat as well as a limb's).
+
+Where every positive prompt is a click, each click's cross-section is decoded as in
+docs/region_continuity_trials.py (the region holding it in the smallest box of LADDER mm half-size whose region stays
+off the box's border). For a click with a region R on slice t, a prompted slice j within WINDOW slices of t matches
+where one of its clicks has a region whose IoU with R is at least IOU: the same cross-section, wherever in it the click
+fell. By chance alone slice j holds a click in R with probability p_j = 1 - exp(-lambda_j |R|), lambda_j its clicks
+per pixel of tissue (normalised intensity above 0.05), so an organ or a muscle that stray clicks hit often is
+expected to match often; a limb the true clicks keep landing on matches more often than that. The click is kept
+(its region set to closeness 1 in the first continuity check, beside the shipped one; with MARK=click only the
+click's own pixel and its 8 neighbours). With STAGE=after the first check is left as shipped, so it still decides
+whether the nearest slices find a structure, and the marks go into the map the route ends with (the wider check's, or
+the first check's with the other cross-sections'), whose prompts are then distilled again. where at least 2 slices match
+and P(X >= matches) < ALPHA, X Poisson with mean sum p_j.
+
+Usage: [LADDER="10 20 40 60" WINDOW=3 IOU=0.3 ALPHA=0.01 MARK=region|click
+       STAGE=first|after] [PROTOCOLS=noise] PYTHONPATH=SPDSegment:docs
+       .venv/bin/python docs/region_density_trials.py CASES.json [MODEL] [PRIOR] [CASE ...]
+"""
+
+import os
+import sys
+
+import numpy as np
+from scipy import stats
+
+from SPDSegmentLib.inference import continuity_prior, predictor as predictor_module
+
+import hd95_parts  # docs/, the script's own folder
+from region_continuity_trials import click_regions
+
+WINDOW = int(os.environ.get("WINDOW", "3"))
+IOU = float(os.environ.get("IOU", "0.3"))
+ALPHA = float(os.environ.get("ALPHA", "0.01"))
+MARK = os.environ.get("MARK", "region")
+STAGE = os.environ.get("STAGE", "first")
+TISSUE = 0.05
+predict_as_shipped = predictor_module.SpdPredictor.predict
+continuity_as_shipped = continuity_prior.continuity_saliency
+vouched: dict[int, list[np.ndarray]] = {}
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum()) / float((a | b).sum())
+
+
+def density_kept(positive, regions, stack) -> list[int]:
+    """Indices of the clicks whose cross-section the nearby slices' clicks match more often than chance."""
+    tissue = {int(t): max(int((stack[t] > TISSUE).sum()), 1) for t in positive.slices}
+    by_slice = {int(t): np.flatnonzero(positive.slice_index == t) for t in positive.slices}
+    kept = []
+    for i, region in enumerate(regions):
+        if region is None:
+            continue
+        t = int(positive.slice_index[i])
+        area = int(region.sum())
+        matches, expected = 0, 0.0
+        for j in range(t - WINDOW, t + WINDOW + 1):
+            if j == t or j not in by_slice:
+                continue
+            expected += 1.0 - np.exp(-len(by_slice[j]) / tissue[j] * area)
+            matches += any(regions[k] is not None and iou(region, regions[k]) >= IOU for k in by_slice[j])
+        if matches >= 2 and stats.poisson.sf(matches - 1, expected) < ALPHA:
+            kept.append(i)
+    return kept
+
+
+def around_click(shape, xy) -> np.ndarray:
+    marked = np.zeros(shape, bool)
+    x, y = np.rint(xy).astype(int)
+    marked[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2] = True
+    return marked
+
+
+def continuity_saliency(prompts, stack_shape, spacing_xy, *args, **kwargs):
+    """The shipped first check, with the density-kept clicks' regions at closeness 1."""
+    saliency = continuity_as_shipped(prompts, stack_shape, spacing_xy, *args, **kwargs)
+    if kwargs.get("window", 1) == 1 and len(args) < 4:
+        for t, masks in vouched.items():
+            for region in masks:
+                saliency[t][region] = 1.0
+    return saliency
+
+
+def marked(saliency):
+    saliency = saliency.copy()
+    for t, masks in vouched.items():
+        for region in masks:
+            saliency[t][region] = 1.0
+    return saliency
+
+
+def marked_after(step):
+    def step_then_marked(self, prompts, *args):
+        saliency, consensus, choice = step(self, prompts, *args)
+        if consensus is None or not vouched:
+            return saliency, consensus, choice
+        saliency = marked(saliency)
+        return saliency, predictor_module.distil_prompts(prompts, saliency, args[-2]), choice
+    return step_then_marked
+
+
+def predict_with_density(self, prompts, options=None, progress=None, cancel=None):
+    vouched.clear()
+    positive = prompts.select(prompts.positive)
+    if (options or self.options).prior != "raw" and len(positive) and (positive.curve < 0).all():
+        regions = click_regions(self, prompts, positive)
+        kept = density_kept(positive, regions, self._stack)
+        for i in kept:
+            vouched.setdefault(int(positive.slice_index[i]), []).append(
+                regions[i] if MARK == "region" else around_click(regions[i].shape, positive.xy[i]))
+        print(f"{sum(r is not None for r in regions)} of {len(positive)} clicks hold a closed cross-section, "
+              f"{len(kept)} kept by their density", flush=True)
+    try:
+        return predict_as_shipped(self, prompts, options, progress, cancel)
+    finally:
+        vouched.clear()
+
+
+if __name__ == "__main__":
+    if STAGE == "first":
+        continuity_prior.continuity_saliency = continuity_saliency
+        predictor_module.continuity_saliency = continuity_saliency
+    else:
+        for name in ("_wider_continuity", "_other_cross_sections"):
+            setattr(predictor_module.SpdPredictor, name, marked_after(getattr(predictor_module.SpdPredictor, name)))
+    predictor_module.SpdPredictor.predict = predict_with_density
+    hd95_parts.main(*sys.argv[1:])
