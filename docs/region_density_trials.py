@@ -6,8 +6,9 @@ Where every positive prompt is a click, each click's cross-section is decoded as
 docs/region_continuity_trials.py (the region holding it in the smallest box of LADDER mm half-size whose region stays
 off the box's border). For a click with a region R on slice t, a prompted slice j within WINDOW slices of t matches
 where one of its clicks has a region whose IoU with R is at least IOU: the same cross-section, wherever in it the click
-fell. By chance alone slice j holds a click in R with probability p_j = 1 - exp(-lambda_j |R|), lambda_j its clicks
-per pixel of tissue (normalised intensity above 0.05), so an organ or a muscle that stray clicks hit often is
+fell (with MATCH=inside, only a click that itself lies in R, so the chance estimate below bounds the matches). By
+chance alone slice j holds a click in R with probability p_j = 1 - exp(-lambda_j |R|), lambda_j its clicks per pixel
+of tissue (normalised intensity above 0.05), so an organ or a muscle that stray clicks hit often is
 expected to match often; a limb the true clicks keep landing on matches more often than that. The click is kept
 (its region set to closeness 1 in the first continuity check, beside the shipped one; with MARK=click only the
 click's own pixel and its 8 neighbours). With STAGE=after the first check is left as shipped, so it still decides
@@ -16,7 +17,7 @@ the first check's with the other cross-sections'), whose prompts are then distil
 and P(X >= matches) < ALPHA, X Poisson with mean sum p_j.
 
 Usage: [LADDER="10 20 40 60" WINDOW=3 IOU=0.3 ALPHA=0.01 MARK=region|click
-       STAGE=first|after] [PROTOCOLS=noise] PYTHONPATH=SPDSegment:docs
+       STAGE=first|after MATCH=any|inside] [PROTOCOLS=noise] PYTHONPATH=SPDSegment:docs
        .venv/bin/python docs/region_density_trials.py CASES.json [MODEL] [PRIOR] [CASE ...]
 """
 
@@ -36,6 +37,7 @@ IOU = float(os.environ.get("IOU", "0.3"))
 ALPHA = float(os.environ.get("ALPHA", "0.01"))
 MARK = os.environ.get("MARK", "region")
 STAGE = os.environ.get("STAGE", "first")
+MATCH = os.environ.get("MATCH", "any")
 TISSUE = 0.05
 predict_as_shipped = predictor_module.SpdPredictor.predict
 continuity_as_shipped = continuity_prior.continuity_saliency
@@ -44,6 +46,11 @@ vouched: dict[int, list[np.ndarray]] = {}
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum()) / float((a | b).sum())
+
+
+def inside(region: np.ndarray, xy) -> bool:
+    x, y = np.rint(xy).astype(int)
+    return bool(region[min(max(y, 0), region.shape[0] - 1), min(max(x, 0), region.shape[1] - 1)])
 
 
 def density_kept(positive, regions, stack) -> list[int]:
@@ -61,7 +68,8 @@ def density_kept(positive, regions, stack) -> list[int]:
             if j == t or j not in by_slice:
                 continue
             expected += 1.0 - np.exp(-len(by_slice[j]) / tissue[j] * area)
-            matches += any(regions[k] is not None and iou(region, regions[k]) >= IOU for k in by_slice[j])
+            matches += any(regions[k] is not None and iou(region, regions[k]) >= IOU and (MATCH == "any" or inside(
+                region, positive.xy[k])) for k in by_slice[j])
         if matches >= 2 and stats.poisson.sf(matches - 1, expected) < ALPHA:
             kept.append(i)
     return kept
