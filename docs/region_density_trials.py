@@ -8,13 +8,13 @@ off the box's border). For a click with a region R on slice t, a prompted slice 
 where one of its clicks has a region whose IoU with R is at least IOU: the same cross-section, wherever in it the click
 fell (with MATCH=inside, only a click that itself lies in R, so the chance estimate below bounds the matches). By
 chance alone slice j holds a click in R with probability p_j = 1 - exp(-lambda_j |R|), lambda_j its clicks per pixel
-of tissue (normalised intensity above 0.05), so an organ or a muscle that stray clicks hit often is
-expected to match often; a limb the true clicks keep landing on matches more often than that. The click is kept
-(its region set to closeness 1 in the first continuity check, beside the shipped one; with MARK=click only the
-click's own pixel and its 8 neighbours). With STAGE=after the first check is left as shipped, so it still decides
-whether the nearest slices find a structure, and the marks go into the map the route ends with (the wider check's, or
-the first check's with the other cross-sections'), whose prompts are then distilled again. where at least 2 slices match
-and P(X >= matches) < ALPHA, X Poisson with mean sum p_j.
+of tissue (normalised intensity above 0.05), so an organ or a muscle that stray clicks hit often is expected to
+match often; a limb the true clicks keep landing on matches more often than that. The click is kept where at least 2
+slices match and P(X >= matches) < ALPHA, X Poisson with mean sum p_j: its region is set to closeness 1 in the first
+continuity check, beside the shipped one (with MARK=click only the click's own pixel and its 8 neighbours). With
+STAGE=after the first check is left as shipped, so it still decides whether the nearest slices find a structure, and
+the marks go into the map the route ends with (the wider check's, or the first check's with the other
+cross-sections'), whose prompts are then distilled again.
 
 Usage: [LADDER="10 20 40 60" WINDOW=3 IOU=0.3 ALPHA=0.01 MARK=region|click
        STAGE=first|after MATCH=any|inside] [PROTOCOLS=noise] PYTHONPATH=SPDSegment:docs
@@ -85,14 +85,12 @@ def around_click(shape, xy) -> np.ndarray:
 def continuity_saliency(prompts, stack_shape, spacing_xy, *args, **kwargs):
     """The shipped first check, with the density-kept clicks' regions at closeness 1."""
     saliency = continuity_as_shipped(prompts, stack_shape, spacing_xy, *args, **kwargs)
-    if kwargs.get("window", 1) == 1 and len(args) < 4:
-        for t, masks in vouched.items():
-            for region in masks:
-                saliency[t][region] = 1.0
-    return saliency
+    first_check = kwargs.get("window", 1) == 1 and len(args) < 4
+    return marked(saliency) if first_check else saliency
 
 
 def marked(saliency):
+    """A copy of ``saliency`` with the density-kept clicks' marks at closeness 1."""
     saliency = saliency.copy()
     for t, masks in vouched.items():
         for region in masks:
