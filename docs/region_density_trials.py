@@ -83,10 +83,9 @@ def around_click(shape, xy) -> np.ndarray:
 
 
 def continuity_saliency(prompts, stack_shape, spacing_xy, *args, **kwargs):
-    """The shipped first check, with the density-kept clicks' regions at closeness 1."""
+    """The predictor's first continuity check as shipped, with the density-kept clicks' marks at closeness 1."""
     saliency = continuity_as_shipped(prompts, stack_shape, spacing_xy, *args, **kwargs)
-    first_check = kwargs.get("window", 1) == 1 and len(args) < 4
-    return marked(saliency) if first_check else saliency
+    return marked(saliency) if kwargs.get("window", 1) == 1 else saliency  # the wider check passes its window
 
 
 def marked(saliency):
@@ -127,8 +126,7 @@ def predict_with_density(self, prompts, options=None, progress=None, cancel=None
 
 if __name__ == "__main__":
     if STAGE == "first":
-        continuity_prior.continuity_saliency = continuity_saliency
-        predictor_module.continuity_saliency = continuity_saliency
+        predictor_module.continuity_saliency = continuity_saliency  # the predictor's checks, not the module's own
     else:
         for name in ("_wider_continuity", "_other_cross_sections"):
             setattr(predictor_module.SpdPredictor, name, marked_after(getattr(predictor_module.SpdPredictor, name)))

@@ -8,8 +8,9 @@ route on the slices where the learned prior agrees with the prompts), the stray9
 step returned against the label, and the voxels they hold; the run line then gives the segment the run returned.
 With SKIP_AGREED=1 (a trial, not adopted) the learned route on the agreed slices is left out: the masks stay as the
 steps before it left them. With CONNECTED=1 (a trial) that step keeps only the regions of its result that connect in
-3D (26-neighbourhood) to the masks the steps before it left; with CONNECTED=slice, on each slice only the regions of
-its result that overlap the mask the steps before it left there (a slice they left empty keeps the step's mask).
+3D (face neighbours: SPDSegmentLib.inference.click_carrying.overlapping_regions) to the masks the steps before it
+left; with CONNECTED=slice, on each slice only the regions of its result that overlap the mask the steps before it
+left there (a slice they left empty keeps the step's mask).
 
 Usage: [SKIP_AGREED=1 | CONNECTED=1|slice] [PROTOCOLS=centerline] PYTHONPATH=SPDSegment:docs .venv/bin/python
        docs/stray_by_step.py CASES.json [MODEL] [PRIOR] [CASE ...]  (the arguments of docs/hd95_parts.py)
@@ -19,9 +20,8 @@ import os
 import sys
 
 import numpy as np
-from scipy import ndimage
-
 import SPDSegmentLib.inference.predictor as predictor_module
+from SPDSegmentLib.inference.click_carrying import overlapping_regions
 from SPDSegmentLib.inference.metrics import surface_distances
 from SPDSegmentLib.inference.slices import from_stack
 
@@ -39,32 +39,24 @@ def reported(name, step):
         if stack is not None and stack.any():
             case = scan_prior_trials.reference["case"]
             mask = from_stack(stack, case.axis)
-            label = from_stack(scan_prior_trials.reference["stack"], case.axis)
             spacing = tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1])
-            to_label, from_label = surface_distances(mask, label, spacing)
+            to_label, from_label = surface_distances(mask, case.mask_kji.astype(bool), spacing)
             print(f"  after {name:25s} stray95 {np.percentile(to_label, 95):6.1f} missed95 "
                   f"{np.percentile(from_label, 95):6.1f} voxels {int(mask.sum())}", flush=True)
         return result
     return step_reported
 
 
-def overlapping_on_each_slice(combined, masks):
-    kept = combined.copy()
-    for t in np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1)):
-        regions, _ = ndimage.label(combined[t], structure=np.ones((3, 3), bool))
-        touching = np.unique(regions[masks[t].astype(bool) & (regions > 0)])
-        kept[t] = (np.isin(regions, touching) & (regions > 0)).astype(combined.dtype)
-    return kept
-
-
 def connected_to_fitted(step):
     def kept_connected(self, masks, *args, **kwargs):
         combined = step(self, masks, *args, **kwargs)
-        if os.environ.get("CONNECTED") == "slice":
-            return overlapping_on_each_slice(combined, masks)
-        regions, _ = ndimage.label(combined, structure=np.ones((3, 3, 3), bool))
-        touching = np.unique(regions[masks.astype(bool) & (regions > 0)])
-        return (np.isin(regions, touching) & (regions > 0)).astype(combined.dtype)
+        fitted = masks.astype(bool)
+        if os.environ.get("CONNECTED") != "slice":
+            return overlapping_regions(combined.astype(bool), fitted).astype(combined.dtype)
+        kept = combined.copy()
+        for t in np.flatnonzero(fitted.reshape(len(fitted), -1).any(axis=1)):
+            kept[t] = overlapping_regions(combined[t].astype(bool), fitted[t])
+        return kept
     return kept_connected
 
 
