@@ -49,7 +49,7 @@ def test_render_case_labels_the_terminal_ileum_on_coronal_slices_and_paints_it_b
     background = ~ndimage.binary_dilation(label | case.neighbours_kji, iterations=3)
     assert np.median(volume.array_kji[label]) > 1.8 * np.median(volume.array_kji[background])
     # the crop: the terminal ileum (about 52 x 12 x 12 mm) and 20 mm around it
-    extent = np.array(volume.array_kji.shape) * np.array(volume.spacing)[::-1]
+    extent = np.array(volume.array_kji.shape) * np.array(volume.spacing_kji)
     assert np.all(extent > [45, 45, 85]) and np.all(extent < [70, 70, 110])
     again = render_case(shape, seed=3, length_mm=40.0, margin_mm=20.0)
     assert np.array_equal(again.volume.array_kji, volume.array_kji)

@@ -82,6 +82,11 @@ def test_slicing_axis_auto_picks_the_thick_axis_and_named_axes_follow_direction(
     assert permuted.slicing_axis("axial") == 1 and permuted.slicing_axis("sagittal") == 2
 
 
+def test_spacing_along_the_array_axes_runs_k_j_i():
+    volume = make_volume(np.eye(3), spacing=(0.7, 1.5, 3.0))
+    assert volume.spacing_kji == (3.0, 1.5, 0.7)
+
+
 def test_stack_round_trip_and_orientation():
     array = np.arange(2 * 3 * 4).reshape(2, 3, 4)
     for axis in (0, 1, 2):

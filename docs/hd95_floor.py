@@ -54,7 +54,7 @@ def main(cases_file: str, names: list[str], evaluation_file: str | None = None) 
     defaults = {protocol: [] for protocol in PROTOCOLS}
     for case in load_named_cases(cases_file, names):
         name = case.spec.name
-        spacing = tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1])
+        spacing = case.volume.spacing_kji
         reference = case.mask_kji.astype(bool)
         for protocol in PROTOCOLS:
             for seed in SEEDS:

@@ -38,7 +38,7 @@ def main(cases_file: str, model: str = "default", prior: str = "auto", *names: s
     for case in load_named_cases(cases_file, names):
         name = case.spec.name
         predictor.set_volume(case.volume, case.axis)
-        spacing = tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1])
+        spacing = case.volume.spacing_kji
         reference = case.mask_kji.astype(bool)
         ref_slices = set(np.flatnonzero(to_stack(reference, case.axis).any(axis=(1, 2))))
         for protocol in PROTOCOLS:

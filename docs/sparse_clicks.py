@@ -48,7 +48,7 @@ def compare(cases_file: str, names, draw) -> None:
                "spd": SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))}
     dsc = {name: [] for name in methods}
     for case in load_named_cases(cases_file, names):
-        spacing = tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1])
+        spacing = case.volume.spacing_kji
         reference = case.mask_kji.astype(bool)
         for name, predictor in methods.items():
             predictor.set_volume(case.volume, case.axis)

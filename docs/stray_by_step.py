@@ -39,7 +39,7 @@ def reported(name, step):
         if stack is not None and stack.any():
             case = scan_prior_trials.reference["case"]
             mask = from_stack(stack, case.axis)
-            spacing = tuple(float(s) for s in np.asarray(case.volume.spacing)[::-1])
+            spacing = case.volume.spacing_kji
             to_label, from_label = surface_distances(mask, case.mask_kji.astype(bool), spacing)
             print(f"  after {name:25s} stray95 {np.percentile(to_label, 95):6.1f} missed95 "
                   f"{np.percentile(from_label, 95):6.1f} voxels {int(mask.sum())}", flush=True)

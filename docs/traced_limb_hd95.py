@@ -22,7 +22,7 @@ from scipy import ndimage
 from SPDSegmentLib.inference.metrics import surface_distances
 from SPDSegmentLib.inference.options import InferenceOptions
 from SPDSegmentLib.inference.slices import from_stack, in_plane_spacing
-from SPDSegmentLib.training.simulate import _true_centerline
+from SPDSegmentLib.training.simulate import true_centerline
 
 import hd95_parts  # docs/, the script's own folder
 import scan_prior_trials
@@ -33,7 +33,7 @@ traced = {}  # the case in hand's traced limbs, (K, J, I) bool
 def traced_limbs(label_stack: np.ndarray, spacing_xy: tuple[float, float]) -> np.ndarray:
     """(S, H, W) bool: per slice, the label's connected component holding the true centerline's point there."""
     limbs = np.zeros_like(label_stack)
-    for t, (x, y) in _true_centerline(label_stack, spacing_xy).items():
+    for t, (x, y) in true_centerline(label_stack, spacing_xy).items():
         components, _ = ndimage.label(label_stack[t])
         limbs[t] = components == components[int(round(y)), int(round(x))]
     return limbs

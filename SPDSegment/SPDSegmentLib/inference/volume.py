@@ -44,6 +44,12 @@ class Volume:
         return i, j, k
 
     @property
+    def spacing_kji(self) -> tuple[float, float, float]:
+        """mm along the array's axes (K, J, I), as the metrics and distance transforms on ``array_kji`` take it."""
+        i, j, k = (float(s) for s in self.spacing)
+        return k, j, i
+
+    @property
     def ijk_to_lps(self) -> np.ndarray:
         """(4, 4) homogeneous matrix mapping continuous IJK indices to LPS mm."""
         m = np.eye(4)

@@ -85,7 +85,7 @@ def run(out: Path, seed: int = 2026, model: str = "default") -> dict:
     saliency = read_volume(out / "saliency.nii.gz").array_kji
     audit = read_markups(out / "prompt_audit.mrk.json")[0]
     write_montage(out / "montage.png", case.volume.array_kji, case.label_kji, mask_kji, saliency, audit, case.volume)
-    spacing_kji = case.volume.spacing[::-1]
+    spacing_kji = case.volume.spacing_kji
     prior = audit.name.partition("(")[2].rstrip(")") or "unknown"
     figures = {"dsc": round(compute_dice(mask_kji, case.label_kji), 4), "prior": prior,
                "hd95_mm": round(compute_hd95(mask_kji, case.label_kji, spacing_kji), 2),

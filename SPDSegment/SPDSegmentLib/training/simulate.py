@@ -73,7 +73,7 @@ class CenterlineNoise:
     stretch_slices: tuple[int, int] = (2, 5)
 
 
-def _true_centerline(stack: np.ndarray, spacing_xy: tuple[float, float]) -> dict[int, np.ndarray]:
+def true_centerline(stack: np.ndarray, spacing_xy: tuple[float, float]) -> dict[int, np.ndarray]:
     """Per slice, the most interior pixel of the component that continues the previous slice's one."""
     centre: dict[int, np.ndarray] = {}
     previous = None
@@ -119,7 +119,7 @@ def simulate_clinician_centerline(mask_kji: np.ndarray, volume: Volume, axis: in
     stack = to_stack(np.asarray(mask_kji, bool), axis)
     neighbour = None if neighbour_kji is None else to_stack(np.asarray(neighbour_kji, bool), axis)
     spacing_xy = in_plane_spacing(volume, axis)
-    centre = _true_centerline(stack, spacing_xy)
+    centre = true_centerline(stack, spacing_xy)
     if len(centre) < 2:
         raise ValueError("The target spans fewer than two slices; a centerline cannot be simulated.")
     slices = np.array(sorted(centre))
