@@ -2,32 +2,38 @@
 (docs/DEFAULT_MODEL.md, "clicks vouched for by their own cross-sections": every click's closed region vouching for
 the clicks inside it kept the stray clicks of organs, muscle and fat as well as a limb's).
 
-Where every positive prompt is a click, each click's cross-section is decoded as in
-docs/region_continuity_trials.py (the region holding it in the smallest box of LADDER mm half-size whose region stays
-off the box's border). For a click with a region R on slice t, a prompted slice j within WINDOW slices of t matches
-where one of its clicks has a region whose IoU with R is at least IOU: the same cross-section, wherever in it the click
-fell (with MATCH=inside, only a click that itself lies in R, so the chance estimate below bounds the matches). By
-chance alone slice j holds a click in R with probability p_j = 1 - exp(-lambda_j |R|), lambda_j its clicks per pixel
-of tissue (normalised intensity above 0.05), so an organ or a muscle that stray clicks hit often is expected to
-match often; a limb the true clicks keep landing on matches more often than that. The click is kept where at least 2
-slices match and P(X >= matches) < ALPHA, X Poisson with mean sum p_j: its region is set to closeness 1 in the first
-continuity check, beside the shipped one (with MARK=click only the click's own pixel and its 8 neighbours). With
-STAGE=after the first check is left as shipped, so it still decides whether the nearest slices find a structure, and
-the marks go into the map the route ends with (the wider check's, or the first check's with the other
-cross-sections'), whose prompts are then distilled again.
+Where every positive prompt is a click, each click's cross-section is decoded as in docs/region_continuity_trials.py
+(the region holding it in the smallest box of LADDER mm half-size whose region stays off the box's border). For a
+click with a region R on slice t, a prompted slice j within WINDOW slices of t matches where one of its clicks has a
+region whose IoU with R is at least IOU: the same cross-section, wherever in it the click fell (with MATCH=inside,
+only a click that itself lies in R, so the chance estimate below bounds the matches). By chance alone slice j holds a
+click in R with probability p_j = 1 - exp(-lambda_j |R|), lambda_j its clicks per pixel of tissue (normalised
+intensity above 0.05); with MATCH=union a match counts wherever the click fell, as with any, and |R| in p_j becomes
+the area of R joined with slice j's matching regions, where a click would have matched; so an organ or a muscle that
+stray clicks hit often is expected to match often; a limb the true clicks keep landing on matches more often than
+that. The click is kept where at least 2 slices match and P(X >= matches) < ALPHA, X Poisson with mean sum p_j: its
+region is set to closeness 1 in the first continuity check, beside the shipped one (with MARK=click only the click's
+own pixel and its 8 neighbours). With STAGE=after the first check is left as shipped, so it still decides whether the
+nearest slices find a structure, and the marks go into the map the route ends with (the wider check's, or the first
+check's with the other cross-sections'), whose prompts are then distilled again. With STAGE=add the route runs as
+shipped and each kept click's region that the segment does not touch is added to it at the end, so the kept clicks
+change neither the checks nor the fitted box size; STAGE=carry adds them also before the random clicks' route carries
+its cross-sections to neighbouring slices, so they are carried with the rest.
 
 Usage: [LADDER="10 20 40 60" WINDOW=3 IOU=0.3 ALPHA=0.01 MARK=region|click
-       STAGE=first|after MATCH=any|inside] [PROTOCOLS=noise] PYTHONPATH=SPDSegment:docs
+       STAGE=first|after|add|carry MATCH=any|inside|union] [PROTOCOLS=noise] PYTHONPATH=SPDSegment:docs
        .venv/bin/python docs/region_density_trials.py CASES.json [MODEL] [PRIOR] [CASE ...]
 """
 
 import os
 import sys
+from dataclasses import replace
 
 import numpy as np
 from scipy import stats
 
 from SPDSegmentLib.inference import continuity_prior, predictor as predictor_module
+from SPDSegmentLib.inference.slices import from_stack, to_stack
 
 import hd95_parts  # docs/, the script's own folder
 from region_continuity_trials import click_regions
@@ -67,9 +73,12 @@ def density_kept(positive, regions, stack) -> list[int]:
         for j in range(t - WINDOW, t + WINDOW + 1):
             if j == t or j not in by_slice:
                 continue
-            expected += 1.0 - np.exp(-len(by_slice[j]) / tissue[j] * area)
-            matches += any(regions[k] is not None and iou(region, regions[k]) >= IOU and (MATCH == "any" or inside(
-                region, positive.xy[k])) for k in by_slice[j])
+            matched = [k for k in by_slice[j] if regions[k] is not None and iou(region, regions[k]) >= IOU and (
+                MATCH != "inside" or inside(region, positive.xy[k]))]
+            catchment = area if MATCH != "union" else int(
+                np.logical_or.reduce([region] + [regions[k] for k in matched]).sum())
+            expected += 1.0 - np.exp(-len(by_slice[j]) / tissue[j] * catchment)
+            matches += bool(matched)
         if matches >= 2 and stats.poisson.sf(matches - 1, expected) < ALPHA:
             kept.append(i)
     return kept
@@ -119,16 +128,44 @@ def predict_with_density(self, prompts, options=None, progress=None, cancel=None
         print(f"{sum(r is not None for r in regions)} of {len(positive)} clicks hold a closed cross-section, "
               f"{len(kept)} kept by their density", flush=True)
     try:
-        return predict_as_shipped(self, prompts, options, progress, cancel)
+        prediction = predict_as_shipped(self, prompts, options, progress, cancel)
+        return prediction if STAGE not in ("add", "carry") else with_regions_added(prediction, self.axis)
     finally:
         vouched.clear()
+
+
+def regions_added(masks):
+    """``masks`` with the cross-section of each density-kept click they do not touch added."""
+    added = masks.copy()
+    for t, regions in vouched.items():
+        for region in regions:
+            if not (masks[t] & region).any():
+                added[t] |= region
+    print(f"{int(added.sum() - masks.sum())} voxels added by the density-kept clicks", flush=True)
+    return added
+
+
+def with_regions_added(prediction, axis):
+    """``prediction`` with the cross-section of each density-kept click it does not hold added to its mask."""
+    added = regions_added(to_stack(prediction.mask_kji, axis).astype(bool))
+    return replace(prediction, mask_kji=np.ascontiguousarray(from_stack(added.astype(np.uint8), axis)),
+                   slices=np.flatnonzero(added.reshape(len(added), -1).any(axis=1)))
+
+
+def added_then_carried(carry):
+    def carried_with_regions(self, masks, *args):
+        return carry(self, regions_added(masks), *args)
+    return carried_with_regions
 
 
 if __name__ == "__main__":
     if STAGE == "first":
         predictor_module.continuity_saliency = continuity_saliency  # the predictor's checks, not the module's own
-    else:
+    elif STAGE == "after":
         for name in ("_wider_continuity", "_other_cross_sections"):
             setattr(predictor_module.SpdPredictor, name, marked_after(getattr(predictor_module.SpdPredictor, name)))
+    elif STAGE == "carry":
+        predictor_module.SpdPredictor._carried_cross_sections = added_then_carried(
+            predictor_module.SpdPredictor._carried_cross_sections)
     predictor_module.SpdPredictor.predict = predict_with_density
     hd95_parts.main(*sys.argv[1:])
