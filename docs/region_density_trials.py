@@ -33,6 +33,8 @@ import numpy as np
 from scipy import stats
 
 from SPDSegmentLib.inference import continuity_prior, predictor as predictor_module
+from SPDSegmentLib.inference.cpd import saliency_at
+from SPDSegmentLib.inference.metrics import compute_iou
 from SPDSegmentLib.inference.slices import from_stack, to_stack
 
 import hd95_parts  # docs/, the script's own folder
@@ -50,15 +52,6 @@ continuity_as_shipped = continuity_prior.continuity_saliency
 vouched: dict[int, list[np.ndarray]] = {}
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum()) / float((a | b).sum())
-
-
-def inside(region: np.ndarray, xy) -> bool:
-    x, y = np.rint(xy).astype(int)
-    return bool(region[min(max(y, 0), region.shape[0] - 1), min(max(x, 0), region.shape[1] - 1)])
-
-
 def density_kept(positive, regions, stack) -> list[int]:
     """Indices of the clicks whose cross-section the nearby slices' clicks match more often than chance."""
     tissue = {int(t): max(int((stack[t] > TISSUE).sum()), 1) for t in positive.slices}
@@ -73,8 +66,8 @@ def density_kept(positive, regions, stack) -> list[int]:
         for j in range(t - WINDOW, t + WINDOW + 1):
             if j == t or j not in by_slice:
                 continue
-            matched = [k for k in by_slice[j] if regions[k] is not None and iou(region, regions[k]) >= IOU and (
-                MATCH != "inside" or inside(region, positive.xy[k]))]
+            matched = [k for k in by_slice[j] if regions[k] is not None and compute_iou(region, regions[k]) >= IOU
+                       and (MATCH != "inside" or saliency_at(region, positive.xy[k])[0])]
             catchment = area if MATCH != "union" else int(
                 np.logical_or.reduce([region] + [regions[k] for k in matched]).sum())
             expected += 1.0 - np.exp(-len(by_slice[j]) / tissue[j] * catchment)

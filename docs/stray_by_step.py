@@ -39,8 +39,7 @@ def reported(name, step):
         if stack is not None and stack.any():
             case = scan_prior_trials.reference["case"]
             mask = from_stack(stack, case.axis)
-            spacing = case.volume.spacing_kji
-            to_label, from_label = surface_distances(mask, case.mask_kji.astype(bool), spacing)
+            to_label, from_label = surface_distances(mask, case.mask_kji.astype(bool), case.volume.spacing_kji)
             print(f"  after {name:25s} stray95 {np.percentile(to_label, 95):6.1f} missed95 "
                   f"{np.percentile(from_label, 95):6.1f} voxels {int(mask.sum())}", flush=True)
         return result
