@@ -18,10 +18,13 @@ nearest slices find a structure, and the marks go into the map the route ends wi
 check's with the other cross-sections'), whose prompts are then distilled again. With STAGE=add the route runs as
 shipped and each kept click's region that the segment does not touch is added to it at the end, so the kept clicks
 change neither the checks nor the fitted box size; STAGE=carry adds them also before the random clicks' route carries
-its cross-sections to neighbouring slices, so they are carried with the rest.
+its cross-sections to neighbouring slices, so they are carried with the rest. With EXCLUSIVE=1 a kept click's
+region is added only where at least 2 of the slices that matched it are slices none of whose clicks the segment (the
+masks it is added to) holds: the scan prior's rule (SPDSegmentLib.inference.scan_prior), since a slice whose true click the
+segment holds says nothing for another region on it.
 
 Usage: [LADDER="10 20 40 60" WINDOW=3 IOU=0.3 ALPHA=0.01 MARK=region|click
-       STAGE=first|after|add|carry MATCH=any|inside|union] [PROTOCOLS=noise] PYTHONPATH=SPDSegment:docs
+       STAGE=first|after|add|carry MATCH=any|inside|union EXCLUSIVE=0|1] [PROTOCOLS=noise] PYTHONPATH=SPDSegment:docs
        .venv/bin/python docs/region_density_trials.py CASES.json [MODEL] [PRIOR] [CASE ...]
 """
 
@@ -38,6 +41,7 @@ from SPDSegmentLib.inference.metrics import compute_iou
 from SPDSegmentLib.inference.slices import from_stack, to_stack
 
 import hd95_parts  # docs/, the script's own folder
+import trial_hooks
 from region_continuity_trials import click_regions
 
 WINDOW = int(os.environ.get("WINDOW", "3"))
@@ -46,23 +50,27 @@ ALPHA = float(os.environ.get("ALPHA", "0.01"))
 MARK = os.environ.get("MARK", "region")
 STAGE = os.environ.get("STAGE", "first")
 MATCH = os.environ.get("MATCH", "any")
+EXCLUSIVE = int(os.environ.get("EXCLUSIVE", "0"))
 TISSUE = 0.05
 predict_as_shipped = predictor_module.SpdPredictor.predict
 continuity_as_shipped = continuity_prior.continuity_saliency
 vouched: dict[int, list[np.ndarray]] = {}
+matched_slices: dict[int, list[list[int]]] = {}  # per vouched region, the slices whose clicks matched it
+clicks_on: dict[int, np.ndarray] = {}  # the positive clicks' (x, y) per slice
 
 
-def density_kept(positive, regions, stack) -> list[int]:
-    """Indices of the clicks whose cross-section the nearby slices' clicks match more often than chance."""
+def density_kept(positive, regions, stack) -> tuple[list[int], list[list[int]]]:
+    """Indices of the clicks whose cross-section the nearby slices' clicks match more often than chance, and per kept
+    click the slices that matched it."""
     tissue = {int(t): max(int((stack[t] > TISSUE).sum()), 1) for t in positive.slices}
     by_slice = {int(t): np.flatnonzero(positive.slice_index == t) for t in positive.slices}
-    kept = []
+    kept, matching = [], []
     for i, region in enumerate(regions):
         if region is None:
             continue
         t = int(positive.slice_index[i])
         area = int(region.sum())
-        matches, expected = 0, 0.0
+        matches, expected, matched_on = 0, 0.0, []
         for j in range(t - WINDOW, t + WINDOW + 1):
             if j == t or j not in by_slice:
                 continue
@@ -72,9 +80,11 @@ def density_kept(positive, regions, stack) -> list[int]:
                 np.logical_or.reduce([region] + [regions[k] for k in matched]).sum())
             expected += 1.0 - np.exp(-len(by_slice[j]) / tissue[j] * catchment)
             matches += bool(matched)
+            matched_on += [j] if matched else []
         if matches >= 2 and stats.poisson.sf(matches - 1, expected) < ALPHA:
             kept.append(i)
-    return kept
+            matching.append(matched_on)
+    return kept, matching
 
 
 def around_click(shape, xy) -> np.ndarray:
@@ -114,10 +124,12 @@ def predict_with_density(self, prompts, options=None, progress=None, cancel=None
     positive = prompts.select(prompts.positive)
     if (options or self.options).prior != "raw" and len(positive) and (positive.curve < 0).all():
         regions = click_regions(self, prompts, positive)
-        kept = density_kept(positive, regions, self._stack)
-        for i in kept:
+        kept, matching = density_kept(positive, regions, self._stack)
+        for i, matched_on in zip(kept, matching):
             vouched.setdefault(int(positive.slice_index[i]), []).append(
                 regions[i] if MARK == "region" else around_click(regions[i].shape, positive.xy[i]))
+            matched_slices.setdefault(int(positive.slice_index[i]), []).append(matched_on)
+        clicks_on.update({int(t): positive.xy[positive.slice_index == t] for t in positive.slices})
         print(f"{sum(r is not None for r in regions)} of {len(positive)} clicks hold a closed cross-section, "
               f"{len(kept)} kept by their density", flush=True)
     try:
@@ -125,14 +137,22 @@ def predict_with_density(self, prompts, options=None, progress=None, cancel=None
         return prediction if STAGE not in ("add", "carry") else with_regions_added(prediction, self.axis)
     finally:
         vouched.clear()
+        matched_slices.clear()
+        clicks_on.clear()
+
+
+def missed_slices(masks, slices) -> list[int]:
+    """Those of ``slices`` whose clicks ``masks`` hold none of."""
+    return [j for j in slices if not saliency_at(masks[j], clicks_on[j]).any()]
 
 
 def regions_added(masks):
-    """``masks`` with the cross-section of each density-kept click they do not touch added."""
+    """``masks`` with the cross-section of each density-kept click they do not touch added (with EXCLUSIVE=1 only
+    where at least 2 of the slices that matched it are slices whose clicks ``masks`` hold none of)."""
     added = masks.copy()
     for t, regions in vouched.items():
-        for region in regions:
-            if not (masks[t] & region).any():
+        for region, matched_on in zip(regions, matched_slices[t]):
+            if not (masks[t] & region).any() and (not EXCLUSIVE or len(missed_slices(masks, matched_on)) >= 2):
                 added[t] |= region
     print(f"{int(added.sum() - masks.sum())} voxels added by the density-kept clicks", flush=True)
     return added
@@ -152,6 +172,7 @@ def added_then_carried(carry):
 
 
 if __name__ == "__main__":
+    trial_hooks.without_shared_cross_sections()  # STAGE=add EXCLUSIVE=1 is the engine's step, adopted since
     if STAGE == "first":
         predictor_module.continuity_saliency = continuity_saliency  # the predictor's checks, not the module's own
     elif STAGE == "after":
