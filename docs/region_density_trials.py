@@ -20,8 +20,10 @@ shipped and each kept click's region that the segment does not touch is added to
 change neither the checks nor the fitted box size; STAGE=carry adds them also before the random clicks' route carries
 its cross-sections to neighbouring slices, so they are carried with the rest. With EXCLUSIVE=1 a kept click's
 region is added only where at least 2 of the slices that matched it are slices none of whose clicks the segment (the
-masks it is added to) holds: the scan prior's rule (SPDSegmentLib.inference.scan_prior), since a slice whose true click the
-segment holds says nothing for another region on it.
+masks it is added to) holds: the scan prior's rule (SPDSegmentLib.inference.scan_prior), since a slice whose true
+click the segment holds says nothing for another region on it. `IOU=0.1 ALPHA=0.02 MATCH=any STAGE=add EXCLUSIVE=1`
+was adopted as SPDSegmentLib.inference.shared_cross_sections; this script turns the engine's step off, so its trials
+run against the route without it, as they were measured.
 
 Usage: [LADDER="10 20 40 60" WINDOW=3 IOU=0.3 ALPHA=0.01 MARK=region|click
        STAGE=first|after|add|carry MATCH=any|inside|union EXCLUSIVE=0|1] [PROTOCOLS=noise] PYTHONPATH=SPDSegment:docs
