@@ -53,8 +53,7 @@ EXCLUSIVE = int(os.environ.get("EXCLUSIVE", "0"))
 TISSUE = 0.05
 predict_as_shipped = predictor_module.SpdPredictor.predict
 continuity_as_shipped = continuity_prior.continuity_saliency
-vouched: dict[int, list[np.ndarray]] = {}
-matched_slices: dict[int, list[list[int]]] = {}  # per vouched region, the slices whose clicks matched it
+vouched: dict[int, list[tuple[np.ndarray, list[int]]]] = {}  # per slice, each kept mark and the slices that matched it
 clicks_on: dict[int, np.ndarray] = {}  # the positive clicks' (x, y) per slice
 
 
@@ -69,7 +68,7 @@ def density_kept(positive, regions, stack) -> tuple[list[int], list[list[int]]]:
             continue
         t = int(positive.slice_index[i])
         area = int(region.sum())
-        matches, expected, matched_on = 0, 0.0, []
+        expected, matched_on = 0.0, []
         for j in range(t - WINDOW, t + WINDOW + 1):
             if j == t or j not in by_slice:
                 continue
@@ -78,9 +77,8 @@ def density_kept(positive, regions, stack) -> tuple[list[int], list[list[int]]]:
             catchment = area if MATCH != "union" else int(
                 np.logical_or.reduce([region] + [regions[k] for k in matched]).sum())
             expected += 1.0 - np.exp(-len(by_slice[j]) / tissue[j] * catchment)
-            matches += bool(matched)
             matched_on += [j] if matched else []
-        if matches >= 2 and stats.poisson.sf(matches - 1, expected) < ALPHA:
+        if len(matched_on) >= 2 and stats.poisson.sf(len(matched_on) - 1, expected) < ALPHA:
             kept.append(i)
             matching.append(matched_on)
     return kept, matching
@@ -103,7 +101,7 @@ def marked(saliency):
     """A copy of ``saliency`` with the density-kept clicks' marks at closeness 1."""
     saliency = saliency.copy()
     for t, masks in vouched.items():
-        for region in masks:
+        for region, _ in masks:
             saliency[t][region] = 1.0
     return saliency
 
@@ -126,8 +124,7 @@ def predict_with_density(self, prompts, options=None, progress=None, cancel=None
         kept, matching = density_kept(positive, regions, self._stack)
         for i, matched_on in zip(kept, matching):
             vouched.setdefault(int(positive.slice_index[i]), []).append(
-                regions[i] if MARK == "region" else around_click(regions[i].shape, positive.xy[i]))
-            matched_slices.setdefault(int(positive.slice_index[i]), []).append(matched_on)
+                (regions[i] if MARK == "region" else around_click(regions[i].shape, positive.xy[i]), matched_on))
         clicks_on.update({int(t): positive.xy[positive.slice_index == t] for t in positive.slices})
         print(f"{sum(r is not None for r in regions)} of {len(positive)} clicks hold a closed cross-section, "
               f"{len(kept)} kept by their density", flush=True)
@@ -136,22 +133,21 @@ def predict_with_density(self, prompts, options=None, progress=None, cancel=None
         return prediction if STAGE not in ("add", "carry") else with_regions_added(prediction, self.axis)
     finally:
         vouched.clear()
-        matched_slices.clear()
         clicks_on.clear()
 
 
-def missed_slices(masks, slices) -> list[int]:
-    """Those of ``slices`` whose clicks ``masks`` hold none of."""
-    return [j for j in slices if not saliency_at(masks[j], clicks_on[j]).any()]
+def missed_slices(masks) -> set[int]:
+    """The clicked slices none of whose clicks ``masks`` hold."""
+    return {j for j, xy in clicks_on.items() if not saliency_at(masks[j], xy).any()}
 
 
 def regions_added(masks):
     """``masks`` with the cross-section of each density-kept click they do not touch added (with EXCLUSIVE=1 only
     where at least 2 of the slices that matched it are slices whose clicks ``masks`` hold none of)."""
-    added = masks.copy()
-    for t, regions in vouched.items():
-        for region, matched_on in zip(regions, matched_slices[t]):
-            if not (masks[t] & region).any() and (not EXCLUSIVE or len(missed_slices(masks, matched_on)) >= 2):
+    added, missed = masks.copy(), missed_slices(masks) if EXCLUSIVE else set()
+    for t, marks in vouched.items():
+        for region, matched_on in marks:
+            if not (masks[t] & region).any() and (not EXCLUSIVE or len(missed.intersection(matched_on)) >= 2):
                 added[t] |= region
     print(f"{int(added.sum() - masks.sum())} voxels added by the density-kept clicks", flush=True)
     return added
