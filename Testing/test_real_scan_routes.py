@@ -508,3 +508,44 @@ def test_random_clicks_on_another_limb_of_the_structure_join_it_through_the_prio
     assert not (alone & second).any() and (segment | alone).sum() == segment.sum()
     assert (segment & second).sum() >= 0.8 * second.sum()
     assert compute_dice(segment, first | second) > compute_dice(alone, first | second) + 0.05
+
+
+def test_random_clicks_that_keep_landing_on_a_limb_the_segment_misses_join_it_and_the_run_says_so(monkeypatch):
+    """The two-limbed structure above, the true click on the second limb on every other slice of a stretch of seven
+    (four clicks), with three random clicks on every slice; the prior fitted to the scan is left out, and the
+    continuity route keeps the first limb alone. The two middle clicks on the second limb share its cross-section
+    with the clicks two slices either side, more often than chance, and those slices' clicks the segment misses, so
+    on the real backbone the two cross-sections join the segment and the run says so; without the step the segment is
+    the same less them."""
+    case = generate_case(2026)
+    image = case.volume.array_kji
+    volume = Volume(np.concatenate([image, image[:, :, ::-1]], axis=2), case.volume.spacing, case.volume.origin,
+                    case.volume.direction)
+    first = np.concatenate([case.label_kji.astype(bool), np.zeros_like(case.label_kji, bool)], axis=2)
+    first, second = to_stack(first, 2), to_stack(first[:, :, ::-1], 2)
+    prompted = np.flatnonzero(first.any(axis=(1, 2)))
+    on_second = prompted[4:12:2]
+    rng = np.random.default_rng(1)
+    rows = []
+    for t in prompted:
+        limb = second[t] if t in on_second else first[t]
+        y, x = np.unravel_index(np.argmax(ndimage.distance_transform_edt(limb)), limb.shape)
+        rows.append((int(t), float(x), float(y)))
+        rows += [(int(t), *rng.uniform(5, np.array(first.shape[:0:-1]) - 5)) for _ in range(3)]
+    clicks = Prompts(np.array([r[0] for r in rows]), np.array([r[1:] for r in rows]), np.ones(len(rows), bool))
+    predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", prior="none"))
+    predictor.set_volume(volume, 2)
+    monkeypatch.setattr(predictor_module, "limbs_the_clicks_point_at", lambda masks, *_: ScanLimbs(masks))
+    result = predictor.predict(clicks)
+    note = predictor_module.SHARED_CROSS_SECTIONS_NOTE
+    assert result.prior.route == "continuity" and f"{note} (2 cross-sections)" in result.prior.reason
+    segment = to_stack(result.mask_kji.astype(bool), 2)
+    with monkeypatch.context() as patched:
+        patched.setattr(predictor_module, "join_shared_cross_sections", lambda masks, *_: (masks, 0))
+        alone = to_stack(predictor.predict(clicks).mask_kji.astype(bool), 2)
+    assert not (alone & second).any() and (segment | alone).sum() == segment.sum()
+    joined = segment & ~alone
+    middle = on_second[1:3]
+    assert set(np.flatnonzero(joined.any(axis=(1, 2)))) == set(middle.tolist())
+    # the backbone's cross-section holds the limb and some of the wall around it, on the second limb's side only
+    assert (joined & second).sum() >= 0.8 * second[middle].sum() and not joined[:, :, :first.shape[2] // 2].any()
