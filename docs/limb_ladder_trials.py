@@ -21,7 +21,6 @@ import SPDSegmentLib.inference.predictor as predictor_module
 from SPDSegmentLib.inference.box_fitting import region_holding
 from SPDSegmentLib.inference.scan_prior import (LARGEST_LIMB_SEED, LIMB_CONFIRMATIONS, PROBE_SCORE, LimbRules,
                                                 limbs_the_clicks_point_at)
-from SPDSegmentLib.inference.shared_cross_sections import closed_within
 
 import hd95_parts  # docs/, the script's own folder
 import scan_prior_trials
@@ -30,6 +29,12 @@ FACTORS = tuple(float(f) for f in os.environ.get("FACTORS", "2 4").split())
 RULES = LimbRules(probe_score=float(os.environ.get("THETA", PROBE_SCORE)),
                   largest_seed=float(os.environ.get("CAP", LARGEST_LIMB_SEED)),
                   confirmations=int(os.environ.get("CONFIRM", LIMB_CONFIRMATIONS)))
+
+
+def closed_within(region: np.ndarray, box: np.ndarray) -> bool:
+    ys, xs = np.nonzero(region)
+    return bool(len(xs)) and xs.min() > box[0] + 1 and ys.min() > box[1] + 1 and xs.max() < box[2] - 1 \
+        and ys.max() < box[3] - 1
 
 
 def seeds_on_a_ladder(decode):

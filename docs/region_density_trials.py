@@ -21,9 +21,7 @@ change neither the checks nor the fitted box size; STAGE=carry adds them also be
 its cross-sections to neighbouring slices, so they are carried with the rest. With EXCLUSIVE=1 a kept click's
 region is added only where at least 2 of the slices that matched it are slices none of whose clicks the segment (the
 masks it is added to) holds: the scan prior's rule (SPDSegmentLib.inference.scan_prior), since a slice whose true
-click the segment holds says nothing for another region on it. `IOU=0.1 ALPHA=0.02 MATCH=any STAGE=add EXCLUSIVE=1`
-was adopted as SPDSegmentLib.inference.shared_cross_sections; this script turns the engine's step off, so its trials
-run against the route without it, as they were measured.
+click the segment holds says nothing for another region on it.
 
 Usage: [LADDER="10 20 40 60" WINDOW=3 IOU=0.3 ALPHA=0.01 MARK=region|click
        STAGE=first|after|add|carry MATCH=any|inside|union EXCLUSIVE=0|1] [PROTOCOLS=noise] PYTHONPATH=SPDSegment:docs
@@ -43,7 +41,6 @@ from SPDSegmentLib.inference.metrics import compute_iou
 from SPDSegmentLib.inference.slices import from_stack, to_stack
 
 import hd95_parts  # docs/, the script's own folder
-import trial_hooks
 from region_continuity_trials import click_regions
 
 WINDOW = int(os.environ.get("WINDOW", "3"))
@@ -170,7 +167,6 @@ def added_then_carried(carry):
 
 
 if __name__ == "__main__":
-    trial_hooks.without_shared_cross_sections()  # STAGE=add EXCLUSIVE=1 is the engine's step, adopted since
     if STAGE == "first":
         predictor_module.continuity_saliency = continuity_saliency  # the predictor's checks, not the module's own
     elif STAGE == "after":

@@ -4,9 +4,7 @@ and ``fitted_half_mm["mm"]`` the last half-size its fitted boxes chose.
 
 :func:`install` also turns off the limbs the prior fitted to the scan adds (:mod:`SPDSegmentLib.inference.scan_prior`,
 adopted on 2026-12-05 after these trials): the trials were measured on the route without it, and
-docs/scan_prior_trials.py puts its own variant of it in its place. Both turn off the cross-sections the clicks share
-(:mod:`SPDSegmentLib.inference.shared_cross_sections`, adopted on 2026-12-06, :func:`without_shared_cross_sections`),
-for the same reason; docs/region_density_trials.py, its trial, turns it off as well.
+docs/scan_prior_trials.py puts its own variant of it in its place.
 """
 
 import SPDSegmentLib.inference.predictor as predictor_module
@@ -32,16 +30,7 @@ def no_scan_prior_limbs(masks, *_):
     return ScanLimbs(masks)
 
 
-def no_shared_cross_sections(self, masks, prompts, choice, *_):
-    return masks, choice
-
-
-def without_shared_cross_sections() -> None:
-    predictor_module.SpdPredictor._shared_cross_sections = no_shared_cross_sections
-
-
 def install() -> None:
     predictor_module.SpdPredictor.predict = predict_keeping_prompts
     predictor_module.choose_half_size = choose_half_size_kept
     predictor_module.limbs_the_clicks_point_at = no_scan_prior_limbs
-    without_shared_cross_sections()

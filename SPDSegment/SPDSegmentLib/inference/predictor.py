@@ -16,10 +16,6 @@ with it and decodes:
   back to it and nothing competes with the clicks (a few, or far apart), one box size is fitted to the structure
   and the masks are carried slice by slice while they match (:mod:`.click_carrying`).
 
-Random clicks among which some compete (no curve), whichever route they took, then gain the cross-sections that
-the clicks of nearby slices keep landing on more often than chance, where the segment holds none of those slices'
-clicks (:mod:`.shared_cross_sections`: a colon's other limbs).
-
 On the two prior routes the segment then settles the audit (:meth:`.cpd.Audit.settled`): a kept prompt it does not
 reach is ``left-out``, a rejected one inside it ``joined``.
 
@@ -59,8 +55,6 @@ from .options import InferenceOptions
 from .prior_choice import CONTINUITY, LEARNED, RAW, PriorChoice, accepted_by, choose_prior, structure_found
 from .prompts import Prompts
 from .scan_prior import PROBE_STEPS, fit_scan_probe, limbs_the_clicks_point_at
-from .shared_cross_sections import (MIN_MATCHES, closed_cross_sections, join_shared_cross_sections,
-                                    shared_cross_sections, slices_missing_their_clicks)
 from .slices import ModelFrame, from_stack, in_plane_spacing, normalise_intensity, pixels_per_cell, to_stack
 from .volume import Volume
 
@@ -84,9 +78,6 @@ CARRIED_CROSS_SECTIONS_NOTE = ("some prompts compete, so each cross-section of t
                                "neighbouring slices where the segment missed it, while it matches the slice before")
 SCAN_PRIOR_LIMBS_NOTE = ("a prior fitted to this scan, with the segment as its label, recognised the tissue at "
                          "clicks outside it, and the other limbs they point at on several slices joined the segment")
-# said when clicks on nearby slices kept landing on cross-sections the segment missed and those joined it
-SHARED_CROSS_SECTIONS_NOTE = ("the clicks of nearby slices kept landing on cross-sections the segment missed, more "
-                              "often than chance allows, so those cross-sections joined the segment")
 # decoded masks kept for re-runs on the same volume, at most this many bytes (the oldest go first)
 DECODE_CACHE_BYTES = 256 * 2**20
 
@@ -776,26 +767,6 @@ class SpdPredictor:
         return found.masks, sorted(set(filled) | set(found.gained)), choice.noted(
             f"{SCAN_PRIOR_LIMBS_NOTE} ({found.joined} {'limb' if found.joined == 1 else 'limbs'})")
 
-    def _shared_cross_sections(self, masks: np.ndarray, prompts: Prompts, choice: PriorChoice,
-                               progress: ProgressFn | None, cancel: CancelFn | None
-                               ) -> tuple[np.ndarray, PriorChoice]:
-        """The ``masks`` of clicks among which some compete (random clicks, whichever route they took) with the
-        cross-sections the clicks of nearby slices share more often than chance and the masks miss
-        (:mod:`.shared_cross_sections`); the choice's note says how many joined. Nothing is decoded where the masks
-        hold a click on all but a slice or so: a cross-section joins only on the word of slices whose clicks the masks
-        miss. A traced curve says which one structure it traces, and clicks nothing competes with are carried
-        (:mod:`.click_carrying`), so neither comes here."""
-        clicks = prompts.select(prompts.positive)
-        if len(slices_missing_their_clicks(masks, clicks)) < MIN_MATCHES:
-            return masks, choice
-        regions = closed_cross_sections(clicks, self._base_decoder_boxes(prompts, progress, cancel),
-                                        min(self._frame.spacing_xy))
-        masks, count = join_shared_cross_sections(masks, shared_cross_sections(clicks, regions, self._stack), clicks)
-        if not count:
-            return masks, choice
-        return masks, choice.noted(f"{SHARED_CROSS_SECTIONS_NOTE} ({count} "
-                                   f"{'cross-section' if count == 1 else 'cross-sections'})")
-
     def _audit_reach_px(self) -> int:
         """How near the segment the audit counts a kept prompt as held, in pixels of this volume's slices:
         ``PROMPT_REACH_PX`` 1.5 mm cells, so that a prompt's verdict does not depend on the matrix. The masks' own
@@ -933,9 +904,6 @@ class SpdPredictor:
                     choice = PriorChoice(RAW, held_none.reason, choice.agreement)
             if choice.route == RAW:
                 masks, filled, consensus, choice = self._as_given(prompts, options, cpd, choice, progress, cancel)
-        clicked = bool((prompts.curve[prompts.positive] < 0).all())
-        if options.prior != "raw" and clicked and not self._clicks_to_carry(prompts):
-            masks, choice = self._shared_cross_sections(masks, prompts, choice, progress, cancel)
         if choice.route != RAW:
             # the audit's last word: which prompts the segment holds (a prior's kept prompt it does not reach, a
             # rejected one it covers), whichever step decided it (the 3D check, the outline, the learned route)
