@@ -17,7 +17,7 @@ from SPDSegmentLib.inference.model import build_model
 from SPDSegmentLib.inference.options import InferenceOptions
 from SPDSegmentLib.inference.predictor import Cancelled, SpdPredictor
 from SPDSegmentLib.inference.prompts import Prompts, curve_to_prompts
-from SPDSegmentLib.inference.scan_prior import ScanLimbs
+from SPDSegmentLib.inference.scan_prior import LimbRules, ScanLimbs
 from SPDSegmentLib.inference.slices import to_stack
 from SPDSegmentLib.inference.volume import Volume
 from SPDSegmentLib.training.simulate import simulate_clinician_centerline
@@ -443,11 +443,9 @@ def test_fitted_boxes_that_hold_none_of_the_prompts_leave_the_prompts_segmented_
     assert compute_dice(result.mask_kji, mask) > 0.0
 
 
-def test_random_clicks_structure_is_carried_to_the_slices_its_clicks_missed_and_the_run_says_so(monkeypatch):
-    """Clicks on the structure's centre on every slice but a stretch of 10 (longer than the gaps the fitted boxes
-    fill), and three random clicks on every slice that compete with them: the fitted structure misses much of the
-    stretch, and carrying its cross-sections, on the real backbone, segments more of it than the run without the
-    carrying, keeps all that run segments, and the run says how many cross-sections were carried."""
+def clicks_missing_a_stretch() -> tuple:
+    """Generated case 2026, its label's stack, a stretch of 10 of its slices, and clicks on the structure's centre on
+    every slice but the stretch, with three random clicks on every slice that compete with them."""
     case = generate_case(2026)
     stack = to_stack(case.label_kji.astype(bool), 2)
     prompted = np.flatnonzero(stack.any(axis=(1, 2)))
@@ -460,6 +458,15 @@ def test_random_clicks_structure_is_carried_to_the_slices_its_clicks_missed_and_
             rows.append((int(t), float(x), float(y)))
         rows += [(int(t), *rng.uniform(5, stack.shape[1] - 5, 2)) for _ in range(3)]
     clicks = Prompts(np.array([r[0] for r in rows]), np.array([r[1:] for r in rows]), np.ones(len(rows), bool))
+    return case, stack, stretch, clicks
+
+
+def test_random_clicks_structure_is_carried_to_the_slices_its_clicks_missed_and_the_run_says_so(monkeypatch):
+    """Clicks on the structure's centre on every slice but a stretch of 10 (longer than the gaps the fitted boxes
+    fill), and three random clicks on every slice that compete with them: the fitted structure misses much of the
+    stretch, and carrying its cross-sections, on the real backbone, segments more of it than the run without the
+    carrying, keeps all that run segments, and the run says how many cross-sections were carried."""
+    case, stack, stretch, clicks = clicks_missing_a_stretch()
     predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", prior="none"))
     predictor.set_volume(case.volume, 2)
     result = predictor.predict(clicks)
@@ -473,6 +480,27 @@ def test_random_clicks_structure_is_carried_to_the_slices_its_clicks_missed_and_
         uncarried = to_stack(predictor.predict(clicks).mask_kji.astype(bool), 2)
     assert (segment | uncarried).sum() == segment.sum() and segment[stretch].sum() > uncarried[stretch].sum()
     assert compute_dice(segment[stretch], stack[stretch]) > compute_dice(uncarried[stretch], stack[stretch]) + 0.05
+
+
+def test_one_stray_click_on_a_slice_the_segment_misses_adds_no_limb(monkeypatch):
+    """The clicks above with the cross-sections not carried, so the segment misses the slices around the stretch and
+    their random clicks are all the clicks those slices have: a stray click there that the probe fitted to the scan
+    scores high is one slice's word, and no limb joins. Asked for one confirming slice instead of two, the same run
+    joins a limb lying almost wholly off the label (a misclicked loop added to a clinician's segment)."""
+    case, stack, _, clicks = clicks_missing_a_stretch()
+    predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", prior="none"))
+    predictor.set_volume(case.volume, 2)
+    note = predictor_module.SCAN_PRIOR_LIMBS_NOTE
+    monkeypatch.setattr(predictor_module, "carry_cross_sections", lambda masks, *_: (masks, 0, []))
+    result = predictor.predict(clicks)
+    assert result.prior.route == "continuity" and note not in result.prior.reason
+    segment = to_stack(result.mask_kji.astype(bool), 2)
+    shipped = predictor_module.limbs_the_clicks_point_at
+    monkeypatch.setattr(predictor_module, "limbs_the_clicks_point_at",
+                        lambda *args: shipped(*args, rules=LimbRules(confirmations=1)))
+    one_slice = predictor.predict(clicks)
+    added = to_stack(one_slice.mask_kji.astype(bool), 2) & ~segment
+    assert note in one_slice.prior.reason and added.sum() > 100 and (added & stack).sum() < 0.1 * added.sum()
 
 
 def test_random_clicks_on_another_limb_of_the_structure_join_it_through_the_prior_fitted_to_the_scan(monkeypatch):
