@@ -483,10 +483,10 @@ def test_random_clicks_structure_is_carried_to_the_slices_its_clicks_missed_and_
 
 
 def test_one_stray_click_on_a_slice_the_segment_misses_adds_no_limb(monkeypatch):
-    """The clicks above with the cross-sections not carried, so the segment misses the slices around the stretch and
-    their random clicks are all the clicks those slices have: a stray click there that the probe fitted to the scan
-    scores high is one slice's word, and no limb joins. Asked for one confirming slice instead of two, the same run
-    joins a limb lying almost wholly off the label (a misclicked loop added to a clinician's segment)."""
+    """The clicks above with the cross-sections not carried: the segment then holds none of the clicks of a few
+    slices, and a stray click on one of them that the probe fitted to the scan scores high is one slice's word, so no
+    limb joins. Asked for one confirming slice instead of two, the same run joins a limb lying almost wholly off the
+    label (a misclicked loop added to a clinician's segment)."""
     case, stack, _, clicks = clicks_missing_a_stretch()
     predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu", prior="none"))
     predictor.set_volume(case.volume, 2)
