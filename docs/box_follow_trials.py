@@ -6,14 +6,14 @@ part on axial slices, the pulmonary trunk's branches, the transverse colon) its 
 box, and the part past the box is never segmented: the reference far from the prediction (``missed95`` of
 docs/hd95_parts.py). Here a region that reaches one or two sides of its box (a tube leaving it; three or four
 sides is a box filled, left as it is) is decoded again with the box widened by ``STEP`` times its half-size on
-those sides, up to ``STEPS`` times; the wider region replaces it where, inside the previous box, it agrees with the
+those sides, up to ``STEPS`` times; the wider region joins it where, inside the previous box, it agrees with the
 previous region (Dice >= ``AGREE``: the decoder still outlines the same structure there) and the widening adds at
 most ``GROW`` times the first region's area (a leak into an organ adds more). A side counts as left only where the
 region meets it along at most ``CONTACT`` of its length (a region along most of a side fills the box; CONTACT=1
 turns that off).
 
-Usage: STEPS=3 STEP=2 AGREE=0.8 GROW=1.0 CONTACT=0.6 PYTHONPATH=SPDSegment:docs .venv/bin/python docs/box_follow_trials.py \
-    docs/hd95_parts.py CASES.json default auto CASE ...
+Usage: STEPS=3 STEP=2 AGREE=0.8 GROW=1.0 CONTACT=0.6 PYTHONPATH=SPDSegment:docs .venv/bin/python \
+    docs/box_follow_trials.py docs/hd95_parts.py CASES.json default auto CASE ...
   prints, per run, how many regions were followed and by how many widenings, before the run's line.
 """
 
@@ -81,7 +81,8 @@ def decode_candidates(candidates, decode, half_px, stack_shape):
     decoded, _ = decode(slices, np.array(boxes))
     regions = [region_holding(mask, c.points_xy) for c, mask in zip(candidates, decoded)]
     first_areas = [int(r.sum()) for r in regions]
-    open_sides = {i: sides for i, r in enumerate(regions) if r.any() and 1 <= len(sides := sides_left(r, boxes[i])) <= 2}
+    left_by = [sides_left(region, box) for region, box in zip(regions, boxes)]
+    open_sides = {i: sides for i, sides in enumerate(left_by) if 1 <= len(sides) <= 2}
     followed = set()
     for _ in range(STEPS):
         if not open_sides:
