@@ -19,22 +19,11 @@ import numpy as np
 from SPDSegmentLib.inference import predictor as predictor_module
 from SPDSegmentLib.inference.box_fitting import box_around, region_holding, size_sample
 
-from predictor_trials import run_given_script
+from predictor_trials import box_sides_reached, run_given_script
 
 SHARE = float(os.environ.get("SHARE", "0.5"))
 SIZES = (6.0, 9.0, 12.0, 18.0, 24.0, 36.0, 48.0, 72.0, 96.0, 144.0)
 choose_as_shipped = predictor_module.choose_half_size
-
-
-def sides_touched(mask: np.ndarray, box: np.ndarray) -> int:
-    height, width = mask.shape
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return 0
-    x0, y0, x1, y1 = box
-    # a side beyond the image cannot be grown past, so it does not count
-    return int(sum([x0 > 0 and xs.min() <= x0 + 1.5, y0 > 0 and ys.min() <= y0 + 1.5,
-                    x1 < width - 1 and xs.max() >= x1 - 1.5, y1 < height - 1 and ys.max() >= y1 - 1.5]))
 
 
 def clipped_share(candidates, decode, spacing_mm, fitting, half_mm) -> float:
@@ -42,7 +31,7 @@ def clipped_share(candidates, decode, spacing_mm, fitting, half_mm) -> float:
     slices = np.array([candidates[i].slice_index for i in pick])
     boxes = np.array([box_around(candidates[i].points_xy, half_mm / spacing_mm) for i in pick])
     masks = decode(slices, boxes)[0]
-    touched = [sides_touched(region_holding(mask, candidates[i].points_xy, 2), box)
+    touched = [len(box_sides_reached(region_holding(mask, candidates[i].points_xy, 2), box))
                for i, mask, box in zip(pick, masks, boxes)]
     return float(np.mean([count >= 3 for count in touched]))
 

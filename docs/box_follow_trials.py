@@ -24,7 +24,7 @@ import numpy as np
 from SPDSegmentLib.inference import predictor as predictor_module
 from SPDSegmentLib.inference.box_fitting import box_around, dice, region_holding
 
-from predictor_trials import run_given_script
+from predictor_trials import box_sides_reached, run_given_script
 
 STEPS = int(os.environ.get("STEPS", "3"))
 STEP = float(os.environ.get("STEP", "2"))
@@ -35,21 +35,9 @@ MIN_CONTACT_PX = 2
 
 
 def sides_left(region: np.ndarray, box: np.ndarray) -> list[int]:
-    """The sides (0 left, 1 top, 2 right, 3 bottom) of ``box`` the region leaves it by: it reaches the side with at
-    least MIN_CONTACT_PX pixels and at most ``CONTACT`` of the side's length (a region along most of a side fills
-    the box rather than leaves it), leaving out sides at the image's edge (nothing to follow past them)."""
-    height, width = region.shape
-    x0, y0, x1, y1 = box
-    ys, xs = np.nonzero(region)
-    if len(xs) == 0:
-        return []
-    contacts = [(x0 > 0, xs <= x0 + 1.5), (y0 > 0, ys <= y0 + 1.5),
-                (x1 < width - 1, xs >= x1 - 1.5), (y1 < height - 1, ys >= y1 - 1.5)]
-    lengths = [y1 - y0, x1 - x0, y1 - y0, x1 - x0]
-    along = [ys, xs, ys, xs]
-    return [side for side, (inside_image, touching) in enumerate(contacts)
-            if inside_image and touching.sum() >= MIN_CONTACT_PX
-            and len(np.unique(along[side][touching])) <= CONTACT * lengths[side]]
+    """The sides of ``box`` the region leaves it by: it reaches them with at least MIN_CONTACT_PX pixels along at most
+    ``CONTACT`` of their length (a region along most of a side fills the box rather than leaves it)."""
+    return box_sides_reached(region, box, MIN_CONTACT_PX, CONTACT)
 
 
 def widened(box: np.ndarray, sides: list[int], by_px: float, shape: tuple[int, int]) -> np.ndarray:

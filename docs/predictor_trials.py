@@ -48,3 +48,20 @@ def outline_from_fitted_boxes(predictor, masks, prompts, progress, cancel):
                 for t, xy in zip(segmented, (negatives.on_slice(int(t)) for t in segmented))]
     tuned = predictor._union(requests, predictor._decode(requests, None, progress, cancel)[0])
     return predictor_module.outline_within(masks, tuned)
+
+
+def box_sides_reached(region: np.ndarray, box: np.ndarray, min_contact_px: int = 1,
+                      max_share: float | None = None) -> list[int]:
+    """The sides (0 left, 1 top, 2 right, 3 bottom) of ``box`` (x0, y0, x1, y1) that the 2D ``region`` reaches with at
+    least ``min_contact_px`` pixels (within 1.5 pixels of the side or past it) and, with ``max_share``, along at most
+    that share of the side's length. A side at the image's edge does not count: nothing lies past it."""
+    height, width = region.shape
+    x0, y0, x1, y1 = box
+    ys, xs = np.nonzero(region)
+    if len(xs) == 0:
+        return []
+    sides = [(x0 > 0, xs <= x0 + 1.5, ys, y1 - y0), (y0 > 0, ys <= y0 + 1.5, xs, x1 - x0),
+             (x1 < width - 1, xs >= x1 - 1.5, ys, y1 - y0), (y1 < height - 1, ys >= y1 - 1.5, xs, x1 - x0)]
+    return [side for side, (inside_image, touching, along, length) in enumerate(sides)
+            if inside_image and touching.sum() >= min_contact_px
+            and (max_share is None or len(np.unique(along[touching])) <= max_share * length)]
