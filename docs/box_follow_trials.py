@@ -9,7 +9,7 @@ sides is a box filled, left as it is) is decoded again with the box widened by `
 those sides, up to ``STEPS`` times; the wider region joins it where, inside the previous box, it agrees with the
 previous region (Dice >= ``AGREE``: the decoder still outlines the same structure there) and the widening adds at
 most ``GROW`` times the first region's area (a leak into an organ adds more). A side counts as left only where the
-region meets it along at most ``CONTACT`` of its length (a region along most of a side fills the box; CONTACT=1
+region meets it along at most ``CONTACT`` of its length (a region along most of a side fills the box; CONTACT=inf
 turns that off).
 
 Usage: STEPS=3 STEP=2 AGREE=0.8 GROW=1.0 CONTACT=0.6 PYTHONPATH=SPDSegment:docs .venv/bin/python \
