@@ -670,7 +670,9 @@ class SpdPredictor:
         its mask, over the volume, lies inside the structure, it sees that structure, and each slice keeps what
         both masks hold; else (a decoder tuned on other scans spreads over other structures) nothing changes. A
         slice the tuned decoder leaves empty keeps its fitted mask. The share of ``masks`` it covers is reported, not
-        used: a gate on it was tried and not adopted (docs/DEFAULT_MODEL.md)."""
+        used: a gate on it was tried and not adopted (docs/DEFAULT_MODEL.md).
+        Not called on clicks nothing competes with (``predict``'s carried clicks): there the tuned decoder cut the
+        development CT's clicked organs and vessels down to a patch (docs/DEFAULT_MODEL.md)."""
         segmented = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
         return outline_within(masks, self._tuned_masks(prompts, checked, checked, segmented, cpd, options, progress,
                                                        cancel))
@@ -887,7 +889,9 @@ class SpdPredictor:
                                                                          cancel)
                     masks, filled, choice = self._limbs_the_scan_confirms(masks, filled, prompts, consensus,
                                                                           fitted.half_mm, choice, progress, cancel)
-                if learned is not None and self.model.decoder_tuned:
+                # clicks nothing competes with were given as the structure, sized and carried as an organ: the
+                # decoder tuned on a bowel's lumen cuts a clicked organ down to a patch, so it draws no outline there
+                if learned is not None and self.model.decoder_tuned and not carry:
                     outlined, inside, cover = self._tuned_outline(masks, fitted.without_drift(prompts), saliency, cpd,
                                                                   options, progress, cancel)
                     choice = replace(choice, tuned_outline_inside=inside, tuned_outline_cover=cover,
