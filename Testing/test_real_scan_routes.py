@@ -33,6 +33,12 @@ def mr_colon(mr_crop):
     return volume, mask, curve
 
 
+def clicks_at_the_centre(mask: np.ndarray, slices: tuple[int, ...]) -> Prompts:
+    """One click on each of ``slices`` (of a (K, J, I) mask), at the pixel deepest inside the structure there."""
+    centres = [np.unravel_index(np.argmax(ndimage.distance_transform_edt(mask[k])), mask[k].shape) for k in slices]
+    return Prompts(np.array(slices), np.array([[x, y] for y, x in centres], float), np.ones(len(slices), bool))
+
+
 def test_default_on_a_real_scan_segments_the_traced_colon_at_least_as_well_as_plain_boxes(mr_colon):
     volume, mask, curve = mr_colon
     prompts = curve_to_prompts([curve], volume, 2)
@@ -95,8 +101,7 @@ def test_two_clicks_are_taken_as_given_and_carried_to_the_slices_between_them(mr
     structure and the masks are carried to the slices between: better than plain boxes around the clicks, and said
     so."""
     volume, mask, _ = mr_colon
-    centres = [np.unravel_index(np.argmax(ndimage.distance_transform_edt(mask[k])), mask[k].shape) for k in (0, 3)]
-    clicks = Prompts(np.array([0, 3]), np.array([[x, y] for y, x in centres], float), np.ones(2, bool))
+    clicks = clicks_at_the_centre(mask, (0, 3))
     predictor = SpdPredictor(build_model(model), InferenceOptions(device="cpu"))
     predictor.set_volume(volume, 2)
     result = predictor.predict(clicks)
@@ -119,8 +124,7 @@ def test_clicks_on_neighbouring_slices_that_form_a_structure_are_carried_to_the_
     Their box size is chosen from the carried clicks' sizes, which go on to organs'; a traced curve's from the
     fitted boxes' own."""
     volume, mask, curve = mr_colon
-    centres = [np.unravel_index(np.argmax(ndimage.distance_transform_edt(mask[k])), mask[k].shape) for k in (0, 1, 2)]
-    clicks = Prompts(np.array([0, 1, 2]), np.array([[x, y] for y, x in centres], float), np.ones(3, bool))
+    clicks = clicks_at_the_centre(mask, (0, 1, 2))
     predictor = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu"))
     predictor.set_volume(volume, 2)
     ladders = []
@@ -150,8 +154,7 @@ def test_clicks_on_an_organ_keep_their_carried_structure_and_the_tuned_decoder_d
     image, label, value = ct_crop
     volume = read_volume(image)
     mask = read_label_mask(label, value, volume)
-    centres = [np.unravel_index(np.argmax(ndimage.distance_transform_edt(mask[k])), mask[k].shape) for k in (0, 1, 2)]
-    clicks = Prompts(np.array([0, 1, 2]), np.array([[x, y] for y, x in centres], float), np.ones(3, bool))
+    clicks = clicks_at_the_centre(mask, (0, 1, 2))
     predictor = SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))
     predictor.set_volume(volume, 2)
     asked = []
@@ -182,8 +185,7 @@ def test_clicks_whose_fitted_boxes_hold_none_of_them_get_plain_boxes(mr_colon, m
     """Should the carried clicks' boxes hold none of the clicks (an empty segment), the run takes plain boxes around
     them instead, and does not say it carried them: a run never ends empty while its clicks lie on the target."""
     volume, mask, _ = mr_colon
-    centres = [np.unravel_index(np.argmax(ndimage.distance_transform_edt(mask[k])), mask[k].shape) for k in (0, 3)]
-    clicks = Prompts(np.array([0, 3]), np.array([[x, y] for y, x in centres], float), np.ones(2, bool))
+    clicks = clicks_at_the_centre(mask, (0, 3))
     predictor = SpdPredictor(build_model("frozen"), InferenceOptions(device="cpu"))
     predictor.set_volume(volume, 2)
     monkeypatch.setattr(predictor, "_carried_clicks", lambda *_: (np.zeros(predictor._stack.shape, bool), []))
