@@ -9,6 +9,11 @@ case).
   field without the fine pixels.
 - ``dev15whole-*``: the whole slice at 1.5 mm, only the slices of the crop kept: the fine pixels without the small
   field.
+- ``dev15-portal``, ``dev15-pancreas``: a second 1.5 mm crop, 30 pixels beyond the portal and splenic vein label and
+  2 slices beyond it, with the pancreas beside the vein as a second case: a vessel that runs in the slice's plane
+  among organs, as the held-out pulmonary artery's branches do (docs/DEFAULT_MODEL.md, "a vessel crop that runs in
+  the slice's plane"). The portal vein is also a structure of docs/unseen_structures.sh: a rule chosen on this crop
+  makes it a seen structure there.
 
 Each structure becomes one case of its image. The resampled images are smoother than a scan acquired at 1.5 mm,
 so they are not a faithful stand-in for one (docs/DEFAULT_MODEL.md, the edge-contrast rule).
@@ -26,6 +31,7 @@ import SimpleITK as sitk
 
 SPACING_MM = 1.5
 STRUCTURES = {"aorta": 52, "ivc": 63, "iliac": 65}  # TotalSegmentator `total` label values
+PORTAL_CROP = {"portal": 64, "pancreas": 7}  # the crop is cut around the first
 MARGIN_PX = 30
 MARGIN_SLICES = 2
 
@@ -35,9 +41,10 @@ def resampled(image: sitk.Image, interpolator: int, size: list[int]) -> sitk.Ima
                          image.GetDirection(), 0, image.GetPixelID())
 
 
-def vessel_box(labels: np.ndarray, margin_px: int, margin_slices: int) -> tuple[list[int], list[int]]:
-    """(low, high) x, y, z index bounds around the vessel labels of a (z, y, x) label array, with margins."""
-    z, y, x = np.nonzero(np.isin(labels, list(STRUCTURES.values())))
+def vessel_box(labels: np.ndarray, margin_px: int, margin_slices: int,
+               values=tuple(STRUCTURES.values())) -> tuple[list[int], list[int]]:
+    """(low, high) x, y, z index bounds around the label ``values`` of a (z, y, x) label array, with margins."""
+    z, y, x = np.nonzero(np.isin(labels, list(values)))
     size = labels.shape[::-1]
     low = [max(0, int(v.min()) - m) for v, m in ((x, margin_px), (y, margin_px), (z, margin_slices))]
     high = [min(n, int(v.max()) + m + 1) for v, m, n in ((x, margin_px, size[0]), (y, margin_px, size[1]),
@@ -80,8 +87,11 @@ def main(shared_data: str, out_dir: str) -> None:
     size = [int(round(n * s / SPACING_MM)) for n, s in zip(image.GetSize(), image.GetSpacing())]
     image = resampled(image, sitk.sitkLinear, size)
     labels = resampled(labels, sitk.sitkNearestNeighbor, size)
-    low, high = vessel_box(sitk.GetArrayFromImage(labels), MARGIN_PX, MARGIN_SLICES)
+    label_values = sitk.GetArrayFromImage(labels)
+    low, high = vessel_box(label_values, MARGIN_PX, MARGIN_SLICES)
     cases = write_cases(image, labels, low, high, out, "ct_1.5mm", "dev15", STRUCTURES, "") + cases
+    portal_low, portal_high = vessel_box(label_values, MARGIN_PX, MARGIN_SLICES, (PORTAL_CROP["portal"],))
+    cases += write_cases(image, labels, portal_low, portal_high, out, "ct_1.5mm_portal", "dev15", PORTAL_CROP, "p_")
     whole_low, whole_high = [0, 0, low[2]], [size[0], size[1], high[2]]
     cases += write_cases(image, labels, whole_low, whole_high, out, "ct_1.5mm_whole", "dev15whole", {"aorta": 52},
                          "dev15whole_")
