@@ -31,7 +31,7 @@ import SimpleITK as sitk
 
 SPACING_MM = 1.5
 STRUCTURES = {"aorta": 52, "ivc": 63, "iliac": 65}  # TotalSegmentator `total` label values
-PORTAL_CROP = {"portal": 64, "pancreas": 7}  # the crop is cut around the first
+PORTAL_CROP = {"portal": 64, "pancreas": 7}  # cut around the portal vein; the pancreas beside it is a second case
 MARGIN_PX = 30
 MARGIN_SLICES = 2
 
@@ -42,7 +42,7 @@ def resampled(image: sitk.Image, interpolator: int, size: list[int]) -> sitk.Ima
 
 
 def vessel_box(labels: np.ndarray, margin_px: int, margin_slices: int,
-               values=tuple(STRUCTURES.values())) -> tuple[list[int], list[int]]:
+               values: tuple[int, ...] = tuple(STRUCTURES.values())) -> tuple[list[int], list[int]]:
     """(low, high) x, y, z index bounds around the label ``values`` of a (z, y, x) label array, with margins."""
     z, y, x = np.nonzero(np.isin(labels, list(values)))
     size = labels.shape[::-1]
