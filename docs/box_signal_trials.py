@@ -1,5 +1,6 @@
 """Signals the box-size rule could read besides the decoder's predicted IoU, profiled for every candidate size on a
-run's size sample (docs/DEFAULT_MODEL.md, "Looked at on 2026-12-07: three more signals for the box size").
+run's size sample (docs/DEFAULT_MODEL.md, "Looked at on 2026-12-07: a vessel crop that runs in the slice's plane,
+more box-size signals, the CT window").
 
 SPDSegmentLib.inference.box_fitting.choose_half_size decodes a sample of prompt clusters spread along the structure
 with boxes of every half-size and takes the smallest whose mean predicted IoU is within 0.05 of the best (the fitted
