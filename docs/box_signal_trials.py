@@ -33,11 +33,10 @@ import torch
 import SPDSegmentLib.inference.click_carrying as click_carrying
 import SPDSegmentLib.inference.predictor as predictor_module
 from SPDSegmentLib.inference import box_fitting
-from SPDSegmentLib.inference.slices import to_stack
-from SPDSegmentLib.training.dataset import load_named_cases
 
 import box_size_profile  # docs/, the script's own folder
 import hd95_parts
+import scan_prior_trials
 import sparse_clicks
 
 STABILITY_OFFSET = 1.0  # segment-anything's stability_score_offset
@@ -45,7 +44,7 @@ SHIFT = 0.5  # of the box's half-size
 DIRECTIONS = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]], float)
 _choose_half_size = box_fitting.choose_half_size
 _set_volume = predictor_module.SpdPredictor.set_volume
-held = {}  # the predictor whose volume is set, and the label of the case in hand as a slice stack
+held = {}  # the predictor whose volume is set (the label of the case in hand: scan_prior_trials.reference)
 
 
 def set_volume_held(self, *args, **kwargs):
@@ -54,25 +53,19 @@ def set_volume_held(self, *args, **kwargs):
     return result
 
 
-def cases_with_labels(*args, **kwargs):
-    for case in load_named_cases(*args, **kwargs):
-        held["label"] = to_stack(case.mask_kji.astype(bool), case.axis)
-        yield case
-
-
 @torch.no_grad()
 def stability(slices: np.ndarray, boxes: np.ndarray, candidates, pick) -> list[float]:
-    """Each sampled cluster's region at logits > +offset over its region at logits > -offset (base decoder)."""
+    """Each sampled cluster's region at logits > +offset over its region at logits > -offset (base decoder; the
+    slices are encoded by the ``decode`` call before)."""
     predictor = held["predictor"]
-    decoder = predictor.model.base_decoder()
+    requests = [(int(t), np.zeros((0, 2)), np.zeros(0), box) for t, box in zip(slices, boxes)]
+    logits, _ = predictor._decode_batch(requests, predictor.model.base_decoder())
+    logits = predictor._frame.maps_to_slice(logits)[:, 0].cpu().numpy()
     scores = []
-    for t, box, i in zip(slices, boxes, pick):
-        predictor.encode(np.array([t]))
-        logits, _ = predictor._decode_batch([(int(t), np.zeros((0, 2)), np.zeros(0), box)], decoder)
-        logits = predictor._frame.maps_to_slice(logits)[0, 0].cpu().numpy()
+    for slice_logits, i in zip(logits, pick):
         points = candidates[i].points_xy
-        inner = box_fitting.region_holding(logits > STABILITY_OFFSET, points).sum()
-        outer = box_fitting.region_holding(logits > -STABILITY_OFFSET, points).sum()
+        inner = box_fitting.region_holding(slice_logits > STABILITY_OFFSET, points).sum()
+        outer = box_fitting.region_holding(slice_logits > -STABILITY_OFFSET, points).sum()
         scores.append(float(inner / outer) if outer else 0.0)
     return scores
 
@@ -98,7 +91,7 @@ def choose_half_size_profiled(candidates, decode, spacing_mm, fitting):
         boxes = np.array([box_fitting.box_around(candidates[i].points_xy, half_px) for i in pick])
         masks, iou = decode(slices, boxes)
         regions = [box_fitting.region_holding(mask, candidates[i].points_xy) for mask, i in zip(masks, pick)]
-        dice = [box_fitting.dice(region, held["label"][t]) for region, t in zip(regions, slices)]
+        dice = [box_fitting.dice(region, scan_prior_trials.reference["stack"][t]) for region, t in zip(regions, slices)]
         stab = stability(slices, boxes, candidates, pick)
         shift = shift_agreement(regions, boxes, slices, decode, candidates, pick, half_px)
         ious[half_mm], regions_by_size[half_mm] = float(np.mean(iou)), regions
@@ -125,10 +118,10 @@ if __name__ == "__main__":
     predictor_module.SpdPredictor.set_volume = set_volume_held
     script, arguments = sys.argv[1], sys.argv[2:]
     if script == "hd95_parts":
-        hd95_parts.load_named_cases = cases_with_labels
+        hd95_parts.load_named_cases = scan_prior_trials.cases_kept_as_reference
         hd95_parts.main(*arguments)
     elif script == "sparse_clicks":
-        sparse_clicks.load_named_cases = cases_with_labels
+        sparse_clicks.load_named_cases = scan_prior_trials.cases_kept_as_reference
         sparse_clicks.main(*arguments)
     else:
         sys.exit(f"the first argument names the script whose runs are profiled: hd95_parts or sparse_clicks, "
