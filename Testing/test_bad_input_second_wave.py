@@ -223,7 +223,10 @@ def test_adapter_metadata_is_checked_field_by_field(tmp_path, capsys, litemedsam
     for metadata, match in (({"format": ADAPTER_FORMAT}, "no 'config'"),
                             ({"format": ADAPTER_FORMAT, "config": '{"lora_rank": "four"}'}, "lora_rank"),
                             ({"format": ADAPTER_FORMAT, "config": "[1, 2]"}, "not an object"),
-                            ({"format": ADAPTER_FORMAT, "config": '{"variant": "magic"}'}, "variant")):
+                            ({"format": ADAPTER_FORMAT, "config": '{"variant": "magic"}'}, "variant"),
+                            ({"format": ADAPTER_FORMAT, "config": '{"ct_window": "soft"}'}, "ct_window"),
+                            ({"format": ADAPTER_FORMAT, "config": '{"ct_window": [40, 0], "cpd": {"validate": false}}'},
+                             "ct_window .* positive width")):
         path = tmp_path / "bad.safetensors"
         save_file(tensors, str(path), metadata=metadata)
         with pytest.raises(CheckpointError, match=match):

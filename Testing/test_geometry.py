@@ -13,7 +13,8 @@ from conftest import oblique_direction
 from SPDSegmentLib.errors import InputError
 from SPDSegmentLib.inference.markup_files import read_curve, read_markups, write_markups
 from SPDSegmentLib.inference.prompts import curve_to_prompts, points_to_prompts
-from SPDSegmentLib.inference.slices import ModelFrame, from_stack, normalise_intensity, slice_points_to_ijk, to_stack
+from SPDSegmentLib.inference.slices import (IntensityScaling, ModelFrame, from_stack, normalise_intensity,
+                                            slice_points_to_ijk, to_stack)
 from SPDSegmentLib.inference.volume import Volume
 
 
@@ -210,6 +211,26 @@ def test_intensities_scale_between_the_half_and_the_99_and_a_half_percentiles():
     np.testing.assert_allclose(scaled[500], (500 - low) / (high - low), rtol=1e-5)
     for constant in (0.0, 0.5, 7.0):  # a blank volume scales to zeros, never to NaN
         assert np.array_equal(normalise_intensity(np.full((3, 4), constant)), np.zeros((3, 4), np.float32))
+
+
+def test_a_ct_window_shows_hounsfield_ct_through_it_and_leaves_other_images_to_their_percentiles():
+    rng = np.random.default_rng(0)
+    ct = np.full((4, 50, 50), -1000.0)  # air around a body of fat, soft tissue and a contrast-filled vessel
+    ct[:, 5:45, 5:45] = -100.0
+    ct[:, 10:40, 10:40] = 40.0
+    ct[:, 20:25, 20:25] = 300.0
+    ct += rng.normal(0, 1, ct.shape)
+    soft_tissue = IntensityScaling(ct_window=(40.0, 400.0))
+    shown = soft_tissue.scale(ct)
+    assert shown.dtype == np.float32
+    assert np.allclose([shown[0, 0, 0], shown[0, 7, 7], shown[0, 15, 15], shown[0, 22, 22]], [0.0, 0.15, 0.5, 1.0],
+                       atol=0.01)
+    # without a window CT takes its percentiles, as before; so does anything without air below -500 HU
+    assert np.array_equal(IntensityScaling().scale(ct), normalise_intensity(ct))
+    mr = np.clip(ct + 1000.0, 0, None) / 3  # the same anatomy in positive arbitrary units
+    assert np.array_equal(soft_tissue.scale(mr), normalise_intensity(mr))
+    body = ct[:, 10:40, 10:40]  # a crop inside the body: no air, so not taken for CT
+    assert np.array_equal(soft_tissue.scale(body), normalise_intensity(body))
 
 
 def test_a_model_frame_cannot_be_changed_once_made():

@@ -122,6 +122,25 @@ def test_adapter_refuses_a_backbone_file_with_another_hash(litemedsam, tmp_path)
         build_model(str(path))
 
 
+def test_an_adapter_with_a_ct_window_shows_ct_through_it_wherever_it_runs(litemedsam, ct_crop, tmp_path):
+    from dataclasses import replace
+
+    from SPDSegmentLib.inference.slices import IntensityScaling, normalise_intensity, to_stack
+
+    volume = read_volume(ct_crop[0])
+    model = spd_model(litemedsam, 0.0)
+    model.config = replace(model.config, ct_window=(40.0, 400.0))
+    reloaded = build_model(str(model.save_adapter(tmp_path / "windowed.safetensors")))
+    assert reloaded.config.ct_window == (40.0, 400.0)
+    windowed, frozen = SpdPredictor(reloaded, CPU), SpdPredictor(build_model("frozen"), CPU)
+    for predictor in (windowed, frozen):
+        predictor.set_volume(volume, 2)
+    assert np.array_equal(windowed._stack, to_stack(IntensityScaling(ct_window=(40.0, 400.0)).scale(volume.array_kji), 2))
+    assert np.array_equal(frozen._stack, to_stack(normalise_intensity(volume.array_kji), 2))  # the yardstick's input
+    # the same weights without the window encode other images, so they never share embeddings
+    assert windowed.encoder_key() != SpdPredictor(spd_model(litemedsam, 0.0), CPU).encoder_key()
+
+
 def test_frozen_litemedsam_turns_points_into_boxes(litemedsam, mr_case):
     volume, mask = mr_case
     model = build_model("frozen")

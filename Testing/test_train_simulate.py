@@ -134,6 +134,32 @@ def test_cached_embeddings_encode_each_slice_once_and_need_a_frozen_encoder(case
         Trainer(read_case_list(case_list), TrainConfig(cache_embeddings=True, device="cpu"), tmp_path / "other")
 
 
+def test_a_ct_window_trains_on_windowed_ct_and_the_adapter_keeps_it(ct_crop, tmp_path, capsys):
+    from SPDSegmentLib.cli import main
+    from SPDSegmentLib.inference.slices import IntensityScaling
+
+    image, label, value = ct_crop
+    cases = tmp_path / "cases.json"
+    cases.write_text(json.dumps([{"image": str(image), "label": str(label), "label_value": value}]), encoding="utf-8")
+    config = TrainConfig(lora_rank=0, cache_embeddings=True, cache_dir=str(tmp_path / "cache"), stage1_steps=1,
+                         stage2_steps=0, batch_slices=2, device="cpu", ct_window=(40.0, 400.0))
+    trainer = Trainer(read_case_list(cases), config, tmp_path / "windowed")
+    case = trainer.cases[0]
+    assert np.array_equal(case.stack, to_stack(IntensityScaling(ct_window=(40.0, 400.0)).scale(case.volume.array_kji),
+                                               case.axis))
+    unwindowed = Trainer(read_case_list(cases), TrainConfig(**{**config.__dict__, "ct_window": None}), tmp_path / "no")
+    assert not np.array_equal(unwindowed.cases[0].stack, case.stack)
+    assert trainer._cache_file(0) != unwindowed._cache_file(0)  # embeddings of one scaling never serve the other
+    trainer.run()
+    assert read_adapter(tmp_path / "windowed" / "adapter.safetensors")[0].ct_window == (40.0, 400.0)
+    capsys.readouterr()
+    assert main(["train", "--data", str(cases), "--out", str(tmp_path / "bad"), "--ct-window", "40", "0",
+                 "--device", "cpu"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "--ct-window 40 0" in error and "--ct-window 40 400" in error
+    assert not (tmp_path / "bad" / "adapter.safetensors").exists()
+
+
 def test_synthesize_writes_a_case_list_that_loads(tmp_path, capsys):
     from SPDSegmentLib.cli import main
     from SPDSegmentLib.training.dataset import load_case

@@ -153,13 +153,17 @@ def cmd_train(args) -> int:
     from .training.dataset import read_case_list
     from .training.train import TrainConfig, Trainer
 
+    if args.ct_window is not None and not args.ct_window[1] > 0:
+        raise InputError(f"--ct-window {args.ct_window[0]:g} {args.ct_window[1]:g}: the window's width must be "
+                         "positive, such as --ct-window 40 400 (soft tissue).")
     config = TrainConfig(backbone=args.backbone, image_size=args.image_size, variant=args.variant,
                          lora_rank=args.lora_rank, stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps,
                          batch_slices=args.batch_slices, window=args.window, lr=args.lr, decoder_lr=args.decoder_lr,
                          lambda_psc=args.lambda_psc,
                          psc_pairs=args.psc_pairs, tau=args.tau, neighbours=args.neighbours, prompts=args.prompts,
                          augment=not args.no_augment, seed=args.seed, device=args.device,
-                         cache_embeddings=args.cache_embeddings, cache_dir=args.cache_dir)
+                         cache_embeddings=args.cache_embeddings, cache_dir=args.cache_dir,
+                         ct_window=None if args.ct_window is None else tuple(args.ct_window))
     for name in ("adapter.safetensors", "train_log.json"):  # a finished run is never overwritten unasked
         out = Path(args.out)
         if out.is_dir():
@@ -325,6 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--cache-embeddings", action="store_true",
                     help="encode each slice once (CPU budgets; needs --lora-rank 0, turns image augmentation off)")
     tr.add_argument("--cache-dir", help="keep cached embeddings here between runs (e.g. the ablation variants)")
+    tr.add_argument("--ct-window", type=float, nargs=2, metavar=("LEVEL", "WIDTH"),
+                    help="show CT through this window in Hounsfield units (40 400: soft tissue, as LiteMedSAM's CT "
+                         "training images) instead of percentile scaling, here and wherever the adapter runs; a "
+                         "volume is taken for CT when 0.5 %% of it lies below -500, other images keep percentiles")
     tr.add_argument("--seed", type=int, default=0, help="seeds torch and the prompt draws (same seed, same run)")
     tr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                     help="auto: CUDA, then Apple MPS, then the CPU")

@@ -25,6 +25,7 @@ from .lora import add_lora, load_lora_state_dict, lora_state_dict
 from .model_spec import LITEMEDSAM, ModelSpec, parse_model_spec
 from .options import PROMPT_MODES
 from .saliency_head import SaliencyHead
+from .slices import IntensityScaling
 
 ADAPTER_FORMAT = "spdsegment-adapter/1"
 VARIANTS = ("frozen", "sam_tuning", "local", "cpd", "spd")
@@ -50,6 +51,8 @@ class AdapterConfig:
         prompt_mode: ``points`` or ``boxes`` (one box per cluster of consensus points).
         cpd: CPD settings used at inference.
         intensity_percentiles: robust [0, 1] scaling of each volume.
+        ct_window: (level, width) in Hounsfield units a CT is shown through instead of its percentiles, in
+            training and wherever the adapter runs (:class:`IntensityScaling`); None: percentiles for CT too.
         box_margin_mm, cluster_mm: geometry of boxes made from points.
     """
 
@@ -64,6 +67,7 @@ class AdapterConfig:
     prompt_mode: str = "boxes"
     cpd: CpdConfig = field(default_factory=lambda: CpdConfig(validate=False))
     intensity_percentiles: tuple[float, float] = (0.5, 99.5)
+    ct_window: tuple[float, float] | None = None
     box_margin_mm: float = 10.0
     cluster_mm: float = 15.0
     description: str = ""
@@ -75,6 +79,13 @@ class AdapterConfig:
             raise ValueError(f"prompt_mode must be one of {PROMPT_MODES}, got {self.prompt_mode!r}.")
         if self.cpd.validate and not self.saliency:
             raise ValueError("CPD validation needs a saliency head (saliency=True).")
+        if self.ct_window is not None and not (len(self.ct_window) == 2 and self.ct_window[1] > 0):
+            raise ValueError(f"ct_window must be (level, width) in Hounsfield units with a positive width, such as "
+                             f"(40, 400) for soft tissue; got {self.ct_window!r}.")
+
+    @property
+    def intensity_scaling(self) -> IntensityScaling:
+        return IntensityScaling(self.intensity_percentiles, self.ct_window)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -96,16 +107,17 @@ class AdapterConfig:
         for name, value in data.items():
             kind = ADAPTER_FIELD_TYPES.get(name)
             ok = kind is None or (isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool)))
-            if name in ("lora_targets", "intensity_percentiles"):
-                ok = isinstance(value, list) and all(isinstance(v, str if name == "lora_targets" else (int, float))
-                                                     for v in value)
+            if name in ("lora_targets", "intensity_percentiles", "ct_window"):
+                ok = (name == "ct_window" and value is None) or (
+                    isinstance(value, list) and all(isinstance(v, str if name == "lora_targets" else (int, float))
+                                                    for v in value))
             if not ok:
                 raise CheckpointError(f"{source}: config field {name} is {value!r:.60}, which is not a "
                                       f"{getattr(kind, '__name__', 'list')}. {fix}")
         try:
             data["cpd"] = CpdConfig(**data.get("cpd", {}))
-            for key in ("lora_targets", "intensity_percentiles"):
-                if key in data:
+            for key in ("lora_targets", "intensity_percentiles", "ct_window"):
+                if data.get(key) is not None:
                     data[key] = tuple(data[key])
             return cls(**data)
         except (TypeError, ValueError) as error:

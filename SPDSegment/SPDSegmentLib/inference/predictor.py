@@ -55,7 +55,7 @@ from .options import InferenceOptions
 from .prior_choice import CONTINUITY, LEARNED, RAW, PriorChoice, accepted_by, choose_prior, structure_found
 from .prompts import Prompts
 from .scan_prior import PROBE_STEPS, fit_scan_probe, limbs_the_clicks_point_at
-from .slices import ModelFrame, from_stack, in_plane_spacing, normalise_intensity, pixels_per_cell, to_stack
+from .slices import ModelFrame, from_stack, in_plane_spacing, pixels_per_cell, to_stack
 from .volume import Volume
 
 log = logging.getLogger(__name__)
@@ -223,8 +223,7 @@ class SpdPredictor:
         """
         self.volume = volume
         self.axis = volume.slicing_axis(axis)
-        low, high = self.config.intensity_percentiles
-        self._stack = to_stack(normalise_intensity(volume.array_kji, low, high), self.axis)
+        self._stack = to_stack(self.config.intensity_scaling.scale(volume.array_kji), self.axis)
         n_slices, height, width = self._stack.shape
         self._frame = ModelFrame(height, width, self.config.image_size, in_plane_spacing(volume, self.axis))
         self._embeddings = {} if shared_embeddings is None else shared_embeddings
@@ -280,6 +279,8 @@ class SpdPredictor:
 
         digest = hashlib.sha256(f"{self.model.backbone.name}|{self.model.backbone.checkpoint_sha256}|"
                                 f"{self.config.image_size}|{self.config.intensity_percentiles}|{self.dtype}".encode())
+        if self.config.ct_window is not None:  # a key without a window stays as before, so earlier exports are kept
+            digest.update(f"|ct_window {self.config.ct_window}".encode())
         for key, tensor in sorted(self.model.adapter_tensors().items()):
             if key.startswith("lora."):
                 digest.update(key.encode())

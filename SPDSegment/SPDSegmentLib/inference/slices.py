@@ -71,9 +71,46 @@ def normalise_intensity(array: np.ndarray, low_percentile: float = 0.5,
     """Robust [0, 1] scaling on the whole volume (so neighbouring slices share one scale)."""
     values = np.asarray(array, np.float32)
     low, high = np.percentile(values, [low_percentile, high_percentile])
+    return scale_between(values, low, high)
+
+
+def scale_between(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """float32 ``values`` mapped linearly from [low, high] onto [0, 1] and clipped (all 0 where high <= low)."""
     if high <= low:
         high = low + 1.0
     return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+# A volume is taken for CT in Hounsfield units when at least 0.5 % of it is air or lung (below -500): MR intensities
+# are not negative beyond noise, and the generated volumes are positive.
+CT_AIR_HU = -500.0
+CT_AIR_PERCENT = 0.5
+
+
+def looks_like_hounsfield_ct(values: np.ndarray) -> bool:
+    return float(np.percentile(np.asarray(values, np.float32), CT_AIR_PERCENT)) <= CT_AIR_HU
+
+
+@dataclass(frozen=True)
+class IntensityScaling:
+    """How a volume's values become the backbone's [0, 1] input, on the whole volume at once.
+
+    Attributes:
+        percentiles: the robust percentiles scaled to 0 and 1.
+        ct_window: (level, width) in Hounsfield units through which a CT (:func:`looks_like_hounsfield_ct`) is
+            shown instead, as MedSAM and LiteMedSAM's CT training images were (40, 400: soft tissue); None scales
+            CT by its percentiles too. Other images always take the percentiles.
+    """
+
+    percentiles: tuple[float, float] = (0.5, 99.5)
+    ct_window: tuple[float, float] | None = None
+
+    def scale(self, array: np.ndarray) -> np.ndarray:
+        values = np.asarray(array, np.float32)
+        if self.ct_window is not None and looks_like_hounsfield_ct(values):
+            level, width = self.ct_window
+            return scale_between(values, level - width / 2, level + width / 2)
+        return normalise_intensity(values, *self.percentiles)
 
 
 @dataclass(frozen=True)

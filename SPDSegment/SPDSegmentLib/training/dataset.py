@@ -13,7 +13,7 @@ from ..errors import InputError
 from ..inference.io import read_label_mask, read_volume
 from ..inference.markup_files import read_curve
 from ..inference.schema import expect, load_json, positive_int, text
-from ..inference.slices import normalise_intensity, to_stack
+from ..inference.slices import IntensityScaling, to_stack
 from ..inference.volume import Volume
 
 
@@ -106,11 +106,12 @@ def read_case_list(path: str | os.PathLike) -> list[CaseSpec]:
     return specs
 
 
-def load_case(spec: CaseSpec, axis: str | int = "auto", percentiles=(0.5, 99.5)) -> Case:
+def load_case(spec: CaseSpec, axis: str | int = "auto", scaling: IntensityScaling = IntensityScaling()) -> Case:
+    """The case's volume, label and centerline, and its slice stack scaled as ``scaling`` (an adapter's) says."""
     volume = read_volume(spec.image)
     mask = read_label_mask(spec.label, spec.label_value, like=volume)
     slicing_axis = volume.slicing_axis(axis)
-    stack = np.ascontiguousarray(to_stack(normalise_intensity(volume.array_kji, *percentiles), slicing_axis))
+    stack = np.ascontiguousarray(to_stack(scaling.scale(volume.array_kji), slicing_axis))
     target = np.ascontiguousarray(to_stack(mask, slicing_axis))
     curves = read_curve(spec.centerline) if spec.centerline else None
     return Case(spec, volume, mask, slicing_axis, stack, target, curves)

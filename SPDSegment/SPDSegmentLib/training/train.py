@@ -62,6 +62,8 @@ class TrainConfig:
             (the encoder stays frozen); image augmentation is then off, prompts are still re-drawn.
         cache_dir: where cached embeddings are kept between runs (shared by runs on the same cases and
             backbone, for example the ablation variants); None keeps them in memory only.
+        ct_window: (level, width) in Hounsfield units CT is shown through (kept in the adapter, which then shows
+            CT so wherever it runs); None scales CT by percentiles, as other images.
     """
 
     backbone: str = "litemedsam"
@@ -86,6 +88,7 @@ class TrainConfig:
     device: str = "auto"
     cache_embeddings: bool = False
     cache_dir: str | None = None
+    ct_window: tuple[float, float] | None = None
 
 
 def _augmentation(rng: np.random.Generator, enabled: bool) -> dict:
@@ -139,13 +142,14 @@ class Trainer:
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         self.rng = np.random.default_rng([config.seed, self.rank])
         torch.manual_seed(config.seed)  # the same head/LoRA initialisation on every rank and every rerun
-        self.cases = [load_case(spec) for spec in cases]
         backbone = build_backbone(parse_model_spec(config.backbone), config.image_size)
         prior = config.variant in ("local", "cpd", "spd")
         cpd = CpdConfig(tau=config.tau, neighbours=config.neighbours if config.variant != "local" else 0,
                         validate=prior)
         self.adapter = AdapterConfig.for_variant(config.variant, backbone, cpd=cpd,
-                                                 lora_rank=config.lora_rank if prior else 0)
+                                                 lora_rank=config.lora_rank if prior else 0,
+                                                 ct_window=config.ct_window)
+        self.cases = [load_case(spec, scaling=self.adapter.intensity_scaling) for spec in cases]
         if config.cache_embeddings and self.adapter.lora_rank > 0:
             raise ValueError("cache_embeddings needs a frozen encoder: pass lora_rank=0 (--lora-rank 0).")
         self.model = SpdModel(backbone, self.adapter).to(self.device)
@@ -182,9 +186,11 @@ class Trainer:
         if not self.config.cache_dir:
             return None
         case = self.cases[case_index]
-        key = hashlib.sha256(json.dumps([str(case.spec.image), case.axis, self.adapter.backbone,
-                                         self.adapter.backbone_sha256, self.adapter.image_size,
-                                         self.adapter.intensity_percentiles]).encode()).hexdigest()[:16]
+        identity = [str(case.spec.image), case.axis, self.adapter.backbone, self.adapter.backbone_sha256,
+                    self.adapter.image_size, self.adapter.intensity_percentiles]
+        if self.adapter.ct_window is not None:  # the caches of runs without a window keep their names
+            identity.append(self.adapter.ct_window)
+        key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
         return Path(self.config.cache_dir) / f"embeddings-{key}.pt"
 
     def _load_cached(self, case_index: int) -> dict[int, torch.Tensor]:
