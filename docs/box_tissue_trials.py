@@ -9,9 +9,17 @@ of each cluster's departure; a cluster's reference is its region at the smallest
 ``click_carrying.robust_intensity``, the standard deviation at least ``INTENSITY_SD_FLOOR``). Only the clicks' sizes
 (a ladder that goes past 48 mm) are stopped, unless ``ALL=1``: then the fitted boxes' too.
 
-This runs docs/sparse_clicks.py, docs/few_clicks.py or docs/hd95_parts.py (any script that builds one predictor) with
-the rule, and prints, before each run's line, the size chosen and, for each size tried, the sample's mean predicted
-IoU and median departure (in robust standard deviations; 0 at the smallest size, the reference).
+With ``REFERENCE=click`` the reference is the clicked tissue itself, not the smallest box's region: the median
+intensity within ``CLICK_MM`` (3 mm, at least one pixel) of the cluster's points, and a size's departure is the
+distance of its region's median from it in the region's own robust standard deviations (at least
+``INTENSITY_SD_FLOOR``): a region that is mostly other tissue around a small bright click departs, an organ whose
+region holds the clicked tissue and its other parts spreads as widely as it departs. ``SDS=inf`` stops nothing
+and prints the departures.
+
+This runs docs/sparse_clicks.py, docs/few_clicks.py, docs/click_runs.py or docs/hd95_parts.py (any script that builds
+one predictor) with the rule, and prints, before each run's line, the size chosen and, for each size tried, the
+sample's mean predicted IoU and median departure (in robust standard deviations; 0 at the smallest size, the
+reference, unless ``REFERENCE=click``).
 
 Usage: SDS=2 PYTHONPATH=SPDSegment .venv/bin/python docs/box_tissue_trials.py docs/few_clicks.py \
     --protocols spread,one-slice,close CASES.json CASE ...
@@ -32,6 +40,8 @@ from predictor_trials import run_given_script
 MAX_DEPARTURE_SDS = float(os.environ["SDS"])
 EVERY_LADDER = os.environ.get("ALL") == "1"
 MIN_REFERENCE_PX = 4
+CLICK_REFERENCE = os.environ.get("REFERENCE", "smallest") == "click"
+CLICK_MM = 3.0
 volume = {}
 set_volume_as_shipped = predictor_module.SpdPredictor.set_volume
 
@@ -55,7 +65,13 @@ def choose_half_size(candidates, decode, spacing_mm, fitting):
         departures = []
         for k, (i, mask, image) in enumerate(zip(pick, masks, images)):
             region = region_holding(mask, candidates[i].points_xy)
-            if references[k] is None:
+            if CLICK_REFERENCE:
+                if references[k] is None:
+                    references[k] = clicked_intensity(image, candidates[i].points_xy, CLICK_MM / spacing_mm)
+                if region.any():
+                    median, sd = robust_intensity(image[region])
+                    departures.append(abs(median - references[k]) / max(sd, INTENSITY_SD_FLOOR))
+            elif references[k] is None:
                 if region.sum() >= MIN_REFERENCE_PX:
                     references[k] = robust_intensity(image[region])
             elif region.any():
@@ -71,6 +87,17 @@ def choose_half_size(candidates, decode, spacing_mm, fitting):
     print(f"   tissue stop {MAX_DEPARTURE_SDS} sd: {half_mm:.0f} mm; size:IoU/departure {' '.join(tried)}"
           + (f"; stopped at {stopped:.0f} mm" if stopped else ""), flush=True)
     return half_mm, scores
+
+
+def clicked_intensity(image: np.ndarray, points_xy: np.ndarray, radius_px: float) -> float:
+    """The median intensity of ``image`` within ``radius_px`` (at least one pixel) of any of the points."""
+    reach = max(1, int(round(radius_px)))
+    ys, xs = np.mgrid[-reach:reach + 1, -reach:reach + 1]
+    disc = xs ** 2 + ys ** 2 <= reach ** 2
+    height, width = image.shape
+    values = [image[np.clip(int(round(y)) + ys[disc], 0, height - 1), np.clip(int(round(x)) + xs[disc], 0, width - 1)]
+              for x, y in points_xy]
+    return float(np.median(np.concatenate(values)))
 
 
 choose_as_shipped = predictor_module.choose_half_size
