@@ -1,11 +1,11 @@
 """Trial (not adopted, docs/DEFAULT_MODEL.md): the clicks' box size chosen before the mean predicted IoU first falls.
 
 Clicks that nothing competes with choose one box half-size from 6 to 96 mm, the smallest whose mean predicted IoU is
-within the tolerance of the best (:func:`SPDSegmentLib.inference.box_fitting.choose_half_size`). Around a thin
-vessel the predicted IoU rises again at a large size that takes in the tissue around it. Here, on the clicks' ladder
-only (the one that goes to 96 mm), the choice is made among the sizes up to the one before the mean predicted IoU
-first falls. With ``CLOSED=SHARE`` that choice is taken only where at least ``SHARE`` of the size sample's regions
-at the chosen size reach none of their box's sides (the structure closes inside the box, as a vessel's does, where
+within the tolerance of the best (:func:`SPDSegmentLib.inference.box_fitting.choose_half_size`). Around a thin vessel
+the predicted IoU rises again at a large size that takes in the tissue around it. Here, on the clicks' ladder only
+(the one that goes to 96 mm), the choice is made among the sizes up to the one before the mean predicted IoU first
+falls. With ``CLOSED=SHARE`` that choice is taken only where at least ``SHARE`` of the size sample's regions at the
+chosen size reach none of their box's sides (the idea: a vessel's region closes inside a box larger than the vessel,
 an organ's is cut by a box smaller than the organ); elsewhere the shipped choice stands. It prints, before each run's
 line, the size chosen, the first peak's and the shipped one, and each size's mean predicted IoU and share of closed
 regions.

@@ -12,9 +12,9 @@ of each cluster's departure; a cluster's reference is its region at the smallest
 With ``REFERENCE=click`` the reference is the clicked tissue itself, not the smallest box's region: the median
 intensity within ``CLICK_MM`` (3 mm, at least one pixel) of the cluster's points, and a size's departure is the
 distance of its region's median from it in the region's own robust standard deviations (at least
-``INTENSITY_SD_FLOOR``): a region that is mostly other tissue around a small bright click departs, an organ whose
-region holds the clicked tissue and its other parts spreads as widely as it departs. ``SDS=inf`` stops nothing
-and prints the departures.
+``INTENSITY_SD_FLOOR``). The idea: a region that is mostly other tissue around a small bright click departs, while an
+organ's region, holding the clicked tissue and its other parts, spreads as widely as it departs. ``SDS=inf`` stops
+nothing and prints the departures.
 
 This runs docs/sparse_clicks.py, docs/few_clicks.py, docs/click_runs.py or docs/hd95_parts.py (any script that builds
 one predictor) with the rule, and prints, before each run's line, the size chosen and, for each size tried, the
