@@ -22,7 +22,7 @@ from SPDSegmentLib.inference.model import build_model
 from SPDSegmentLib.inference.options import InferenceOptions
 from SPDSegmentLib.training.dataset import load_named_cases
 
-from few_clicks import few_clicks
+from few_clicks import PROTOCOLS, few_clicks
 from sparse_clicks import SEEDS, sparse_clicks
 
 COMPARE_SKIPPED = os.environ.get("SKIP_AGREED_ON_CARRIED") == "1"
@@ -30,10 +30,8 @@ skipping = {"on": False}
 learned_on_agreed_as_shipped = predictor_module.SpdPredictor._learned_on_agreed_slices
 
 
-def learned_on_agreed_slices(self, masks, prompts, *args, **kwargs):
-    if skipping["on"]:
-        return masks
-    return learned_on_agreed_as_shipped(self, masks, prompts, *args, **kwargs)
+def learned_on_agreed_slices(self, masks, *args, **kwargs):
+    return masks if skipping["on"] else learned_on_agreed_as_shipped(self, masks, *args, **kwargs)
 
 
 def scored(predictor, clicks, reference, spacing) -> tuple:
@@ -43,7 +41,8 @@ def scored(predictor, clicks, reference, spacing) -> tuple:
 
 
 def main(cases_file: str, *names: str) -> None:
-    predictor_module.SpdPredictor._learned_on_agreed_slices = learned_on_agreed_slices
+    if COMPARE_SKIPPED:
+        predictor_module.SpdPredictor._learned_on_agreed_slices = learned_on_agreed_slices
     predictor = predictor_module.SpdPredictor(build_model("default"), InferenceOptions(device="cpu"))
     for case in load_named_cases(cases_file, names):
         reference, spacing = case.mask_kji.astype(bool), case.volume.spacing_kji
@@ -51,7 +50,7 @@ def main(cases_file: str, *names: str) -> None:
         runs = [(f"every{every} seed {seed}", sparse_clicks(reference, case.axis, every, seed))
                 for every in (4, 8) for seed in SEEDS]
         runs += [(f"{protocol} seed {seed}", few_clicks(reference, case.axis, protocol, seed))
-                 for protocol in ("spread", "one-slice", "close") for seed in SEEDS]
+                 for protocol in PROTOCOLS for seed in SEEDS]
         for label, clicks in runs:
             carried = clicks_forming_a_structure_to_carry(clicks, *predictor._click_scale())
             result, dsc, hd95 = scored(predictor, clicks, reference, spacing)
