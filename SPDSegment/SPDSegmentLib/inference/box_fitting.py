@@ -58,8 +58,6 @@ class BoxFitting:
         grow_min_overlap: share of a rejected prompt's region that must lie inside the structure's mask on a
             neighbouring slice for the region to join the structure (so a region that swallowed more than
             the structure, at least 1 / this times its size, never joins).
-        held_prompts_only: a size's score counts the predicted IoU of a mask only where the mask holds its
-            cluster's points, and 0 where it misses them (:func:`choose_half_size`).
     """
 
     half_sizes_mm: tuple[float, ...] = HALF_SIZES_MM
@@ -70,7 +68,6 @@ class BoxFitting:
     gap_min_dice: float = 0.3
     pad_px: float = 2.0
     grow_min_overlap: float = 0.5
-    held_prompts_only: bool = False
 
 
 def cluster_points(points_xy: np.ndarray, radius_px: float) -> list[np.ndarray]:
@@ -123,22 +120,13 @@ def size_sample(candidates: list[Candidate], fitting: BoxFitting) -> np.ndarray:
 
 def choose_half_size(candidates: list[Candidate], decode: DecodeBoxes, spacing_mm: float,
                      fitting: BoxFitting) -> tuple[float, dict[float, float]]:
-    """The box half-size (mm) for this structure, and the mean predicted IoU of every size tried.
-
-    With ``fitting.held_prompts_only`` a mask that holds none of its cluster's points scores 0: the IoU the decoder
-    predicts is that of whatever it outlined, and a dark vessel's larger boxes on MR outline a brighter neighbour
-    beside the click, with a higher IoU than the vessel's own region (:func:`decode_candidates` keeps no region
-    of such a mask)."""
+    """The box half-size (mm) for this structure, and the mean predicted IoU of every size tried."""
     pick = size_sample(candidates, fitting)
     slices = np.array([candidates[i].slice_index for i in pick])
     scores = {}
     for half_mm in fitting.half_sizes_mm:
         boxes = np.array([box_around(candidates[i].points_xy, half_mm / spacing_mm) for i in pick])
-        masks, iou = decode(slices, boxes)
-        if fitting.held_prompts_only:
-            iou = [score if region_holding(mask, candidates[i].points_xy).any() else 0.0
-                   for i, mask, score in zip(pick, masks, iou)]
-        scores[half_mm] = float(np.mean(iou))
+        scores[half_mm] = float(np.mean(decode(slices, boxes)[1]))
     return smallest_near_best(scores, fitting.tolerance), scores
 
 
