@@ -52,6 +52,41 @@ def test_the_box_size_is_converted_from_mm_with_the_pixel_size():
     assert sorted({float(b[2] - b[0]) / 2 for b in decoder.boxes}) == [2.0, 4.0, 6.0]
 
 
+class NeighbourBesideLargeBoxes(InscribedDiscDecoder):
+    """Boxes of half-width 12 px or more score a predicted IoU of 0.9, smaller ones 0.7; on the ``missed`` slices
+    boxes of half-width ``from_px`` or more outline a neighbour 10 px right of the box's centre, elsewhere the disc
+    inscribed in them, at the click (a dark vessel on MR beside brighter tissue)."""
+
+    def __init__(self, missed: set[int], from_px: float):
+        super().__init__()
+        self.missed, self.from_px = missed, from_px
+
+    def __call__(self, slices, boxes):
+        masks, iou = super().__call__(slices, boxes)
+        for i, (t, box) in enumerate(zip(slices, boxes)):
+            iou[i] = 0.9 if (box[2] - box[0]) / 2 >= 12 else 0.7
+            if (box[2] - box[0]) / 2 >= self.from_px and t in self.missed:
+                masks[i] = disc(((box[0] + box[2]) / 2 + 10, (box[1] + box[3]) / 2), 4.0, self.shape)
+        return masks, iou
+
+
+@pytest.mark.parametrize("missed, from_px, chosen, among", [
+    ({0, 1, 2}, 12.0, 6.0, (6.0, 9.0)),          # the larger sizes' masks all miss: left out
+    ({0}, 12.0, 12.0, (6.0, 9.0, 12.0, 18.0)),   # one slice's mask misses: the size stays
+    ({0, 1, 2}, 0.0, 12.0, (6.0, 9.0, 12.0, 18.0)),  # no size's masks hold the clicks: chosen among all
+])
+def test_with_held_prompts_only_a_size_none_of_whose_masks_holds_the_clicks_is_left_out(missed, from_px, chosen,
+                                                                                       among):
+    candidates = [Candidate(t, np.array([[30.0, 30.0]])) for t in range(3)]
+    sizes = BoxFitting(half_sizes_mm=(6.0, 9.0, 12.0, 18.0))
+    # by the predicted IoU alone the larger boxes win (the curves' fitted boxes choose so)
+    assert choose_half_size(candidates, NeighbourBesideLargeBoxes(missed, from_px), 1.0, sizes)[0] == 12.0
+    half, scores = choose_half_size(candidates, NeighbourBesideLargeBoxes(missed, from_px), 1.0,
+                                    dataclasses.replace(sizes, held_prompts_only=True))
+    assert half == chosen and tuple(scores) == among
+    assert all(scores[h] == pytest.approx(0.9 if h >= 12 else 0.7) for h in among)
+
+
 def test_gaps_of_up_to_six_slices_are_filled_by_default_each_from_its_nearest_segmented_slice():
     masks = np.zeros(SHAPE, bool)
     masks[0] = disc((20.0, 30.0), 6.0)
@@ -207,7 +242,7 @@ def test_the_fitted_box_settings_are_those_the_study_measured():
     # docs/RESULTS.md and docs/DEFAULT_MODEL.md were measured with these; changing one means rerunning the study
     settings = BoxFitting()
     assert (settings.cluster_mm, settings.gap_slices, settings.gap_min_dice, settings.pad_px,
-            settings.grow_min_overlap) == (15.0, 6, 0.3, 2.0, 0.5)
+            settings.grow_min_overlap, settings.held_prompts_only) == (15.0, 6, 0.3, 2.0, 0.5, False)
 
 
 @pytest.mark.parametrize("iou_at_9, chosen", [(0.84, 12.0), (0.86, 9.0)])

@@ -7,7 +7,7 @@ import pytest
 
 from SPDSegmentLib.inference.box_fitting import BoxFitting, Candidate
 from SPDSegmentLib.inference.click_carrying import (LARGEST_CARRIED_CROSS_SECTION, ClickCarrying, carry_cross_sections,
-                                                    carry_through_slices, clicked_masks,
+                                                    carry_through_slices, clicked_masks, clicks_fitting,
                                                     clicks_forming_a_structure_to_carry, clicks_to_carry,
                                                     intensity_matches, reach_beyond, robust_intensity)
 from SPDSegmentLib.inference.prompts import Prompts
@@ -101,6 +101,32 @@ def test_the_clicks_take_one_box_size_from_sizes_that_go_on_to_organs():
     assert max(BoxFitting().half_sizes_mm) == 48.0 and half == 72.0
     assert scores[72.0] == pytest.approx((61 / 73) ** 2) and scores[48.0] == pytest.approx((49 / 61) ** 2)
     assert np.array_equal(masks, objects)
+
+
+class DarkVesselDecoder:
+    """A stand-in for the decoder on a dark MR vessel: boxes under 12 px in half-width give the vessel (a disc of
+    radius 4 at the click) with predicted IoU 0.6; larger ones a brighter neighbour beside it, with 0.9."""
+
+    vessel, neighbour = disc((40.0, 30.0), 4.0), disc((62.0, 30.0), 10.0)
+
+    def __call__(self, slices, boxes):
+        small = [(b[2] - b[0]) / 2 < 12 for b in boxes]
+        return (np.array([self.vessel if s else self.neighbour for s in small]),
+                np.array([0.6 if s else 0.9 for s in small]))
+
+
+def test_the_clicks_box_size_is_chosen_among_the_masks_that_hold_the_clicks():
+    """The predicted IoU is that of whatever the decoder outlined: a size whose masks miss the clicks (the neighbour
+    beside a dark vessel) would win by it and leave no region at any click. The clicks' size is chosen among the
+    sizes whose masks hold their clicks; a traced curve's fitted boxes keep the IoU alone (the held-out study
+    measured them so)."""
+    candidates = [Candidate(t, np.array([[40.0, 30.0]])) for t in range(3)]
+    settings = ClickCarrying(half_sizes_mm=(6.0, 9.0, 18.0, 24.0))
+    masks, half, scores = clicked_masks(candidates, DarkVesselDecoder(), 1.0, (3, *SLICE_SHAPE), BoxFitting(),
+                                        settings)
+    assert half == 6.0 and scores == pytest.approx({6.0: 0.6, 9.0: 0.6})
+    assert all(np.array_equal(mask, DarkVesselDecoder.vessel) for mask in masks)
+    assert clicks_fitting(BoxFitting(), settings).held_prompts_only and not BoxFitting().held_prompts_only
 
 
 def test_the_carrying_reaches_as_far_as_the_structure_is_wide_and_no_farther_than_the_clicks_lie_apart():

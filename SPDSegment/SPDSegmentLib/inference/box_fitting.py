@@ -58,6 +58,8 @@ class BoxFitting:
         grow_min_overlap: share of a rejected prompt's region that must lie inside the structure's mask on a
             neighbouring slice for the region to join the structure (so a region that swallowed more than
             the structure, at least 1 / this times its size, never joins).
+        held_prompts_only: a size is chosen only if some mask of the sample holds its cluster's points (from every
+            size if none does, :func:`choose_half_size`).
     """
 
     half_sizes_mm: tuple[float, ...] = HALF_SIZES_MM
@@ -68,6 +70,7 @@ class BoxFitting:
     gap_min_dice: float = 0.3
     pad_px: float = 2.0
     grow_min_overlap: float = 0.5
+    held_prompts_only: bool = False
 
 
 def cluster_points(points_xy: np.ndarray, radius_px: float) -> list[np.ndarray]:
@@ -120,13 +123,24 @@ def size_sample(candidates: list[Candidate], fitting: BoxFitting) -> np.ndarray:
 
 def choose_half_size(candidates: list[Candidate], decode: DecodeBoxes, spacing_mm: float,
                      fitting: BoxFitting) -> tuple[float, dict[float, float]]:
-    """The box half-size (mm) for this structure, and the mean predicted IoU of every size tried."""
+    """The box half-size (mm) for this structure, and the mean predicted IoU of every size it was chosen among.
+
+    With ``fitting.held_prompts_only`` a size none of whose sampled masks holds its cluster's points is left out
+    (unless no size's does): the IoU the decoder predicts is that of whatever it outlined, and a dark vessel's
+    larger boxes on MR outline a brighter neighbour beside the click with a higher IoU than the vessel's own region
+    (:func:`decode_candidates` keeps no region of such a mask). One mask of the sample that misses does not leave
+    a size out: a thin vein's right size can miss one click on a slice where the vein is faint."""
     pick = size_sample(candidates, fitting)
     slices = np.array([candidates[i].slice_index for i in pick])
-    scores = {}
+    scores, holding = {}, {}
     for half_mm in fitting.half_sizes_mm:
         boxes = np.array([box_around(candidates[i].points_xy, half_mm / spacing_mm) for i in pick])
-        scores[half_mm] = float(np.mean(decode(slices, boxes)[1]))
+        masks, iou = decode(slices, boxes)
+        scores[half_mm] = float(np.mean(iou))
+        holding[half_mm] = fitting.held_prompts_only and any(
+            region_holding(mask, candidates[i].points_xy).any() for i, mask in zip(pick, masks))
+    if any(holding.values()):
+        scores = {half_mm: score for half_mm, score in scores.items() if holding[half_mm]}
     return smallest_near_best(scores, fitting.tolerance), scores
 
 

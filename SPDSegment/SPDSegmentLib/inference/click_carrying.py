@@ -6,8 +6,10 @@ clicks then segment a patch of the clicked slices only (a liver at 0.5 % Dice). 
 clicks (:func:`clicks_to_carry`), they are taken as given and:
 
 1. **Size**: one box half-size for the structure, chosen as for the fitted boxes by the clusters' mean predicted IoU
-   (:func:`clicked_masks`), from sizes that go on to organs' (a click may lie in a liver 15 cm across). One size
-   for all the clicks, since a lone click's own IoU can favour a box around a neighbouring organ.
+   (:func:`clicked_masks`), from sizes that go on to organs' (a click may lie in a liver 15 cm across) and of
+   which some sampled mask holds its clicks (:func:`clicks_fitting`: on MR a dark vessel's or kidney's larger
+   boxes outline a brighter neighbour beside the click, with a higher predicted IoU than the click's own region).
+   One size for all the clicks, since a lone click's own IoU can favour a box around a neighbouring organ.
 2. **Carrying**: each segmented slice's mask is carried to the next slice: the mask's box (grown by ``pad_px``) is
    decoded there, and the regions overlapping the mask are kept while they match it in shape (Dice at least
    ``min_dice``) and the clicked tissue in intensity (median within ``intensity_sds`` robust standard
@@ -29,7 +31,8 @@ clicks on each limb on some slices only, and the check against the neighbouring 
 limb is segmented on a few slices of the many it runs through. A traced curve is not carried so: a cross-section
 beside the one it traces is a neighbouring loop.
 
-Chosen on the development CT's right kidney and liver, the one size for all on its vessels (docs/DEFAULT_MODEL.md).
+Chosen on the development CT's right kidney and liver, the one size for all on its vessels, the sizes whose masks hold
+the clicks on the shared MR's structures (docs/DEFAULT_MODEL.md).
 """
 
 from __future__ import annotations
@@ -77,9 +80,16 @@ def clicked_masks(candidates: list[Candidate], decode: DecodeBoxes, spacing_mm: 
     """(S, H, W) bool: each click cluster's region, all decoded with the one box half-size the clusters' mean
     predicted IoU chooses from ``settings.half_sizes_mm`` (:func:`.box_fitting.choose_half_size`, with the fitted
     boxes' sample and tolerance); also that half-size (mm) and the mean predicted IoU of every size."""
-    half_mm, scores = choose_half_size(candidates, decode, spacing_mm,
-                                       replace(fitting, half_sizes_mm=settings.half_sizes_mm))
+    half_mm, scores = choose_half_size(candidates, decode, spacing_mm, clicks_fitting(fitting, settings))
     return decode_candidates(candidates, decode, half_mm / spacing_mm, stack_shape), half_mm, scores
+
+
+def clicks_fitting(fitting: BoxFitting, settings: ClickCarrying) -> BoxFitting:
+    """The fitted boxes' settings as clicks nothing competes with take them: the clicks' sizes, and only sizes some
+    of whose masks hold their click (a click is a point the user put on the structure; on MR a dark vessel's or
+    kidney's larger boxes outline a brighter neighbour beside the click, whose predicted IoU is higher than the
+    click's own region's)."""
+    return replace(fitting, half_sizes_mm=settings.half_sizes_mm, held_prompts_only=True)
 
 
 def clicks_to_carry(prompts: Prompts, reach: int, cluster_px: float) -> bool:

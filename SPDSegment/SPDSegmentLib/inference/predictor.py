@@ -39,7 +39,7 @@ import torch
 from ..errors import InputError
 from .box_fitting import (BoxFitting, Candidate, DecodeBoxes, choose_half_size, cluster_points, decode_candidates,
                           fill_gaps, grow_by_overlap, region_holding, settle_regions)
-from .click_carrying import (ClickCarrying, carry_cross_sections, carry_through_slices, clicked_masks,
+from .click_carrying import (ClickCarrying, carry_cross_sections, carry_through_slices, clicked_masks, clicks_fitting,
                              clicks_forming_a_structure_to_carry, clicks_to_carry, reach_beyond)
 from .continuity_prior import WIDE_WINDOW, continuity_saliency, cross_section_saliency, slices_looked_at
 from .cpd import REJECTED, Consensus, CpdConfig, distil_prompts, saliency_at, within_reach
@@ -592,18 +592,18 @@ class SpdPredictor:
 
     def _fitted_boxes(self, consensus: Consensus, progress: ProgressFn | None, cancel: CancelFn | None,
                       learned: np.ndarray | None = None, tau: float = 0.5,
-                      half_sizes_mm: tuple[float, ...] | None = None) -> FittedStructure:
+                      fitting: BoxFitting | None = None) -> FittedStructure:
         """The continuity route's decoding (:mod:`.box_fitting`) with the backbone's own decoder: the masks, the
         slices filled from a neighbour, and the region left out by the ``learned`` prior.
 
-        ``half_sizes_mm``: the box sizes to choose from, if not the fitted boxes' own (clicks nothing competes with
-        take the carried clicks' sizes, which go on to organs').
+        ``fitting``: the fitted boxes' settings, if not the predictor's own (clicks nothing competes with take the
+        carried clicks' sizes, which go on to organs', :func:`.click_carrying.clicks_fitting`).
 
         ``learned``: the learned prior's map where it was overruled for the volume and the prompts trace a curve;
         it settles which of two regions on the same slices the curve traces and which it drifted onto (the one
         whose prompts it accepts), since a curve traces one structure. Not for clicks: among those, a region
         beside the structure is another limb of it (a colon's) that a prior tuned on one tube need not know."""
-        fitting = self.box_fitting if half_sizes_mm is None else replace(self.box_fitting, half_sizes_mm=half_sizes_mm)
+        fitting = self.box_fitting if fitting is None else fitting
         spacing = min(self._frame.spacing_xy)
         decode = self._base_decoder_boxes(consensus.prompts, progress, cancel)
         candidates = self._clusters(consensus.prompts.select(consensus.prompts.positive))
@@ -879,7 +879,7 @@ class SpdPredictor:
                 # sizes that go on to organs', and the segment carried to the slices the clicks leave unclicked
                 carry = clicks_forming_a_structure_to_carry(prompts, *self._click_scale())
                 fitted = self._fitted_boxes(consensus, progress, cancel, learned if traced else None, cpd.tau,
-                                            self.click_carrying.half_sizes_mm if carry else None)
+                                            clicks_fitting(self.box_fitting, self.click_carrying) if carry else None)
                 masks, filled = fitted.masks, fitted.filled
                 choice = replace(choice, drift_slices=fitted.drift_slices)
                 if carry:
