@@ -120,7 +120,7 @@ def test_clicks_on_a_dark_kidney_on_mr_take_a_box_size_whose_masks_hold_them(mr_
     """The MR's right kidney is dark; boxes larger than it outline a brighter neighbour beside the click, and the
     decoder's predicted IoU for that is higher than for the kidney's own region. Chosen by the IoU alone, the size's
     masks held neither click and the run fell back to plain boxes on the clicked slices (DSC 0.041 by the scratch
-    check of 2026-12-07); scored only where the masks hold the clicks, the kidney is segmented and carried."""
+    check of 2026-12-07); chosen among the sizes whose masks hold the clicks, the kidney is segmented and carried."""
     image, label, _ = mr_crop
     volume = read_volume(image)
     mask = read_label_mask(label, 2, volume)

@@ -79,7 +79,8 @@ def clicked_masks(candidates: list[Candidate], decode: DecodeBoxes, spacing_mm: 
                   fitting: BoxFitting, settings: ClickCarrying) -> tuple[np.ndarray, float, dict[float, float]]:
     """(S, H, W) bool: each click cluster's region, all decoded with the one box half-size the clusters' mean
     predicted IoU chooses from ``settings.half_sizes_mm`` (:func:`.box_fitting.choose_half_size`, with the fitted
-    boxes' sample and tolerance); also that half-size (mm) and the mean predicted IoU of every size."""
+    boxes' sample and tolerance, among the sizes whose masks hold the clicks); also that half-size (mm) and the mean
+    predicted IoU of every size it was chosen among."""
     half_mm, scores = choose_half_size(candidates, decode, spacing_mm, clicks_fitting(fitting, settings))
     return decode_candidates(candidates, decode, half_mm / spacing_mm, stack_shape), half_mm, scores
 
