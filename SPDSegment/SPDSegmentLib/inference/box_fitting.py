@@ -132,15 +132,16 @@ def choose_half_size(candidates: list[Candidate], decode: DecodeBoxes, spacing_m
     a size out: a thin vein's right size can miss one click on a slice where the vein is faint."""
     pick = size_sample(candidates, fitting)
     slices = np.array([candidates[i].slice_index for i in pick])
-    scores, holding = {}, {}
+    scores, holding = {}, set()
     for half_mm in fitting.half_sizes_mm:
         boxes = np.array([box_around(candidates[i].points_xy, half_mm / spacing_mm) for i in pick])
         masks, iou = decode(slices, boxes)
         scores[half_mm] = float(np.mean(iou))
-        holding[half_mm] = fitting.held_prompts_only and any(
-            region_holding(mask, candidates[i].points_xy).any() for i, mask in zip(pick, masks))
-    if any(holding.values()):
-        scores = {half_mm: score for half_mm, score in scores.items() if holding[half_mm]}
+        if fitting.held_prompts_only and any(region_holding(mask, candidates[i].points_xy).any()
+                                             for i, mask in zip(pick, masks)):
+            holding.add(half_mm)
+    if holding:
+        scores = {half_mm: score for half_mm, score in scores.items() if half_mm in holding}
     return smallest_near_best(scores, fitting.tolerance), scores
 
 
