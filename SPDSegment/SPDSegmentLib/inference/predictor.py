@@ -717,14 +717,25 @@ class SpdPredictor:
         return self._union(requests, self._decode(requests, decoder, progress, cancel)[0]), [], consensus, choice
 
     def _carried_past_clicks(self, masks: np.ndarray, filled: list[int], prompts: Prompts, choice: PriorChoice,
-                             progress: ProgressFn | None, cancel: CancelFn | None
+                             half_mm: float, progress: ProgressFn | None, cancel: CancelFn | None
                              ) -> tuple[np.ndarray, list[int], PriorChoice]:
         """The continuity route's ``masks`` of clicks nothing competes with, carried to the slices the clicks leave
         unclicked (:meth:`_carried`), past the outermost clicked slices most of all: clicks placed every few slices
         leave the structure's ends unclicked, and a structure clicked on a few neighbouring slices (an organ, a
-        lesion) runs on past them. The ``filled`` slices gain the slices carried to, and the choice's note says so."""
-        clicked = prompts.select(prompts.positive).slices
-        masks, carried = self._carried(masks, clicked, self._base_decoder_boxes(prompts, progress, cancel))
+        lesion) runs on past them. The ``filled`` slices gain the slices carried to, and the choice's note says so.
+
+        A click on a slice the carried segment still leaves empty (the check against the neighbouring slices rejected
+        it, and the carrying stopped short of it) is the user's click on the structure all the same, as on the raw
+        route: its region in a box of the fitted ``half_mm`` joins the segment, which is carried again from there
+        (the MR aorta's lower clicks, docs/DEFAULT_MODEL.md)."""
+        clicked = prompts.select(prompts.positive)
+        decode = self._base_decoder_boxes(prompts, progress, cancel)
+        masks, carried = self._carried(masks, clicked.slices, decode)
+        left_out = [c for c in self._clusters(clicked) if not masks[c.slice_index].any()]
+        seeds = decode_candidates(left_out, decode, half_mm / min(self._frame.spacing_xy), masks.shape)
+        if seeds.any():
+            masks, carried_from_seeds = self._carried(masks | seeds, clicked.slices, decode)
+            carried = sorted(set(carried) | set(carried_from_seeds))
         if not carried:
             return masks, filled, choice
         return masks, sorted(set(filled) | set(carried)), choice.noted(f"{CARRIED_PAST_CLICKS_NOTE} ({len(carried)} "
@@ -883,8 +894,8 @@ class SpdPredictor:
                 masks, filled = fitted.masks, fitted.filled
                 choice = replace(choice, drift_slices=fitted.drift_slices)
                 if carry:
-                    masks, filled, choice = self._carried_past_clicks(masks, filled, prompts, choice, progress,
-                                                                      cancel)
+                    masks, filled, choice = self._carried_past_clicks(masks, filled, prompts, choice,
+                                                                      fitted.half_mm, progress, cancel)
                 elif not traced:
                     masks, filled, choice = self._carried_cross_sections(masks, filled, consensus, choice, progress,
                                                                          cancel)
